@@ -1,0 +1,21 @@
+//! The pure core of PIKA Memory: value objects, the `UserMemory` and `ExtractionJob`
+//! aggregates, their commands, events and errors. No I/O lives here, so every rule can be
+//! tested given/when/then without a database.
+
+pub mod extraction_job;
+pub mod user_memory;
+pub mod values;
+
+pub use extraction_job::{
+    ChatMessage, Conversation, ExtractionJob, ExtractionJobCommand, ExtractionJobError,
+    ExtractionJobEvent, JobStatus, Role,
+};
+pub use user_memory::{
+    EVENT_VERSION, ExtractionCounts, FactCandidate, FactCorrection, FactOperation, FactSource,
+    LiveFact, RetractReason, UserMemory, UserMemoryCommand, UserMemoryError, UserMemoryEvent,
+};
+pub use values::{
+    Cardinality, Confidence, FactId, FactKey, FactKind, FactText, FactValue, JobId, Language,
+    Sentiment, TenantId, UserId, ValidationError, extraction_job_id, fold_for_match,
+    user_memory_id,
+};
