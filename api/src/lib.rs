@@ -1,1 +1,13 @@
+//! The outer ring of PIKA Memory: configuration, the HTTP API and the command line that wire
+//! the write side, the read side and the worker together.
 
+mod app;
+pub mod cli;
+pub mod config;
+mod problem;
+mod routes;
+mod state;
+mod telemetry;
+
+pub use app::{Application, Roles};
+pub use config::Config;

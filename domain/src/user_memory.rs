@@ -231,7 +231,9 @@ impl UserMemory {
     fn live_fact(&self, fact_id: FactId) -> Result<&LiveFact, UserMemoryError> {
         match self.live.get(&fact_id) {
             Some(fact) => Ok(fact),
-            None if self.retracted.contains(&fact_id) => Err(UserMemoryError::FactRetracted(fact_id)),
+            None if self.retracted.contains(&fact_id) => {
+                Err(UserMemoryError::FactRetracted(fact_id))
+            }
             None => Err(UserMemoryError::FactNotFound(fact_id)),
         }
     }
@@ -261,7 +263,9 @@ impl UserMemory {
             return Ok(Outcome::Unchanged);
         }
         let replaced = current.map(|(id, _)| id);
-        if replaced.is_none() && (self.live.contains_key(&fact_id) || self.retracted.contains(&fact_id)) {
+        if replaced.is_none()
+            && (self.live.contains_key(&fact_id) || self.retracted.contains(&fact_id))
+        {
             return Err(UserMemoryError::DuplicateFactId(fact_id));
         }
         let opposite: Vec<FactId> = match candidate.key.sentiment() {
@@ -269,7 +273,8 @@ impl UserMemory {
                 .live
                 .iter()
                 .filter(|(_, f)| {
-                    f.key.sentiment().is_some_and(|s| s != sentiment) && f.value.match_key() == wanted
+                    f.key.sentiment().is_some_and(|s| s != sentiment)
+                        && f.value.match_key() == wanted
                 })
                 .map(|(id, _)| *id)
                 .collect(),
@@ -389,10 +394,13 @@ impl UserMemory {
         let mut counts = ExtractionCounts::default();
         for op in operations {
             let outcome = match op {
-                FactOperation::Add { fact_id, candidate } => self.add(fact_id, candidate, sink).await?,
-                FactOperation::Update { fact_id, correction } => {
-                    self.correct(fact_id, correction, sink).await?
+                FactOperation::Add { fact_id, candidate } => {
+                    self.add(fact_id, candidate, sink).await?
                 }
+                FactOperation::Update {
+                    fact_id,
+                    correction,
+                } => self.correct(fact_id, correction, sink).await?,
                 FactOperation::Retract { fact_id, reason } => {
                     self.retract(fact_id, reason, sink).await?
                 }
@@ -413,7 +421,8 @@ impl UserMemory {
         let ids: Vec<FactId> = self.live.keys().copied().collect();
         let facts_retracted = u32::try_from(ids.len()).unwrap_or(u32::MAX);
         for fact_id in ids {
-            self.retract(fact_id, RetractReason::UserForgotten, sink).await?;
+            self.retract(fact_id, RetractReason::UserForgotten, sink)
+                .await?;
         }
         sink.write(UserMemoryEvent::UserForgotten { facts_retracted }, self)
             .await;
@@ -441,9 +450,10 @@ impl Aggregate for UserMemory {
             UserMemoryCommand::AddFact { fact_id, candidate } => {
                 self.add(fact_id, candidate, sink).await.map(drop)
             }
-            UserMemoryCommand::CorrectFact { fact_id, correction } => {
-                self.correct(fact_id, correction, sink).await.map(drop)
-            }
+            UserMemoryCommand::CorrectFact {
+                fact_id,
+                correction,
+            } => self.correct(fact_id, correction, sink).await.map(drop),
             UserMemoryCommand::RetractFact { fact_id, note } => {
                 if note
                     .as_ref()

@@ -277,7 +277,10 @@ fn normalise_text(field: &'static str, raw: &str, max: usize) -> Result<String, 
             format!("must be 1 to {max} characters"),
         ));
     }
-    if nfc.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if nfc
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         return Err(ValidationError::new(
             field,
             "must not contain control characters",
@@ -460,7 +463,15 @@ mod tests {
     fn fact_keys_are_dotted_lowercase_segments() {
         assert!(FactKey::parse("favorite.food").is_ok());
         assert!(FactKey::parse("goal.dream_job").is_ok());
-        for bad in ["", "Favorite.food", "favorite..food", ".name", "name.", "1st", "a b"] {
+        for bad in [
+            "",
+            "Favorite.food",
+            "favorite..food",
+            ".name",
+            "name.",
+            "1st",
+            "a b",
+        ] {
             assert!(FactKey::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }

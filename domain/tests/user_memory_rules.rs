@@ -110,7 +110,8 @@ async fn given_an_updated_fact_when_updated_again_then_its_version_counts_on() {
 }
 
 #[tokio::test]
-async fn given_a_single_valued_key_when_the_same_value_arrives_in_another_case_then_nothing_changes() {
+async fn given_a_single_valued_key_when_the_same_value_arrives_in_another_case_then_nothing_changes()
+ {
     Memory::with(())
         .given(vec![added(id(1), "name", "Minh")])
         .when_async(add(id(2), "name", "MINH"))
@@ -419,7 +420,7 @@ async fn given_a_full_memory_when_one_more_fact_arrives_then_it_is_refused() {
 
 #[tokio::test]
 async fn given_facts_when_the_user_is_forgotten_then_every_fact_is_retracted_and_the_erasure_recorded()
-{
+ {
     Memory::with(())
         .given(vec![
             added(id(1), "name", "Minh"),

@@ -1,1 +1,219 @@
+//! The test harness: each test gets its own Postgres database, Redis key prefix and RabbitMQ
+//! queue prefix, so tests run in parallel against the real servers without seeing each other.
+//!
+//! Servers are found at `PIKA_TEST_DATABASE_URL` (an admin URL; default the local `postgres`
+//! database), `PIKA_TEST_REDIS_URL` and `PIKA_TEST_AMQP_URL`, defaulting to the local ones.
 
+use std::collections::HashMap;
+
+use pika_api::{Application, Config};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// The API key every test app accepts, for tenant `test`.
+pub const TEST_TENANT: &str = "test";
+pub const TEST_API_SECRET: &str = "test-secret-0123456789";
+
+fn setting(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+pub fn admin_database_url() -> String {
+    setting("PIKA_TEST_DATABASE_URL", DEFAULT_DATABASE_URL)
+}
+
+pub fn redis_url() -> String {
+    setting("PIKA_TEST_REDIS_URL", DEFAULT_REDIS_URL)
+}
+
+pub fn amqp_url() -> String {
+    setting("PIKA_TEST_AMQP_URL", DEFAULT_AMQP_URL)
+}
+
+/// `postgres://host/db?x` with its database replaced.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let (scheme, rest) = base.split_once("://").expect("database URL has a scheme");
+    let host = rest.split_once('/').map_or(rest, |(host, _)| host);
+    match query {
+        Some(query) => format!("{scheme}://{host}/{database}?{query}"),
+        None => format!("{scheme}://{host}/{database}"),
+    }
+}
+
+/// A database of its own for one test, dropped when the value is dropped.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// An empty database, with no tables.
+    pub async fn empty() -> Self {
+        let name = format!("pika_test_{}", Uuid::new_v4().simple());
+        let admin = admin_database_url();
+        let mut connection = PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach Postgres at {admin}: {e}"));
+        connection
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create test database");
+        let url = with_database(&admin, &name);
+        Self { name, url }
+    }
+
+    /// A database with every migration applied.
+    pub async fn migrated() -> (Self, PgPool) {
+        let database = Self::empty().await;
+        let pool = database.pool(8).await;
+        pika_commands::storage::migrate(&pool)
+            .await
+            .expect("migrate");
+        (database, pool)
+    }
+
+    pub async fn pool(&self, max_connections: u32) -> PgPool {
+        pika_commands::storage::connect_postgres(&self.url, max_connections)
+            .await
+            .expect("connect to test database")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let admin = admin_database_url();
+        let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        // Drop runs outside async code, possibly inside a runtime that is shutting down, so the
+        // clean-up gets a small runtime of its own on its own thread.
+        let cleanup = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                if let Ok(mut connection) = PgConnection::connect(&admin).await {
+                    connection.execute(statement.as_str()).await.ok();
+                }
+            });
+        });
+        cleanup.join().ok();
+    }
+}
+
+/// A prefix unique to one test, for Redis keys and RabbitMQ queue names.
+pub fn unique_prefix() -> String {
+    format!("pika-test-{}", &Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// The configuration of a test app: real servers, this test's database and prefixes, port 0.
+pub fn test_settings(database: &TestDatabase, prefix: &str) -> HashMap<String, String> {
+    [
+        ("PIKA_HTTP_ADDR", "127.0.0.1:0".to_owned()),
+        ("PIKA_DATABASE_URL", database.url.clone()),
+        ("PIKA_DATABASE_MAX_CONNECTIONS", "8".to_owned()),
+        ("PIKA_REDIS_URL", redis_url()),
+        ("PIKA_REDIS_PREFIX", prefix.to_owned()),
+        ("PIKA_AMQP_URL", amqp_url()),
+        ("PIKA_AMQP_QUEUE_PREFIX", prefix.to_owned()),
+        ("PIKA_API_KEYS", format!("{TEST_TENANT}:{TEST_API_SECRET}")),
+        ("PIKA_LOG_FORMAT", "text".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+pub fn config_from(settings: &HashMap<String, String>) -> Config {
+    Config::from_sources(None, &|name| settings.get(name).cloned()).expect("valid test config")
+}
+
+/// The real application, started on a free port against this test's database and prefixes.
+#[derive(Debug)]
+pub struct TestApp {
+    pub address: String,
+    pub prefix: String,
+    pub client: reqwest::Client,
+    pub database: TestDatabase,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts the app after `adjust` changed its settings.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut HashMap<String, String>)) -> Self {
+        let database = TestDatabase::empty().await;
+        let prefix = unique_prefix();
+        let mut settings = test_settings(&database, &prefix);
+        adjust(&mut settings);
+        let app = Application::build(config_from(&settings))
+            .await
+            .expect("the application starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async move {
+            stopped.await.ok();
+        }));
+        Self {
+            address,
+            prefix,
+            client: reqwest::Client::new(),
+            database,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            shutdown.send(()).ok();
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server stops cleanly");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_keep_host_and_query() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@db/x?sslmode=disable", "t2"),
+            "postgres://u:p@db/t2?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://db", "t3"), "postgres://db/t3");
+    }
+}

@@ -1,0 +1,122 @@
+//! The `pika-memory` command line.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use pika_commands::storage;
+use secrecy::ExposeSecret;
+
+use crate::app::{Application, Roles};
+use crate::config::Config;
+use crate::telemetry;
+
+/// PIKA Memory: long-term memory for a conversational assistant.
+///
+/// Settings come from PIKA_* environment variables and an optional TOML file; see the README.
+#[derive(Debug, Parser)]
+#[command(name = "pika-memory", version)]
+pub struct Cli {
+    /// A TOML file with settings (same names as the PIKA_* variables, lower case, no prefix).
+    #[arg(long, global = true, env = "PIKA_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run everything in one process: HTTP API, extraction worker and projection daemon.
+    /// Applies pending migrations first.
+    Serve,
+    /// Run only the HTTP API (migrations must already be applied).
+    Api,
+    /// Run only the extraction worker that consumes jobs from the queue.
+    Worker,
+    /// Apply pending database migrations and exit; safe to run again.
+    Migrate,
+    /// Inspect or rebuild the read models.
+    Projections {
+        #[command(subcommand)]
+        action: ProjectionsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsAction {
+    /// Position and lag of each projection.
+    Status,
+    /// Replay the event store into fresh tables and swap them in.
+    Rebuild {
+        /// Rebuild only this projection.
+        #[arg(long)]
+        projection: Option<String>,
+    },
+}
+
+/// Parses the command line, loads the configuration and runs the chosen command.
+pub async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref()).context("invalid configuration")?;
+    telemetry::init(config.log_format);
+    match cli.command {
+        Command::Serve => serve(config, Roles::SERVE).await,
+        Command::Api => serve(config, Roles::API).await,
+        Command::Migrate => migrate(&config).await,
+        Command::Worker | Command::Projections { .. } => anyhow::bail!(
+            "this command is not available in this build yet; `serve` runs the whole service"
+        ),
+    }
+}
+
+async fn serve(config: Config, roles: Roles) -> anyhow::Result<()> {
+    let app = Application::build_with_roles(config, roles).await?;
+    app.run_until_stopped(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let url = config
+        .database_url
+        .as_ref()
+        .context("PIKA_DATABASE_URL is not set: nothing to migrate")?;
+    let pool = storage::connect_postgres(url.expose_secret(), 1)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot connect to PIKA_DATABASE_URL ({})",
+                config.database_for_logs()
+            )
+        })?;
+    storage::migrate(&pool)
+        .await
+        .context("applying migrations failed")?;
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(&pool)
+        .await?;
+    println!("database is up to date ({applied} migrations applied)");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM, so `docker stop` and Ctrl-C both shut down gracefully.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}

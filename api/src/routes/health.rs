@@ -1,0 +1,78 @@
+//! Liveness and readiness, for orchestrators and load balancers.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use serde::Serialize;
+
+use crate::state::AppState;
+
+/// How long readiness waits for one dependency before calling it down.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+#[derive(Debug, Serialize)]
+struct Health {
+    status: &'static str,
+}
+
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+#[derive(Debug, Serialize)]
+struct DependencyCheck {
+    name: &'static str,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Readiness {
+    ready: bool,
+    checks: Vec<DependencyCheck>,
+}
+
+#[tracing::instrument(skip_all)]
+async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let (postgres, redis, amqp) = tokio::join!(
+        check("postgres", Some(state.dependencies.check_postgres())),
+        check("redis", state.dependencies.check_redis()),
+        check("rabbitmq", state.dependencies.check_amqp()),
+    );
+    let checks: Vec<DependencyCheck> = [postgres, redis, amqp].into_iter().flatten().collect();
+    let ready = checks.iter().all(|c| c.ok);
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(Readiness { ready, checks }))
+}
+
+async fn check(
+    name: &'static str,
+    probe: Option<impl Future<Output = anyhow::Result<()>>>,
+) -> Option<DependencyCheck> {
+    let probe = probe?;
+    let error = match tokio::time::timeout(CHECK_TIMEOUT, probe).await {
+        Ok(Ok(())) => None,
+        Ok(Err(error)) => Some(format!("{error:#}")),
+        Err(_) => Some(format!("no answer within {CHECK_TIMEOUT:?}")),
+    };
+    Some(DependencyCheck {
+        name,
+        ok: error.is_none(),
+        error,
+    })
+}

@@ -1,0 +1,67 @@
+//! What handlers share: the write model and the connections to the outside.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use pika_commands::WriteModel;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::PgPool;
+
+use crate::config::Config;
+
+/// The servers this process talks to, each present only when configured.
+#[derive(Debug, Clone)]
+pub struct Dependencies {
+    pub postgres: PgPool,
+    pub redis: Option<redis::Client>,
+    pub amqp_url: Option<SecretString>,
+}
+
+impl Dependencies {
+    pub fn check_postgres(&self) -> impl Future<Output = anyhow::Result<()>> + use<> {
+        let pool = self.postgres.clone();
+        async move {
+            sqlx::query("SELECT 1")
+                .execute(&pool)
+                .await
+                .context("postgres did not answer")?;
+            Ok(())
+        }
+    }
+
+    pub fn check_redis(&self) -> Option<impl Future<Output = anyhow::Result<()>> + use<>> {
+        let client = self.redis.clone()?;
+        Some(async move {
+            let mut connection = client
+                .get_multiplexed_async_connection()
+                .await
+                .context("redis connection failed")?;
+            let _: String = redis::cmd("PING")
+                .query_async(&mut connection)
+                .await
+                .context("redis PING failed")?;
+            Ok(())
+        })
+    }
+
+    pub fn check_amqp(&self) -> Option<impl Future<Output = anyhow::Result<()>> + use<>> {
+        let url = self.amqp_url.clone()?;
+        Some(async move {
+            let connection = lapin::Connection::connect(
+                url.expose_secret(),
+                lapin::ConnectionProperties::default(),
+            )
+            .await
+            .context("rabbitmq connection failed")?;
+            connection.close(200, "readiness check".into()).await.ok();
+            Ok(())
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub write_model: Arc<WriteModel>,
+    pub dependencies: Dependencies,
+}

@@ -1,0 +1,65 @@
+//! The `pika-memory` binary as an operator runs it.
+
+use std::process::Command;
+
+use pika_tests::TestDatabase;
+
+fn pika_memory() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pika-memory"));
+    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("PIKA_")) {
+        command.env_remove(name);
+    }
+    command
+}
+
+#[test]
+fn help_describes_every_subcommand() {
+    let output = pika_memory().arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for command in ["serve", "api", "worker", "migrate", "projections"] {
+        assert!(help.contains(command), "{command} missing from:\n{help}");
+    }
+}
+
+#[tokio::test]
+async fn migrate_creates_the_schema_and_is_idempotent() {
+    let database = TestDatabase::empty().await;
+    for run in 0..2 {
+        let output = pika_memory()
+            .arg("migrate")
+            .env("PIKA_DATABASE_URL", &database.url)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "run {run} failed: {stderr}");
+    }
+    let pool = database.pool(1).await;
+    let columns: Vec<String> = sqlx::query_scalar(
+        "SELECT column_name::text FROM information_schema.columns
+          WHERE table_name = 'events' ORDER BY ordinal_position",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(
+        columns.contains(&"global_position".to_owned()),
+        "{columns:?}"
+    );
+    assert!(
+        columns.contains(&"transaction_id".to_owned()),
+        "{columns:?}"
+    );
+}
+
+#[test]
+fn a_bad_setting_stops_the_start_and_is_named() {
+    let output = pika_memory()
+        .arg("serve")
+        .env("PIKA_HTTP_ADDR", "not-an-address")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("PIKA_HTTP_ADDR"), "{stderr}");
+}

@@ -1,0 +1,305 @@
+//! The write side against real Postgres: concurrency, global order and conflict handling.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pika_commands::{CommandContext, CommandError, RetryPolicy, WriteModel};
+use pika_domain::*;
+use pika_projections::{EventLog, LogPosition, PostgresEventLog};
+use pika_tests::TestDatabase;
+use sqlx::{PgPool, Row};
+
+fn tenant() -> TenantId {
+    TenantId::parse("acme").unwrap()
+}
+
+fn user(name: &str) -> UserId {
+    UserId::parse(name).unwrap()
+}
+
+fn candidate(key: &str, value: &str) -> FactCandidate {
+    FactCandidate {
+        key: FactKey::parse(key).unwrap(),
+        value: FactValue::parse(value).unwrap(),
+        text: FactText::parse(&format!("likes {value}")).unwrap(),
+        confidence: Confidence::new(0.8).unwrap(),
+        language: Language::parse("en").unwrap(),
+        source: FactSource::default(),
+    }
+}
+
+fn add(value: &str) -> UserMemoryCommand {
+    UserMemoryCommand::AddFact {
+        fact_id: FactId::generate(),
+        candidate: candidate("likes.thing", value),
+    }
+}
+
+fn context() -> CommandContext {
+    CommandContext::new("req-1", "test")
+}
+
+async fn sequences(pool: &PgPool, aggregate_id: &str) -> Vec<i64> {
+    sqlx::query_scalar("SELECT sequence FROM events WHERE aggregate_id = $1 ORDER BY sequence")
+        .bind(aggregate_id)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_commands_from_five_processes_are_each_applied_once() {
+    let (database, pool) = TestDatabase::migrated().await;
+    // Five write models with their own pools stand for five processes: within one process
+    // commands on a user are serialised, across processes the event store's conflict check
+    // and the retry loop must do the work.
+    let mut models = Vec::new();
+    for _ in 0..5 {
+        models.push(Arc::new(WriteModel::postgres(
+            database.pool(4).await,
+            RetryPolicy {
+                max_attempts: 60,
+                ..RetryPolicy::default()
+            },
+        )));
+    }
+    let kid = user("kid-concurrent");
+    let mut tasks = Vec::new();
+    for n in 0..50 {
+        let model = models[n % 5].clone();
+        let kid = kid.clone();
+        tasks.push(tokio::spawn(async move {
+            model
+                .execute_user_memory(&tenant(), &kid, add(&format!("thing {n}")), &context())
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().expect("every command is applied");
+    }
+    let memory = models[0].load_user_memory(&tenant(), &kid).await.unwrap();
+    assert_eq!(memory.live_facts().len(), 50);
+    let seqs = sequences(&pool, &user_memory_id(&tenant(), &kid)).await;
+    assert_eq!(
+        seqs,
+        (1..=50).collect::<Vec<i64>>(),
+        "no gap and no duplicate"
+    );
+}
+
+#[tokio::test]
+async fn events_of_one_commit_share_a_transaction_and_positions_increase() {
+    let (_database, pool) = TestDatabase::migrated().await;
+    let model = WriteModel::postgres(pool.clone(), RetryPolicy::default());
+    let kid = user("kid-order");
+    let operations = ["pizza", "kites", "dragons"]
+        .map(|v| FactOperation::Add {
+            fact_id: FactId::generate(),
+            candidate: candidate("likes.thing", v),
+        })
+        .to_vec();
+    let apply = UserMemoryCommand::ApplyExtraction {
+        job_id: JobId::generate(),
+        operations,
+    };
+    model
+        .execute_user_memory(&tenant(), &kid, apply, &context())
+        .await
+        .unwrap();
+    model
+        .execute_user_memory(&tenant(), &kid, add("yo-yos"), &context())
+        .await
+        .unwrap();
+
+    let rows = sqlx::query(
+        "SELECT transaction_id::text AS xid, global_position, event_type, metadata
+           FROM events ORDER BY global_position",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 5);
+    let xids: Vec<String> = rows.iter().map(|r| r.get("xid")).collect();
+    let positions: Vec<i64> = rows.iter().map(|r| r.get("global_position")).collect();
+    assert!(
+        xids[..4].iter().all(|x| *x == xids[0]),
+        "one commit, one transaction: {xids:?}"
+    );
+    assert!(xids[4].parse::<u64>().unwrap() > xids[0].parse::<u64>().unwrap());
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+    let types: Vec<String> = rows.iter().map(|r| r.get("event_type")).collect();
+    assert_eq!(types[3], "ExtractionApplied");
+    let metadata: serde_json::Value = rows[0].get("metadata");
+    assert_eq!(metadata["correlation_id"], "req-1");
+    assert_eq!(metadata["actor"], "test");
+    assert!(metadata["time"].as_str().is_some_and(|t| t.contains('T')));
+}
+
+/// Begins a transaction that writes `sequence` of the user's aggregate and holds it open.
+async fn hold_next_sequence(
+    pool: &PgPool,
+    kid: &UserId,
+    sequence: i64,
+) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let event = UserMemoryEvent::ExtractionApplied {
+        job_id: JobId::generate(),
+        counts: ExtractionCounts::default(),
+    };
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('UserMemory', $1, $2, 'ExtractionApplied', '1.0', $3, '{}')",
+    )
+    .bind(user_memory_id(&tenant(), kid))
+    .bind(sequence)
+    .bind(serde_json::to_value(&event).unwrap())
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflict_is_retried_with_fresh_state_and_reported_when_retries_run_out() {
+    let (_database, pool) = TestDatabase::migrated().await;
+    let kid = user("kid-conflict");
+    let patient = Arc::new(WriteModel::postgres(pool.clone(), RetryPolicy::default()));
+    patient
+        .execute_user_memory(&tenant(), &kid, add("first"), &context())
+        .await
+        .unwrap();
+
+    // Another writer holds sequence 2; our command loads sequence 1, collides, retries.
+    let other = hold_next_sequence(&pool, &kid, 2).await;
+    let task = {
+        let patient = patient.clone();
+        let kid = kid.clone();
+        tokio::spawn(async move {
+            patient
+                .execute_user_memory(&tenant(), &kid, add("second"), &context())
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    other.commit().await.unwrap();
+    task.await.unwrap().expect("retried after the conflict");
+    assert_eq!(
+        sequences(&pool, &user_memory_id(&tenant(), &kid)).await,
+        vec![1, 2, 3]
+    );
+
+    // With one attempt only, the same collision is a clear error and writes nothing.
+    let impatient = Arc::new(WriteModel::postgres(
+        pool.clone(),
+        RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        },
+    ));
+    let other = hold_next_sequence(&pool, &kid, 4).await;
+    let task = {
+        let kid = kid.clone();
+        tokio::spawn(async move {
+            impatient
+                .execute_user_memory(&tenant(), &kid, add("third"), &context())
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    other.commit().await.unwrap();
+    let error = task.await.unwrap().expect_err("no retries left");
+    assert!(
+        matches!(error, CommandError::Conflict { attempts: 1, .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("gave up after 1 attempts"),
+        "{error}"
+    );
+    assert_eq!(
+        sequences(&pool, &user_memory_id(&tenant(), &kid)).await,
+        vec![1, 2, 3, 4]
+    );
+}
+
+#[tokio::test]
+async fn a_rule_violation_is_rejected_and_writes_nothing() {
+    let (_database, pool) = TestDatabase::migrated().await;
+    let model = WriteModel::postgres(pool.clone(), RetryPolicy::default());
+    let kid = user("kid-rejected");
+    let missing = FactId::generate();
+    let retract = UserMemoryCommand::RetractFact {
+        fact_id: missing,
+        note: None,
+    };
+    let error = model
+        .execute_user_memory(&tenant(), &kid, retract, &context())
+        .await
+        .expect_err("unknown fact");
+    assert!(
+        matches!(error, CommandError::Rejected(UserMemoryError::FactNotFound(id)) if id == missing)
+    );
+    assert!(
+        sequences(&pool, &user_memory_id(&tenant(), &kid))
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn tenants_never_share_an_aggregate() {
+    let (_database, pool) = TestDatabase::migrated().await;
+    let model = WriteModel::postgres(pool.clone(), RetryPolicy::default());
+    let kid = user("same-user-id");
+    let other = TenantId::parse("other").unwrap();
+    model
+        .execute_user_memory(&tenant(), &kid, add("kites"), &context())
+        .await
+        .unwrap();
+    let theirs = model.load_user_memory(&other, &kid).await.unwrap();
+    assert!(theirs.live_facts().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_reader_never_passes_an_event_whose_transaction_is_still_open() {
+    let (_database, pool) = TestDatabase::migrated().await;
+    let model = WriteModel::postgres(pool.clone(), RetryPolicy::default());
+    let log = PostgresEventLog::new(pool.clone());
+    let slow = user("kid-slow");
+    model
+        .execute_user_memory(&tenant(), &slow, add("first"), &context())
+        .await
+        .unwrap();
+
+    // Writer A takes the next global position and holds its transaction open...
+    let writer_a = hold_next_sequence(&pool, &slow, 2).await;
+    // ...while writer B commits a later position.
+    model
+        .execute_user_memory(&tenant(), &user("kid-fast"), add("x"), &context())
+        .await
+        .unwrap();
+
+    let before = log.read_after(LogPosition::default(), 100).await.unwrap();
+    assert_eq!(
+        before.len(),
+        1,
+        "only the event before A's open transaction is safe to read"
+    );
+    let checkpoint = before[0].position;
+    assert!(log.read_after(checkpoint, 100).await.unwrap().is_empty());
+
+    writer_a.commit().await.unwrap();
+    let after = log.read_after(checkpoint, 100).await.unwrap();
+    let order: Vec<(&str, i64)> = after
+        .iter()
+        .map(|e| (e.aggregate_id.as_str(), e.position.global_position))
+        .collect();
+    assert_eq!(after.len(), 2, "{order:?}");
+    assert_eq!(after[0].aggregate_id, user_memory_id(&tenant(), &slow));
+    assert_eq!(
+        after[1].aggregate_id,
+        user_memory_id(&tenant(), &user("kid-fast"))
+    );
+    assert!(after[0].position.global_position < after[1].position.global_position);
+    assert_eq!(log.count_after(after[1].position).await.unwrap(), 0);
+}
