@@ -1,0 +1,147 @@
+//! How events become live fact rows. One pure fold serves the `facts` projection and the
+//! "facts as of a time" query, so the two can never disagree.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use pika_domain::{FactSource, UserMemoryEvent};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// A live fact as the read side shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FactRecord {
+    pub fact_id: Uuid,
+    pub user_id: String,
+    pub key: String,
+    pub kind: String,
+    pub value: String,
+    pub text: String,
+    pub confidence: f64,
+    pub language: String,
+    pub source: FactSourceRecord,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Which job and which of its messages stated the fact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FactSourceRecord {
+    pub job_id: Option<Uuid>,
+    pub message_indexes: Vec<i32>,
+}
+
+impl From<&FactSource> for FactSourceRecord {
+    fn from(source: &FactSource) -> Self {
+        Self {
+            job_id: source.job_id.map(|j| j.as_uuid()),
+            message_indexes: source
+                .message_indexes
+                .iter()
+                .map(|i| i32::try_from(*i).unwrap_or(i32::MAX))
+                .collect(),
+        }
+    }
+}
+
+/// What one event does to the live facts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FactChange {
+    Insert(FactRecord),
+    Update {
+        fact_id: Uuid,
+        value: String,
+        text: String,
+        confidence: f64,
+        source: FactSourceRecord,
+        version: i32,
+        updated_at: DateTime<Utc>,
+    },
+    Remove {
+        fact_id: Uuid,
+    },
+}
+
+pub fn fact_change(
+    user_id: &str,
+    event: &UserMemoryEvent,
+    at: DateTime<Utc>,
+) -> Option<FactChange> {
+    match event {
+        UserMemoryEvent::FactAdded {
+            fact_id,
+            key,
+            kind,
+            value,
+            text,
+            confidence,
+            language,
+            source,
+        } => Some(FactChange::Insert(FactRecord {
+            fact_id: fact_id.as_uuid(),
+            user_id: user_id.to_owned(),
+            key: key.to_string(),
+            kind: kind.as_str().to_owned(),
+            value: value.to_string(),
+            text: text.to_string(),
+            confidence: confidence.value(),
+            language: language.to_string(),
+            source: source.into(),
+            version: 1,
+            created_at: at,
+            updated_at: at,
+        })),
+        UserMemoryEvent::FactUpdated {
+            fact_id,
+            new_value,
+            text,
+            confidence,
+            source,
+            version,
+            ..
+        } => Some(FactChange::Update {
+            fact_id: fact_id.as_uuid(),
+            value: new_value.to_string(),
+            text: text.to_string(),
+            confidence: confidence.value(),
+            source: source.into(),
+            version: i32::try_from(*version).unwrap_or(i32::MAX),
+            updated_at: at,
+        }),
+        UserMemoryEvent::FactRetracted { fact_id, .. } => Some(FactChange::Remove {
+            fact_id: fact_id.as_uuid(),
+        }),
+        UserMemoryEvent::ExtractionApplied { .. } | UserMemoryEvent::UserForgotten { .. } => None,
+    }
+}
+
+/// Applies a change to an in-memory set of live facts.
+pub fn apply_change(facts: &mut BTreeMap<Uuid, FactRecord>, change: FactChange) {
+    match change {
+        FactChange::Insert(record) => {
+            facts.insert(record.fact_id, record);
+        }
+        FactChange::Update {
+            fact_id,
+            value,
+            text,
+            confidence,
+            source,
+            version,
+            updated_at,
+        } => {
+            if let Some(record) = facts.get_mut(&fact_id) {
+                record.value = value;
+                record.text = text;
+                record.confidence = confidence;
+                record.source = source;
+                record.version = version;
+                record.updated_at = updated_at;
+            }
+        }
+        FactChange::Remove { fact_id } => {
+            facts.remove(&fact_id);
+        }
+    }
+}
