@@ -4,33 +4,44 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use pika_commands::{RetryPolicy, WriteModel, storage};
+use pika_commands::storage;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::auth::{ApiKeys, OPEN_TENANT};
 use crate::config::Config;
 use crate::problem::route_not_found;
 use crate::routes;
 use crate::state::{AppState, Dependencies};
+use pika_projections::{DaemonSettings, PostgresEventLog, ProjectionDaemon, all_projections};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 /// Which parts of the service this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Roles {
-    pub http: bool,
     pub migrate_at_start: bool,
+    pub projections: bool,
 }
 
 impl Roles {
     pub const SERVE: Self = Self {
-        http: true,
         migrate_at_start: true,
+        projections: true,
     };
     pub const API: Self = Self {
-        http: true,
         migrate_at_start: false,
+        projections: false,
     };
+}
+
+/// Tasks that run beside the HTTP server and stop with it.
+#[derive(Debug)]
+struct Background {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 /// The built service: its listener is bound, so the port is known before it runs.
@@ -39,6 +50,7 @@ pub struct Application {
     listener: TcpListener,
     port: u16,
     router: Router,
+    background: Background,
 }
 
 impl Application {
@@ -56,10 +68,23 @@ impl Application {
                 format!("cannot listen on PIKA_HTTP_ADDR={}", state.config.http_addr)
             })?;
         let port = listener.local_addr()?.port();
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        if roles.projections {
+            let pool = state.dependencies.postgres.clone();
+            let daemon = Arc::new(ProjectionDaemon::new(
+                pool.clone(),
+                Arc::new(PostgresEventLog::new(pool)),
+                all_projections(),
+                DaemonSettings::default(),
+            ));
+            tasks.push(tokio::spawn(daemon.run(stopped.clone())));
+        }
         Ok(Self {
             listener,
             port,
             router: router(state),
+            background: Background { stop, tasks },
         })
     }
 
@@ -73,9 +98,14 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(port = self.port, "listening");
-        axum::serve(self.listener, self.router)
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        self.background.stop.send(true).ok();
+        for task in self.background.tasks {
+            task.await.ok();
+        }
+        served
     }
 }
 
@@ -114,9 +144,15 @@ async fn connect(config: Config, roles: Roles) -> anyhow::Result<AppState> {
         redis,
         amqp_url: config.amqp_url.clone(),
     };
+    let api_keys = ApiKeys::new(&config.api_keys, config.allow_unauthenticated)?;
+    if api_keys.is_open() {
+        tracing::warn!(
+            "no API key configured: every request acts for tenant \"{OPEN_TENANT}\"; for local development only"
+        );
+    }
     Ok(AppState {
+        api_keys: Arc::new(api_keys),
         config: Arc::new(config),
-        write_model: Arc::new(WriteModel::postgres(postgres, RetryPolicy::default())),
         dependencies,
     })
 }
@@ -124,6 +160,7 @@ async fn connect(config: Config, roles: Roles) -> anyhow::Result<AppState> {
 fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::health::router())
+        .merge(routes::facts::router())
         .fallback(route_not_found)
         .with_state(state)
         .layer(TraceLayer::new_for_http())

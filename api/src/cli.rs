@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use pika_commands::storage;
+use pika_projections::{PostgresEventLog, all_projections, projection_status};
 use secrecy::ExposeSecret;
 
 use crate::app::{Application, Roles};
@@ -63,7 +64,13 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Serve => serve(config, Roles::SERVE).await,
         Command::Api => serve(config, Roles::API).await,
         Command::Migrate => migrate(&config).await,
-        Command::Worker | Command::Projections { .. } => anyhow::bail!(
+        Command::Projections {
+            action: ProjectionsAction::Status,
+        } => projections_status(&config).await,
+        Command::Worker
+        | Command::Projections {
+            action: ProjectionsAction::Rebuild { .. },
+        } => anyhow::bail!(
             "this command is not available in this build yet; `serve` runs the whole service"
         ),
     }
@@ -75,19 +82,44 @@ async fn serve(config: Config, roles: Roles) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn migrate(config: &Config) -> anyhow::Result<()> {
+async fn connect(config: &Config) -> anyhow::Result<sqlx::PgPool> {
     let url = config
         .database_url
         .as_ref()
-        .context("PIKA_DATABASE_URL is not set: nothing to migrate")?;
-    let pool = storage::connect_postgres(url.expose_secret(), 1)
+        .context("PIKA_DATABASE_URL is not set")?;
+    storage::connect_postgres(url.expose_secret(), 2)
         .await
         .with_context(|| {
             format!(
                 "cannot connect to PIKA_DATABASE_URL ({})",
                 config.database_for_logs()
             )
-        })?;
+        })
+}
+
+async fn projections_status(config: &Config) -> anyhow::Result<()> {
+    let pool = connect(config).await?;
+    let log = PostgresEventLog::new(pool.clone());
+    let statuses = projection_status(&pool, &log, &all_projections()).await?;
+    println!(
+        "{:<24} {:>12} {:>14} {:>10} {:>10}",
+        "projection", "position", "events applied", "lag", "lag (s)"
+    );
+    for status in statuses {
+        println!(
+            "{:<24} {:>12} {:>14} {:>10} {:>10.1}",
+            status.projection,
+            status.position.global_position,
+            status.events_applied,
+            status.lag_events,
+            status.lag_seconds
+        );
+    }
+    Ok(())
+}
+
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let pool = connect(config).await?;
     storage::migrate(&pool)
         .await
         .context("applying migrations failed")?;

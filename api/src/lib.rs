@@ -2,8 +2,10 @@
 //! the write side, the read side and the worker together.
 
 mod app;
+mod auth;
 pub mod cli;
 pub mod config;
+mod extract;
 mod problem;
 mod routes;
 mod state;

@@ -10,9 +10,11 @@ use serde::Serialize;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
-    NotFound(String),
+    BadRequest(String),
+    #[error("a valid API key is required: Authorization: Bearer <secret>")]
+    Unauthorized,
     #[error("{0}")]
-    Unavailable(String),
+    NotFound(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -56,18 +58,22 @@ impl IntoResponse for Problem {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let challenge = matches!(self, Self::Unauthorized);
         let problem = match self {
+            Self::BadRequest(detail) => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-request",
+                "Bad request",
+                detail,
+            ),
+            Self::Unauthorized => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Unauthorized",
+                "a valid API key is required: Authorization: Bearer <secret>",
+            ),
             Self::NotFound(detail) => {
                 Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
-            }
-            Self::Unavailable(detail) => {
-                tracing::warn!(%detail, "dependency unavailable");
-                Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "Service unavailable",
-                    detail,
-                )
             }
             Self::Internal(error) => {
                 tracing::error!(error = format!("{error:#}"), "internal error");
@@ -79,7 +85,19 @@ impl IntoResponse for ApiError {
                 )
             }
         };
-        problem.into_response()
+        let mut response = problem.into_response();
+        if challenge {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<pika_domain::ValidationError> for ApiError {
+    fn from(error: pika_domain::ValidationError) -> Self {
+        Self::BadRequest(error.to_string())
     }
 }
 

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use pika_commands::WriteModel;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 
+use crate::auth::ApiKeys;
 use crate::config::Config;
 
 /// The servers this process talks to, each present only when configured.
@@ -62,6 +62,6 @@ impl Dependencies {
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
-    pub write_model: Arc<WriteModel>,
+    pub api_keys: Arc<ApiKeys>,
     pub dependencies: Dependencies,
 }
