@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use pika_commands::storage;
-use pika_projections::{PostgresEventLog, all_projections, projection_status};
+use pika_projections::rebuild::rebuild;
+use pika_projections::{EventLog, PostgresEventLog, all_projections, projection_status};
 use secrecy::ExposeSecret;
 
 use crate::app::{Application, Roles};
@@ -67,10 +68,10 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Projections {
             action: ProjectionsAction::Status,
         } => projections_status(&config).await,
-        Command::Worker
-        | Command::Projections {
-            action: ProjectionsAction::Rebuild { .. },
-        } => anyhow::bail!(
+        Command::Projections {
+            action: ProjectionsAction::Rebuild { projection },
+        } => projections_rebuild(&config, projection.as_deref()).await,
+        Command::Worker => anyhow::bail!(
             "this command is not available in this build yet; `serve` runs the whole service"
         ),
     }
@@ -113,6 +114,48 @@ async fn projections_status(config: &Config) -> anyhow::Result<()> {
             status.events_applied,
             status.lag_events,
             status.lag_seconds
+        );
+    }
+    Ok(())
+}
+
+async fn projections_rebuild(config: &Config, only: Option<&str>) -> anyhow::Result<()> {
+    let pool = connect(config).await?;
+    let log = PostgresEventLog::new(pool.clone());
+    let projections: Vec<_> = all_projections()
+        .into_iter()
+        .filter(|p| only.is_none_or(|name| p.name() == name))
+        .collect();
+    if projections.is_empty() {
+        let names: Vec<&str> = all_projections().iter().map(|p| p.name()).collect();
+        anyhow::bail!(
+            "no projection {:?}; known: {}",
+            only.unwrap_or_default(),
+            names.join(", ")
+        );
+    }
+    let total = u64::try_from(log.count_after(Default::default()).await?).unwrap_or(0);
+    for projection in projections {
+        let name = projection.name();
+        let bar = indicatif::ProgressBar::new(total).with_message(name);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg:24} [{bar:30}] {pos}/{len} events {per_sec} eta {eta}",
+            )?
+            .progress_chars("=> "),
+        );
+        let started = std::time::Instant::now();
+        let report = rebuild(&pool, &log, projection, |n| bar.inc(n))
+            .await
+            .with_context(|| format!("rebuilding {name} failed; the live tables are unchanged"))?;
+        bar.finish();
+        let seconds = started.elapsed().as_secs_f64();
+        println!(
+            "{name}: {} events in {seconds:.2} s ({:.0} events/s); the store holds {} up to position {}: match",
+            report.events_applied,
+            report.events_applied as f64 / seconds.max(1e-9),
+            report.events_in_store,
+            report.position.global_position
         );
     }
     Ok(())

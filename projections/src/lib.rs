@@ -9,6 +9,7 @@ pub mod fact_record;
 pub mod favorite_summary;
 pub mod history;
 pub mod projection;
+pub mod rebuild;
 
 pub use daemon::{DaemonSettings, ProjectionDaemon, ProjectionStatus, projection_status};
 pub use event_log::{EventLog, EventLogError, LogPosition, PostgresEventLog, RecordedEvent};
