@@ -4,7 +4,15 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use pika_commands::storage;
+use pika_commands::{RetryPolicy, WriteModel, storage};
+use pika_projections::jobs::JobDispatcher;
+use crate::search::cache::RedisCache;
+use crate::search::invalidation::{CacheInvalidation, evict_on_announcements};
+use crate::search::service::SearchService;
+use pika_projections::jobs::READ_MODELS;
+use pika_worker::amqp::AmqpJobQueue;
+use pika_worker::embedding::store::FactEmbeddings;
+use pika_worker::runner::{ExtractionWorker, WorkerPolicy};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -24,18 +32,24 @@ use tokio::task::JoinHandle;
 pub struct Roles {
     pub migrate_at_start: bool,
     pub projections: bool,
+    pub worker: bool,
 }
 
 impl Roles {
     pub const SERVE: Self = Self {
         migrate_at_start: true,
         projections: true,
+        worker: true,
     };
     pub const API: Self = Self {
         migrate_at_start: false,
         projections: false,
+        worker: false,
     };
 }
+
+/// The largest request body accepted; larger ones get a 413 problem.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Tasks that run beside the HTTP server and stop with it.
 #[derive(Debug)]
@@ -61,6 +75,7 @@ impl Application {
     }
 
     pub async fn build_with_roles(config: Config, roles: Roles) -> anyhow::Result<Self> {
+        routes::metrics::install();
         let state = connect(config, roles).await?;
         let listener = TcpListener::bind(state.config.http_addr)
             .await
@@ -69,17 +84,7 @@ impl Application {
             })?;
         let port = listener.local_addr()?.port();
         let (stop, stopped) = watch::channel(false);
-        let mut tasks = Vec::new();
-        if roles.projections {
-            let pool = state.dependencies.postgres.clone();
-            let daemon = Arc::new(ProjectionDaemon::new(
-                pool.clone(),
-                Arc::new(PostgresEventLog::new(pool)),
-                all_projections(),
-                DaemonSettings::default(),
-            ));
-            tasks.push(tokio::spawn(daemon.run(stopped.clone())));
-        }
+        let tasks = spawn_background(&state, roles, &stopped)?;
         Ok(Self {
             listener,
             port,
@@ -107,6 +112,64 @@ impl Application {
         }
         served
     }
+}
+
+/// Starts the projection daemon (with the job dispatcher) and the extraction worker, as the
+/// roles ask.
+fn spawn_background(
+    state: &AppState,
+    roles: Roles,
+    stopped: &watch::Receiver<bool>,
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    let mut tasks = Vec::new();
+    let queue = match &state.config.amqp_url {
+        Some(url) => Some(Arc::new(AmqpJobQueue::new(
+            url.expose_secret().to_owned(),
+            &state.config.amqp_queue_prefix,
+        ))),
+        None if roles.worker || roles.projections => anyhow::bail!(
+            "PIKA_AMQP_URL is not set: the in-process job queue is not available in this build \
+             yet; set PIKA_AMQP_URL to a RabbitMQ URL"
+        ),
+        None => None,
+    };
+    if let Some(redis) = state.search.redis() {
+        tasks.push(tokio::spawn(evict_on_announcements(
+            redis.clone(),
+            state.search.clone(),
+            stopped.clone(),
+        )));
+    }
+    if roles.projections {
+        let pool = state.dependencies.postgres.clone();
+        let mut projections = all_projections();
+        if let Some(redis) = state.search.redis() {
+            projections.push(Arc::new(CacheInvalidation::new(redis.clone())));
+        }
+        if let Some(queue) = &queue {
+            projections.push(Arc::new(JobDispatcher::new(queue.clone())));
+        }
+        let daemon = Arc::new(ProjectionDaemon::new(
+            pool.clone(),
+            Arc::new(PostgresEventLog::new(pool)),
+            projections,
+            DaemonSettings::default(),
+        ));
+        tasks.push(tokio::spawn(daemon.run(stopped.clone())));
+    }
+    if roles.worker
+        && let Some(queue) = queue
+    {
+        let extractor = pika_worker::extractor_for(&state.config.extractor_settings())
+            .map_err(|e| anyhow::anyhow!("cannot build the extractor: {e}"))?;
+        let embeddings = FactEmbeddings::new(state.embedder.clone(), state.dependencies.postgres.clone());
+        let worker = Arc::new(
+            ExtractionWorker::new(state.write_model.clone(), extractor, WorkerPolicy::default())
+                .with_embeddings(embeddings),
+        );
+        tasks.push(tokio::spawn(worker.run(queue, stopped.clone())));
+    }
+    Ok(tasks)
 }
 
 async fn connect(config: Config, roles: Roles) -> anyhow::Result<AppState> {
@@ -139,6 +202,16 @@ async fn connect(config: Config, roles: Roles) -> anyhow::Result<AppState> {
         ),
         None => None,
     };
+    let embedder = pika_worker::embedder_for(&config.embedder_settings())
+        .map_err(|e| anyhow::anyhow!("cannot build the embedder (PIKA_EMBEDDER): {e}"))?;
+    let redis_cache = redis
+        .clone()
+        .map(|client| RedisCache::new(client, &config.redis_prefix));
+    let mut job_gating: Vec<&'static str> = READ_MODELS.to_vec();
+    if redis_cache.is_some() {
+        job_gating.push(CacheInvalidation::NAME);
+    }
+    let search = Arc::new(SearchService::new(postgres.clone(), embedder.clone(), redis_cache));
     let dependencies = Dependencies {
         postgres: postgres.clone(),
         redis,
@@ -151,6 +224,10 @@ async fn connect(config: Config, roles: Roles) -> anyhow::Result<AppState> {
         );
     }
     Ok(AppState {
+        search,
+        embedder,
+        job_gating: Arc::new(job_gating),
+        write_model: Arc::new(WriteModel::postgres(postgres, RetryPolicy::default())),
         api_keys: Arc::new(api_keys),
         config: Arc::new(config),
         dependencies,
@@ -161,8 +238,12 @@ fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::health::router())
         .merge(routes::facts::router())
+        .merge(routes::extractions::router())
+        .merge(routes::metrics::router())
+        .merge(routes::search::router())
         .fallback(route_not_found)
         .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

@@ -460,6 +460,44 @@ impl Config {
         })
     }
 
+    /// What the worker needs to build its extractor.
+    pub fn extractor_settings(&self) -> pika_worker::ExtractorSettings {
+        match (&self.extractor, &self.llm_endpoint) {
+            (ExtractorKind::Llm, Some(endpoint)) => {
+                pika_worker::ExtractorSettings::Llm(pika_worker::RemoteEndpoint {
+                    base_url: endpoint.base_url.clone(),
+                    model: endpoint.model.clone(),
+                    api_key: endpoint
+                        .api_key
+                        .as_ref()
+                        .map(|key| key.expose_secret().to_owned()),
+                    timeout: endpoint.timeout,
+                })
+            }
+            _ => pika_worker::ExtractorSettings::Rules,
+        }
+    }
+
+    /// What the service needs to build its embedder.
+    pub fn embedder_settings(&self) -> pika_worker::EmbedderSettings {
+        match (&self.embedder, &self.embeddings_endpoint) {
+            (EmbedderKind::OpenAi, Some(endpoint)) => {
+                pika_worker::EmbedderSettings::OpenAi(pika_worker::RemoteEndpoint {
+                    base_url: endpoint.base_url.clone(),
+                    model: endpoint.model.clone(),
+                    api_key: endpoint
+                        .api_key
+                        .as_ref()
+                        .map(|key| key.expose_secret().to_owned()),
+                    timeout: endpoint.timeout,
+                })
+            }
+            _ => pika_worker::EmbedderSettings::Local {
+                model_dir: self.model_dir.clone(),
+            },
+        }
+    }
+
     /// The database URL with any password masked, for logs.
     pub fn database_for_logs(&self) -> String {
         self.database_url.as_ref().map_or_else(

@@ -8,6 +8,7 @@ pub mod config;
 mod extract;
 mod problem;
 mod routes;
+pub mod search;
 mod state;
 mod telemetry;
 

@@ -15,6 +15,15 @@ pub enum ApiError {
     Unauthorized,
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("expected a JSON body (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    /// A dependency is down or overloaded; the client may retry.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -75,6 +84,33 @@ impl IntoResponse for ApiError {
             Self::NotFound(detail) => {
                 Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
             }
+            Self::Unprocessable(detail) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                "Invalid request",
+                detail,
+            ),
+            Self::PayloadTooLarge(detail) => Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "Payload too large",
+                detail,
+            ),
+            Self::UnsupportedMediaType => Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "expected a JSON body (Content-Type: application/json)",
+            ),
+            Self::Unavailable(detail) => {
+                tracing::warn!(%detail, "dependency unavailable");
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "Service unavailable",
+                    detail,
+                )
+            }
             Self::Internal(error) => {
                 tracing::error!(error = format!("{error:#}"), "internal error");
                 Problem::new(
@@ -92,6 +128,34 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+impl<E: std::error::Error> From<pika_commands::CommandError<E>> for ApiError {
+    fn from(error: pika_commands::CommandError<E>) -> Self {
+        use pika_commands::CommandError;
+        match error {
+            CommandError::Rejected(rule) => Self::Unprocessable(rule.to_string()),
+            CommandError::Conflict { .. } => {
+                Self::Unavailable("too many concurrent changes to this user; retry".into())
+            }
+            CommandError::Storage(cause) => {
+                tracing::error!(error = %cause, "event store error");
+                Self::Unavailable("the event store is unavailable; retry".into())
+            }
+        }
+    }
+}
+
+impl From<pika_projections::ProjectionError> for ApiError {
+    fn from(error: pika_projections::ProjectionError) -> Self {
+        match error {
+            pika_projections::ProjectionError::Database(cause) => {
+                tracing::error!(error = %cause, "read model error");
+                Self::Unavailable("the read models are unavailable; retry".into())
+            }
+            other => Self::Internal(other.into()),
+        }
     }
 }
 

@@ -7,6 +7,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 
 use crate::auth::ApiKeys;
+use crate::search::service::SearchService;
+use pika_commands::WriteModel;
 use crate::config::Config;
 
 /// The servers this process talks to, each present only when configured.
@@ -62,6 +64,11 @@ impl Dependencies {
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
+    pub search: Arc<SearchService>,
+    pub embedder: Arc<dyn pika_domain::Embedder>,
+    /// Projections a finished job must have passed before it is reported finished.
+    pub job_gating: Arc<Vec<&'static str>>,
+    pub write_model: Arc<WriteModel>,
     pub api_keys: Arc<ApiKeys>,
     pub dependencies: Dependencies,
 }

@@ -174,11 +174,20 @@ pub enum ExtractionJobError {
     Invalid(#[from] ValidationError),
 }
 
+/// What was submitted: kept in the aggregate so a worker holding only the job id can run it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSubmission {
+    pub tenant: TenantId,
+    pub user_id: UserId,
+    pub conversation: Conversation,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ExtractionJob {
     status: JobStatus,
     attempts: u32,
     retryable: bool,
+    submission: Option<JobSubmission>,
 }
 
 impl ExtractionJob {
@@ -191,6 +200,10 @@ impl ExtractionJob {
 
     pub fn attempts(&self) -> u32 {
         self.attempts
+    }
+
+    pub fn submission(&self) -> Option<&JobSubmission> {
+        self.submission.as_ref()
     }
 
     fn refuse(&self, action: &'static str) -> ExtractionJobError {
@@ -288,7 +301,19 @@ impl Aggregate for ExtractionJob {
 
     fn apply(&mut self, event: Self::Event) {
         match event {
-            ExtractionJobEvent::Submitted { .. } => self.status = JobStatus::Queued,
+            ExtractionJobEvent::Submitted {
+                tenant,
+                user_id,
+                conversation,
+                ..
+            } => {
+                self.status = JobStatus::Queued;
+                self.submission = Some(JobSubmission {
+                    tenant,
+                    user_id,
+                    conversation,
+                });
+            }
             ExtractionJobEvent::Started { attempt } => {
                 self.status = JobStatus::Running;
                 self.attempts = attempt;

@@ -2,13 +2,15 @@
 //! aggregates, their commands, events and errors. No I/O lives here, so every rule can be
 //! tested given/when/then without a database.
 
+pub mod embedding;
 pub mod extraction_job;
 pub mod user_memory;
 pub mod values;
 
+pub use embedding::{Embedder, EmbeddingError};
 pub use extraction_job::{
     ChatMessage, Conversation, ExtractionJob, ExtractionJobCommand, ExtractionJobError,
-    ExtractionJobEvent, JobStatus, Role,
+    ExtractionJobEvent, JobStatus, JobSubmission, Role,
 };
 pub use user_memory::{
     EVENT_VERSION, ExtractionCounts, FactCandidate, FactCorrection, FactOperation, FactSource,

@@ -89,19 +89,17 @@ impl ProjectionDaemon {
 
     /// Runs every projection until `shutdown` becomes true.
     pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
-        let wakers: Vec<Arc<Notify>> = self
-            .projections
-            .iter()
-            .map(|_| Arc::new(Notify::new()))
-            .collect();
-        let listener = tokio::spawn(listen(self.pool.clone(), wakers.clone(), shutdown.clone()));
+        let wakers: Arc<Vec<Arc<Notify>>> =
+            Arc::new(self.projections.iter().map(|_| Arc::new(Notify::new())).collect());
+        let listener = tokio::spawn(listen(self.pool.clone(), wakers.to_vec(), shutdown.clone()));
         let mut runners = Vec::new();
-        for (projection, waker) in self.projections.iter().cloned().zip(wakers) {
+        for (index, projection) in self.projections.iter().cloned().enumerate() {
             let daemon = self.clone();
             let shutdown = shutdown.clone();
+            let wakers = wakers.clone();
             let span = info_span!("projection", projection = projection.name());
             runners.push(tokio::spawn(
-                async move { daemon.run_projection(projection, waker, shutdown).await }
+                async move { daemon.run_projection(projection, index, wakers, shutdown).await }
                     .instrument(span),
             ));
         }
@@ -114,15 +112,23 @@ impl ProjectionDaemon {
     async fn run_projection(
         &self,
         projection: Arc<dyn Projection>,
-        waker: Arc<Notify>,
+        index: usize,
+        wakers: Arc<Vec<Arc<Notify>>>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        let waker = wakers[index].clone();
         let mut claim: Option<PgConnection> = None;
         let mut failures = 0u32;
         while !*shutdown.borrow() {
             let wait = match self.step(projection.as_ref(), &mut claim).await {
                 Ok(Step::Applied) => {
                     failures = 0;
+                    // Projections that follow this one may now go further.
+                    for (other, waker) in wakers.iter().enumerate() {
+                        if other != index {
+                            waker.notify_one();
+                        }
+                    }
                     continue;
                 }
                 Ok(Step::Idle) => {
@@ -156,16 +162,23 @@ impl ProjectionDaemon {
         if !self.hold_claim(projection, claim).await? {
             return Ok(Step::NotClaimed);
         }
-        let checkpoint = read_checkpoint(&self.pool, projection.name()).await?;
-        let events = self
-            .log
-            .read_after(checkpoint, self.settings.batch_size)
-            .await?;
+        let events = self.readable(projection).await?;
         if events.is_empty() {
             return Ok(Step::Idle);
         }
         self.apply_batch(projection, &events).await?;
         Ok(Step::Applied)
+    }
+
+    /// The next batch for a projection, cut where the projections it follows have stopped.
+    async fn readable(&self, projection: &dyn Projection) -> Result<Vec<RecordedEvent>, ProjectionError> {
+        let checkpoint = read_checkpoint(&self.pool, projection.name()).await?;
+        let mut events = self.log.read_after(checkpoint, self.settings.batch_size).await?;
+        for leader in projection.after() {
+            let limit = read_checkpoint(&self.pool, leader).await?;
+            events.retain(|e| e.position <= limit);
+        }
+        Ok(events)
     }
 
     /// Keeps (or takes) this projection's advisory lock; false when another daemon holds it.
@@ -247,11 +260,7 @@ impl ProjectionDaemon {
         let mut total = 0;
         for projection in &self.projections {
             loop {
-                let checkpoint = read_checkpoint(&self.pool, projection.name()).await?;
-                let events = self
-                    .log
-                    .read_after(checkpoint, self.settings.batch_size)
-                    .await?;
+                let events = self.readable(projection.as_ref()).await?;
                 if events.is_empty() {
                     break;
                 }

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use pika_domain::{FactSource, UserMemoryEvent};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A live fact as the read side shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FactRecord {
     pub fact_id: Uuid,
     pub user_id: String,
@@ -26,7 +26,7 @@ pub struct FactRecord {
 }
 
 /// Which job and which of its messages stated the fact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FactSourceRecord {
     pub job_id: Option<Uuid>,
     pub message_indexes: Vec<i32>,

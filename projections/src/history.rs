@@ -230,3 +230,50 @@ pub async fn live_facts(
         .collect::<Result<_, sqlx::Error>>()
         .map_err(ProjectionError::from)
 }
+
+/// A user's favourites, likes and dislikes by topic (the L2 read model); empty for a user
+/// with no facts yet.
+#[derive(Debug, Clone, Serialize)]
+pub struct FavoriteSummaryView {
+    pub user_id: String,
+    #[serde(flatten)]
+    pub summary: crate::favorite_summary::FavoriteSummary,
+    pub last_changed_at: Option<DateTime<Utc>>,
+}
+
+pub async fn favorite_summary(
+    pool: &PgPool,
+    tenant: &TenantId,
+    user: &UserId,
+) -> Result<FavoriteSummaryView, ProjectionError> {
+    let row: Option<(serde_json::Value, serde_json::Value, serde_json::Value, i32, DateTime<Utc>)> =
+        sqlx::query_as(
+            "SELECT favorites, likes, dislikes, live_facts, last_changed_at
+               FROM user_favorite_summary WHERE tenant = $1 AND user_id = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(user.as_str())
+        .fetch_optional(pool)
+        .await?;
+    let corrupt = |e: serde_json::Error| ProjectionError::Corrupt {
+        position: 0,
+        detail: format!("user_favorite_summary: {e}"),
+    };
+    let (summary, last_changed_at) = match row {
+        Some((favorites, likes, dislikes, live_facts, at)) => (
+            crate::favorite_summary::FavoriteSummary {
+                favorites: serde_json::from_value(favorites).map_err(corrupt)?,
+                likes: serde_json::from_value(likes).map_err(corrupt)?,
+                dislikes: serde_json::from_value(dislikes).map_err(corrupt)?,
+                live_facts,
+            },
+            Some(at),
+        ),
+        None => (crate::favorite_summary::FavoriteSummary::default(), None),
+    };
+    Ok(FavoriteSummaryView {
+        user_id: user.to_string(),
+        summary,
+        last_changed_at,
+    })
+}

@@ -8,8 +8,10 @@ pub mod event_log;
 pub mod fact_record;
 pub mod favorite_summary;
 pub mod history;
+pub mod jobs;
 pub mod projection;
 pub mod rebuild;
+pub mod search;
 
 pub use daemon::{DaemonSettings, ProjectionDaemon, ProjectionStatus, projection_status};
 pub use event_log::{EventLog, EventLogError, LogPosition, PostgresEventLog, RecordedEvent};
@@ -22,6 +24,10 @@ pub enum ProjectionError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Log(#[from] EventLogError),
+    /// Something outside the database the projection needs (the job queue) is unavailable;
+    /// the batch is retried from the same checkpoint.
+    #[error("at position {position}: {detail}")]
+    Unavailable { position: i64, detail: String },
     /// An event the projection cannot understand; the projection stops rather than skip it.
     #[error("event at position {position} cannot be projected: {detail}")]
     Corrupt { position: i64, detail: String },

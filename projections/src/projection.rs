@@ -40,6 +40,11 @@ pub trait Projection: Send + Sync {
     fn name(&self) -> &'static str;
     /// The tables this projection owns.
     fn tables(&self) -> &'static [&'static str];
+    /// Projections this one must never overtake: it only sees events they have applied
+    /// (cache invalidation must follow the rows it invalidates).
+    fn after(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Writes what one event changes, inside the caller's transaction.
     async fn apply(
         &self,
@@ -96,8 +101,11 @@ impl Projection for FactsProjection {
                 sqlx::query(&format!(
                     "INSERT INTO {table} (tenant, user_id, fact_id, key, kind, value, text, confidence,
                         language, source_job_id, source_messages, version, created_at, updated_at,
-                        global_position)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                        global_position, embedding, embedding_model)
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                            e.vector, e.model
+                       FROM (SELECT 1) AS one
+                       LEFT JOIN embedding_cache e ON e.text_sha256 = sha256(convert_to($7, 'UTF8'))
                      ON CONFLICT (tenant, user_id, fact_id) DO NOTHING"
                 ))
                 .bind(tenant.as_str())
@@ -127,11 +135,13 @@ impl Projection for FactsProjection {
                 version,
                 updated_at,
             } => {
-                // The stored embedding described the old value; the embedder fills it again.
+                // The new text's vector, if the worker computed one before committing.
                 sqlx::query(&format!(
                     "UPDATE {table} SET value = $4, text = $5, confidence = $6, source_job_id = $7,
-                        source_messages = $8, version = $9, updated_at = $10, embedding = NULL,
-                        global_position = $11
+                        source_messages = $8, version = $9, updated_at = $10, global_position = $11,
+                        embedding = e.vector, embedding_model = e.model
+                       FROM (SELECT 1) AS one
+                       LEFT JOIN embedding_cache e ON e.text_sha256 = sha256(convert_to($5, 'UTF8'))
                      WHERE tenant = $1 AND user_id = $2 AND fact_id = $3"
                 ))
                 .bind(tenant.as_str())

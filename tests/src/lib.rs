@@ -35,6 +35,14 @@ pub fn redis_url() -> String {
     setting("PIKA_TEST_REDIS_URL", DEFAULT_REDIS_URL)
 }
 
+/// The embedding model fetched by `scripts/fetch-model.sh` into the workspace.
+pub fn model_dir() -> String {
+    setting(
+        "PIKA_TEST_MODEL_DIR",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../models/all-MiniLM-L6-v2"),
+    )
+}
+
 pub fn amqp_url() -> String {
     setting("PIKA_TEST_AMQP_URL", DEFAULT_AMQP_URL)
 }
@@ -132,6 +140,7 @@ pub fn test_settings(database: &TestDatabase, prefix: &str) -> HashMap<String, S
         ("PIKA_AMQP_QUEUE_PREFIX", prefix.to_owned()),
         ("PIKA_API_KEYS", format!("{TEST_TENANT}:{TEST_API_SECRET}")),
         ("PIKA_LOG_FORMAT", "text".to_owned()),
+        ("PIKA_MODEL_DIR", model_dir()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -216,4 +225,81 @@ mod tests {
         );
         assert_eq!(with_database("postgres://db", "t3"), "postgres://db/t3");
     }
+}
+
+/// A TCP proxy between the service and a server, which a test can cut and restore to play a
+/// network failure without stopping the shared server.
+#[derive(Debug)]
+pub struct TcpProxy {
+    pub port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cut: tokio::sync::watch::Sender<u64>,
+    accept: JoinHandle<()>,
+}
+
+impl TcpProxy {
+    /// Starts forwarding to `upstream` (host:port); `up` says whether it forwards at first.
+    pub async fn start(upstream: &str, up: bool) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(up));
+        let (cut, cuts) = tokio::sync::watch::channel(0u64);
+        let upstream = upstream.to_owned();
+        let accepting = flag.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !accepting.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let upstream = upstream.clone();
+                let mut cuts = cuts.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cuts.changed() => {}
+                    }
+                });
+            }
+        });
+        Self {
+            port,
+            up: flag,
+            cut,
+            accept,
+        }
+    }
+
+    /// Stops forwarding: open connections are dropped and new ones refused.
+    pub fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.cut.send_modify(|n| *n += 1);
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
+
+/// `amqp://guest:guest@127.0.0.1:5672/%2f` → `127.0.0.1:5672`.
+pub fn host_port(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    rest.split(['/', '?']).next().unwrap_or(rest).to_owned()
+}
+
+/// `url` with its host:port replaced by 127.0.0.1:`port`.
+pub fn through_port(url: &str, port: u16) -> String {
+    url.replacen(&host_port(url), &format!("127.0.0.1:{port}"), 1)
 }

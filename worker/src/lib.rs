@@ -1,1 +1,51 @@
+//! The extraction worker: consumes jobs, extracts facts from conversations (rules or an LLM),
+//! decides what changes in the user's memory, and commits it.
 
+pub mod amqp;
+pub mod embedding;
+pub mod extraction;
+pub mod runner;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use extraction::Extractor;
+
+/// An OpenAI-compatible endpoint.
+#[derive(Debug, Clone)]
+pub struct RemoteEndpoint {
+    pub base_url: String,
+    pub model: String,
+    pub api_key: Option<String>,
+    pub timeout: Duration,
+}
+
+/// Which extractor the worker runs.
+#[derive(Debug, Clone)]
+pub enum ExtractorSettings {
+    Rules,
+    Llm(RemoteEndpoint),
+}
+
+/// Builds the configured extractor; fails when it cannot be built (a broken lexicon).
+pub fn extractor_for(settings: &ExtractorSettings) -> Result<Arc<dyn Extractor>, String> {
+    match settings {
+        ExtractorSettings::Rules => Ok(Arc::new(extraction::rules::RulesExtractor::new())),
+        ExtractorSettings::Llm(endpoint) => Ok(Arc::new(extraction::llm::LlmExtractor::new(endpoint.clone())?)),
+    }
+}
+
+/// Which embedder turns fact texts and queries into vectors.
+#[derive(Debug, Clone)]
+pub enum EmbedderSettings {
+    Local { model_dir: std::path::PathBuf },
+    OpenAi(RemoteEndpoint),
+}
+
+/// Builds the configured embedder; the local model is loaded here, once.
+pub fn embedder_for(settings: &EmbedderSettings) -> Result<Arc<dyn pika_domain::Embedder>, String> {
+    match settings {
+        EmbedderSettings::Local { model_dir } => Ok(Arc::new(embedding::local::LocalEmbedder::load(model_dir)?)),
+        EmbedderSettings::OpenAi(endpoint) => Ok(Arc::new(embedding::openai::OpenAiEmbedder::new(endpoint.clone())?)),
+    }
+}

@@ -1,2 +1,5 @@
 pub mod facts;
 pub mod health;
+pub mod extractions;
+pub mod metrics;
+pub mod search;

@@ -1,0 +1,159 @@
+//! Redis access for the cache chain, with the outage bookkeeping that keeps it honest.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use tokio::sync::OnceCell;
+
+/// How long one cache call may take before the cache counts as down for that request.
+pub const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// The versions a cached answer is valid for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheVersions {
+    pub epoch: i64,
+    pub generation: i64,
+}
+
+/// A Redis connection that is made lazily, so the service starts with Redis down, and that
+/// remembers an outage: after one, the global epoch is bumped before the cache is trusted
+/// again, since this process cannot know which users changed meanwhile.
+#[derive(Clone)]
+pub struct RedisCache {
+    client: redis::Client,
+    prefix: String,
+    connection: Arc<OnceCell<ConnectionManager>>,
+    outage: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for RedisCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisCache").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+type RedisResult<T> = Result<T, String>;
+
+impl RedisCache {
+    pub fn new(client: redis::Client, prefix: &str) -> Self {
+        Self {
+            client,
+            prefix: prefix.to_owned(),
+            connection: Arc::new(OnceCell::new()),
+            outage: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    pub fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn key(&self, parts: &[&str]) -> String {
+        let mut key = self.prefix.clone();
+        for part in parts {
+            key.push(':');
+            key.push_str(part);
+        }
+        key
+    }
+
+    pub fn invalidation_channel(&self) -> String {
+        self.key(&["invalidate"])
+    }
+
+    fn user_generation_key(&self, tenant: &str, user: &str) -> String {
+        self.key(&["gen", tenant, user])
+    }
+
+    async fn connection(&self) -> RedisResult<ConnectionManager> {
+        let client = self.client.clone();
+        let manager = tokio::time::timeout(
+            REDIS_TIMEOUT * 4,
+            self.connection.get_or_try_init(|| async move {
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(REDIS_TIMEOUT))
+                    .set_response_timeout(Some(REDIS_TIMEOUT))
+                    .set_number_of_retries(1);
+                ConnectionManager::new_with_config(client, config).await
+            }),
+        )
+        .await
+        .map_err(|_| "redis did not answer".to_owned())?
+        .map_err(|e| e.to_string())?;
+        Ok(manager.clone())
+    }
+
+    /// Runs one Redis call within the timeout; a failure marks an outage.
+    async fn call<T>(
+        &self,
+        call: impl AsyncFnOnce(&mut ConnectionManager) -> redis::RedisResult<T>,
+    ) -> RedisResult<T> {
+        let result = async {
+            let mut connection = self.connection().await?;
+            if self.outage.load(Ordering::SeqCst) {
+                // Back after an outage: everything cached before is suspect.
+                let _: i64 = tokio::time::timeout(REDIS_TIMEOUT, connection.incr(self.key(&["epoch"]), 1))
+                    .await
+                    .map_err(|_| "redis did not answer".to_owned())?
+                    .map_err(|e| e.to_string())?;
+                self.outage.store(false, Ordering::SeqCst);
+                tracing::info!("redis is back; cache epoch bumped");
+            }
+            tokio::time::timeout(REDIS_TIMEOUT, call(&mut connection))
+                .await
+                .map_err(|_| "redis did not answer".to_owned())?
+                .map_err(|e| e.to_string())
+        }
+        .await;
+        if let Err(error) = &result {
+            if !self.outage.swap(true, Ordering::SeqCst) {
+                tracing::warn!(%error, "redis unreachable; serving from Postgres");
+            }
+            metrics::counter!("pika_redis_errors_total").increment(1);
+        }
+        result
+    }
+
+    /// The epoch and the user's generation, in one round trip.
+    pub async fn versions(&self, tenant: &str, user: &str) -> RedisResult<CacheVersions> {
+        let keys = [self.key(&["epoch"]), self.user_generation_key(tenant, user)];
+        let values: Vec<Option<i64>> = self.call(async |c| c.mget(&keys).await).await?;
+        Ok(CacheVersions {
+            epoch: values.first().copied().flatten().unwrap_or(0),
+            generation: values.get(1).copied().flatten().unwrap_or(0),
+        })
+    }
+
+    pub async fn get_bytes(&self, key: &str) -> RedisResult<Option<Vec<u8>>> {
+        self.call(async |c| c.get(key).await).await
+    }
+
+    pub async fn set_bytes(&self, key: &str, value: &[u8], ttl: Duration) -> RedisResult<()> {
+        self.call(async |c| c.set_ex(key, value, ttl.as_secs().max(1)).await).await
+    }
+
+    /// Makes every cached answer for the user unreachable and tells other processes to drop
+    /// their L0 entries.
+    pub async fn invalidate_user(&self, tenant: &str, user: &str) -> RedisResult<()> {
+        let key = self.user_generation_key(tenant, user);
+        let channel = self.invalidation_channel();
+        let message = format!("{tenant}/{user}");
+        self.call(async |c| {
+            redis::pipe()
+                .incr(&key, 1)
+                .ignore()
+                .publish(&channel, &message)
+                .ignore()
+                .query_async::<()>(c)
+                .await
+        })
+        .await
+    }
+}

@@ -1,0 +1,239 @@
+//! The search and favourites answers, through L0 → L1 → (L2 | L3 + L4).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pika_domain::Embedder;
+use pika_projections::ProjectionError;
+use pika_projections::search::{IndexedFact, ScoredFact, SearchFilter, load_index, rank};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+
+use super::cache::{CacheVersions, RedisCache};
+
+/// How long an L1 answer may live; a change makes it unreachable long before.
+const L1_TTL: Duration = Duration::from_secs(600);
+/// Query vectors are deterministic for a model, so they may live a day.
+const L3_TTL: Duration = Duration::from_secs(24 * 3600);
+/// L0 entries are checked against the generation on every hit; the TTL only bounds memory.
+const L0_TTL: Duration = Duration::from_secs(30);
+const L0_ENTRIES: u64 = 50_000;
+const INDEX_ENTRIES: u64 = 2_000;
+
+/// Which layer answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Layer {
+    L0,
+    L1,
+    L2,
+    L4,
+}
+
+impl Layer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::L0 => "L0",
+            Self::L1 => "L1",
+            Self::L2 => "L2",
+            Self::L4 => "L4",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchQuery {
+    pub tenant: String,
+    pub user_id: String,
+    pub query: String,
+    pub limit: usize,
+    pub filter: SearchFilter,
+    pub min_score: f64,
+}
+
+impl SearchQuery {
+    /// Everything that changes the answer, hashed, for the cache key.
+    fn fingerprint(&self) -> String {
+        let normalised = normalise_query(&self.query);
+        let mut hasher = Sha256::new();
+        hasher.update(normalised.as_bytes());
+        hasher.update(format!(
+            "\n{}\n{:?}\n{:?}\n{}",
+            self.limit, self.filter.kinds, self.filter.keys, self.min_score
+        ));
+        hex::encode(&hasher.finalize()[..16])
+    }
+}
+
+/// Lower case, NFC, single spaces: the same question typed twice is one cache entry.
+pub fn normalise_query(query: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    query
+        .nfc()
+        .collect::<String>()
+        .to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchAnswer {
+    pub results: Vec<ScoredFact>,
+}
+
+pub struct SearchService {
+    pool: PgPool,
+    embedder: Arc<dyn Embedder>,
+    redis: Option<RedisCache>,
+    answers: moka::future::Cache<String, Arc<SearchAnswer>>,
+    indexes: moka::future::Cache<String, Arc<Vec<IndexedFact>>>,
+}
+
+impl std::fmt::Debug for SearchService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchService").field("redis", &self.redis).finish_non_exhaustive()
+    }
+}
+
+fn record(layer: Layer, started: Instant) {
+    metrics::counter!("pika_search_total", "layer" => layer.as_str()).increment(1);
+    metrics::histogram!("pika_search_seconds", "layer" => layer.as_str())
+        .record(started.elapsed().as_secs_f64());
+}
+
+impl SearchService {
+    pub fn new(pool: PgPool, embedder: Arc<dyn Embedder>, redis: Option<RedisCache>) -> Self {
+        Self {
+            pool,
+            embedder,
+            redis,
+            answers: moka::future::Cache::builder()
+                .max_capacity(L0_ENTRIES)
+                .time_to_live(L0_TTL)
+                .build(),
+            indexes: moka::future::Cache::builder()
+                .max_capacity(INDEX_ENTRIES)
+                .time_to_live(L1_TTL)
+                .build(),
+        }
+    }
+
+    pub fn redis(&self) -> Option<&RedisCache> {
+        self.redis.as_ref()
+    }
+
+    /// Drops a user's L0 entries (on a pub/sub invalidation). Correctness does not depend on
+    /// it — entries of an old generation are unreachable — it frees their memory early.
+    pub fn forget_user(&self, tenant: &str, user: &str) {
+        let prefix = format!("{tenant}/{user}/");
+        self.answers.invalidate_entries_if(move |key, _| key.starts_with(&prefix)).ok();
+    }
+
+    async fn versions(&self, tenant: &str, user: &str) -> Option<CacheVersions> {
+        self.redis.as_ref()?.versions(tenant, user).await.ok()
+    }
+
+    pub async fn search(&self, query: &SearchQuery) -> Result<(Arc<SearchAnswer>, Layer), ProjectionError> {
+        let started = Instant::now();
+        let versions = self.versions(&query.tenant, &query.user_id).await;
+        let key = versions.map(|v| {
+            format!(
+                "{}/{}/{}/{}/{}",
+                query.tenant,
+                query.user_id,
+                v.epoch,
+                v.generation,
+                query.fingerprint()
+            )
+        });
+        if let (Some(key), Some(redis)) = (&key, &self.redis) {
+            if let Some(answer) = self.answers.get(key).await {
+                record(Layer::L0, started);
+                return Ok((answer, Layer::L0));
+            }
+            let l1_key = redis.key(&["search", key]);
+            if let Ok(Some(bytes)) = redis.get_bytes(&l1_key).await
+                && let Ok(answer) = serde_json::from_slice::<SearchAnswer>(&bytes)
+            {
+                let answer = Arc::new(answer);
+                self.answers.insert(key.clone(), answer.clone()).await;
+                record(Layer::L1, started);
+                return Ok((answer, Layer::L1));
+            }
+        }
+        let (vector, index) = tokio::join!(
+            self.query_vector(&query.query),
+            self.index(&query.tenant, &query.user_id, versions)
+        );
+        let index = index?;
+        let results = rank(
+            &index,
+            &query.query,
+            vector.as_deref(),
+            &query.filter,
+            query.limit,
+            query.min_score,
+        );
+        let answer = Arc::new(SearchAnswer { results });
+        if let (Some(key), Some(redis)) = (key, &self.redis) {
+            if let Ok(bytes) = serde_json::to_vec(answer.as_ref()) {
+                redis.set_bytes(&redis.key(&["search", &key]), &bytes, L1_TTL).await.ok();
+            }
+            self.answers.insert(key, answer.clone()).await;
+        }
+        record(Layer::L4, started);
+        Ok((answer, Layer::L4))
+    }
+
+    /// L3: the query's vector from Redis, or embedded now and stored. `None` when the embedder
+    /// fails: the keyword match alone then ranks.
+    async fn query_vector(&self, query: &str) -> Option<Vec<f32>> {
+        let normalised = normalise_query(query);
+        if normalised.is_empty() {
+            return None;
+        }
+        let digest = hex::encode(Sha256::digest(normalised.as_bytes()));
+        let key = self.redis.as_ref().map(|r| r.key(&["embedding", self.embedder.model(), &digest]));
+        if let (Some(redis), Some(key)) = (&self.redis, &key)
+            && let Ok(Some(bytes)) = redis.get_bytes(key).await
+            && bytes.len() % 4 == 0
+        {
+            metrics::counter!("pika_embedding_cache_total", "result" => "hit").increment(1);
+            return Some(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect());
+        }
+        metrics::counter!("pika_embedding_cache_total", "result" => "miss").increment(1);
+        let vector = match self.embedder.embed(&[normalised]).await {
+            Ok(mut vectors) => vectors.pop()?,
+            Err(error) => {
+                tracing::warn!(%error, "query not embedded; ranking by keywords only");
+                return None;
+            }
+        };
+        if let (Some(redis), Some(key)) = (&self.redis, &key) {
+            let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+            redis.set_bytes(key, &bytes, L3_TTL).await.ok();
+        }
+        Some(vector)
+    }
+
+    /// The user's facts ready to rank, kept in process per generation.
+    async fn index(
+        &self,
+        tenant: &str,
+        user: &str,
+        versions: Option<CacheVersions>,
+    ) -> Result<Arc<Vec<IndexedFact>>, ProjectionError> {
+        let model = self.embedder.model().to_owned();
+        let Some(v) = versions else {
+            return Ok(Arc::new(load_index(&self.pool, tenant, user, &model).await?));
+        };
+        let key = format!("{tenant}/{user}/{}/{}", v.epoch, v.generation);
+        if let Some(index) = self.indexes.get(&key).await {
+            return Ok(index);
+        }
+        let index = Arc::new(load_index(&self.pool, tenant, user, &model).await?);
+        self.indexes.insert(key, index.clone()).await;
+        Ok(index)
+    }
+}

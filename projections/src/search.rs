@@ -1,0 +1,290 @@
+//! Ranking one user's live facts for a query (the L4 layer): exact cosine over the stored
+//! vectors, fused by reciprocal rank with a BM25 keyword match, so a name or a number the
+//! embedding model does not know ("Milu", "lớp 3") is still found.
+
+use std::collections::HashMap;
+
+use pika_domain::fold_for_match;
+use serde::{Deserialize, Serialize};
+
+use crate::fact_record::FactRecord;
+
+/// Reciprocal-rank-fusion constant: larger flattens the difference between ranks.
+const RRF_K: f64 = 60.0;
+const BM25_K1: f64 = 1.2;
+const BM25_B: f64 = 0.75;
+/// Words of the value count this many times: the value is what a query most often names.
+const VALUE_BOOST: usize = 2;
+/// Below this cosine a fact is not considered semantically related at all.
+const MIN_COSINE: f32 = 0.15;
+
+/// A fact ready to be ranked: its record, its vector and its words.
+#[derive(Debug, Clone)]
+pub struct IndexedFact {
+    pub record: FactRecord,
+    pub embedding: Option<Vec<f32>>,
+    words: Vec<String>,
+}
+
+/// Case-, accent- and punctuation-insensitive words, so "Phở", "pho" and "phở!" match.
+pub fn words(text: &str) -> Vec<String> {
+    fold_for_match(text)
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl IndexedFact {
+    pub fn new(record: FactRecord, embedding: Option<Vec<f32>>) -> Self {
+        let mut all = words(&record.key.replace(['.', '_'], " "));
+        all.extend(words(&record.text));
+        let value = words(&record.value);
+        for _ in 0..VALUE_BOOST {
+            all.extend(value.iter().cloned());
+        }
+        Self {
+            record,
+            embedding,
+            words: all,
+        }
+    }
+}
+
+/// Which facts a search may return.
+#[derive(Debug, Clone, Default)]
+pub struct SearchFilter {
+    pub kinds: Option<Vec<String>>,
+    /// Exact keys, or a family with a trailing `.*` (`likes.*`).
+    pub keys: Option<Vec<String>>,
+}
+
+impl SearchFilter {
+    fn allows(&self, fact: &FactRecord) -> bool {
+        let kind_ok = self.kinds.as_ref().is_none_or(|kinds| kinds.iter().any(|k| *k == fact.kind));
+        let key_ok = self.keys.as_ref().is_none_or(|keys| {
+            keys.iter().any(|k| match k.strip_suffix(".*") {
+                Some(family) => fact.key == family || fact.key.starts_with(&format!("{family}.")),
+                None => *k == fact.key,
+            })
+        });
+        kind_ok && key_ok
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScoredFact {
+    #[serde(flatten)]
+    pub fact: FactRecord,
+    /// Fused relevance in [0, 1]: 1 is first by both meaning and words.
+    pub score: f64,
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    if a.len() != b.len() {
+        return 0.0;
+    }
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// BM25 of each fact for the query words, over this user's facts only (so words every fact
+/// shares, like "my" or "em", weigh nothing).
+fn keyword_scores(facts: &[&IndexedFact], query: &[String]) -> Vec<f64> {
+    if query.is_empty() || facts.is_empty() {
+        return vec![0.0; facts.len()];
+    }
+    let n = facts.len() as f64;
+    let average_length = facts.iter().map(|f| f.words.len()).sum::<usize>() as f64 / n;
+    let mut document_frequency: HashMap<&str, usize> = HashMap::new();
+    for fact in facts {
+        let mut seen: Vec<&str> = fact.words.iter().map(String::as_str).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        for word in seen {
+            *document_frequency.entry(word).or_default() += 1;
+        }
+    }
+    facts
+        .iter()
+        .map(|fact| {
+            let length = fact.words.len() as f64;
+            query
+                .iter()
+                .map(|term| {
+                    let frequency = fact.words.iter().filter(|w| *w == term).count() as f64;
+                    if frequency == 0.0 {
+                        return 0.0;
+                    }
+                    let df = *document_frequency.get(term.as_str()).unwrap_or(&0) as f64;
+                    let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
+                    idf * frequency * (BM25_K1 + 1.0)
+                        / (frequency + BM25_K1 * (1.0 - BM25_B + BM25_B * length / average_length.max(1.0)))
+                })
+                .sum()
+        })
+        .collect()
+}
+
+/// Positions of the facts ordered by a score, best first, keeping only scores above `floor`.
+fn ranking(scores: &[f64], floor: f64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..scores.len()).filter(|i| scores[*i] > floor).collect();
+    order.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]));
+    order
+}
+
+/// Ranks a user's facts for a query. `query_vector` is `None` when no embedding could be
+/// made (the embedder is down): the keyword match alone then ranks.
+pub fn rank(
+    facts: &[IndexedFact],
+    query: &str,
+    query_vector: Option<&[f32]>,
+    filter: &SearchFilter,
+    limit: usize,
+    min_score: f64,
+) -> Vec<ScoredFact> {
+    let candidates: Vec<&IndexedFact> = facts.iter().filter(|f| filter.allows(&f.record)).collect();
+    let query_words = words(query);
+    let keyword = keyword_scores(&candidates, &query_words);
+    let semantic: Vec<f64> = candidates
+        .iter()
+        .map(|f| match (query_vector, &f.embedding) {
+            (Some(q), Some(e)) => f64::from(cosine(q, e)),
+            _ => 0.0,
+        })
+        .collect();
+    let mut fused = vec![0.0; candidates.len()];
+    let lists = [ranking(&semantic, f64::from(MIN_COSINE)), ranking(&keyword, 0.0)];
+    for list in &lists {
+        for (rank, index) in list.iter().enumerate() {
+            fused[*index] += 1.0 / (RRF_K + rank as f64 + 1.0);
+        }
+    }
+    let best_possible = lists.iter().filter(|l| !l.is_empty()).count().max(1) as f64 / (RRF_K + 1.0);
+    let mut order = ranking(&fused, 0.0);
+    order.truncate(limit);
+    order
+        .into_iter()
+        .map(|index| ScoredFact {
+            fact: candidates[index].record.clone(),
+            score: (fused[index] / best_possible).min(1.0),
+        })
+        .filter(|scored| scored.score >= min_score)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fact_record::FactSourceRecord;
+
+    fn fact(key: &str, value: &str, text: &str, embedding: Option<Vec<f32>>) -> IndexedFact {
+        let record = FactRecord {
+            fact_id: uuid::Uuid::now_v7(),
+            user_id: "kid".into(),
+            key: key.into(),
+            kind: if key.starts_with("pet") { "relationship" } else { "preference" }.into(),
+            value: value.into(),
+            text: text.into(),
+            confidence: 0.9,
+            language: "en".into(),
+            source: FactSourceRecord {
+                job_id: None,
+                message_indexes: vec![],
+            },
+            version: 1,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        };
+        IndexedFact::new(record, embedding)
+    }
+
+    fn many() -> Vec<IndexedFact> {
+        let mut facts: Vec<IndexedFact> = (0..200)
+            .map(|n| fact("likes.thing", &format!("thing {n}"), &format!("I like thing {n}"), None))
+            .collect();
+        facts.push(fact("pet.dog", "Milu", "Em có một con chó tên là Milu", None));
+        facts.push(fact("favorite.food", "phở", "Món em thích nhất là phở", None));
+        facts
+    }
+
+    #[test]
+    fn a_name_the_embedding_does_not_know_is_found_by_its_words() {
+        let facts = many();
+        let results = rank(&facts, "Milu", None, &SearchFilter::default(), 3, 0.0);
+        assert_eq!(results[0].fact.value, "Milu");
+        let results = rank(&facts, "con chó tên gì", None, &SearchFilter::default(), 3, 0.0);
+        assert_eq!(results[0].fact.value, "Milu");
+        let results = rank(&facts, "PHO", None, &SearchFilter::default(), 3, 0.0);
+        assert_eq!(results[0].fact.value, "phở", "accents and case folded");
+    }
+
+    #[test]
+    fn meaning_ranks_when_no_word_is_shared() {
+        let mut facts = many();
+        facts.push(fact("pet.cat", "Mochi", "I have a cat named Mochi", Some(vec![1.0, 0.0])));
+        facts.push(fact("likes.sport", "football", "I love football", Some(vec![0.0, 1.0])));
+        let results = rank(&facts, "kitty", Some(&[0.9, 0.1]), &SearchFilter::default(), 3, 0.0);
+        assert_eq!(results[0].fact.value, "Mochi");
+        assert!(results[0].score > 0.0 && results[0].score <= 1.0);
+    }
+
+    #[test]
+    fn filters_limits_and_min_score_apply() {
+        let facts = many();
+        let filter = SearchFilter {
+            keys: Some(vec!["pet.*".into()]),
+            ..SearchFilter::default()
+        };
+        let results = rank(&facts, "thing 5 Milu", None, &filter, 10, 0.0);
+        assert!(results.iter().all(|r| r.fact.key.starts_with("pet")));
+        assert_eq!(rank(&facts, "thing", None, &SearchFilter::default(), 5, 0.0).len(), 5);
+        assert!(rank(&facts, "thing", None, &SearchFilter::default(), 5, 1.1).is_empty());
+        assert!(rank(&facts, "", None, &SearchFilter::default(), 5, 0.0).is_empty());
+    }
+}
+
+/// Loads a user's live facts with their vectors, ready to rank. Vectors of another model than
+/// the one the query is embedded with are left out (the fact is still found by its words).
+pub async fn load_index(
+    pool: &sqlx::PgPool,
+    tenant: &str,
+    user_id: &str,
+    model: &str,
+) -> Result<Vec<IndexedFact>, crate::ProjectionError> {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "SELECT fact_id, user_id, key, kind, value, text, confidence, language, source_job_id,
+                source_messages, version, created_at, updated_at,
+                CASE WHEN embedding_model = $3 THEN embedding END AS embedding
+           FROM facts WHERE tenant = $1 AND user_id = $2",
+    )
+    .bind(tenant)
+    .bind(user_id)
+    .bind(model)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let record = FactRecord {
+                fact_id: row.try_get("fact_id")?,
+                user_id: row.try_get("user_id")?,
+                key: row.try_get("key")?,
+                kind: row.try_get("kind")?,
+                value: row.try_get("value")?,
+                text: row.try_get("text")?,
+                confidence: row.try_get("confidence")?,
+                language: row.try_get("language")?,
+                source: crate::fact_record::FactSourceRecord {
+                    job_id: row.try_get("source_job_id")?,
+                    message_indexes: row.try_get("source_messages")?,
+                },
+                version: row.try_get("version")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            };
+            let embedding: Option<Vec<f32>> = row.try_get("embedding")?;
+            Ok(IndexedFact::new(record, embedding))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(crate::ProjectionError::from)
+}

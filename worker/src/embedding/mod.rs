@@ -1,0 +1,13 @@
+//! Embedder adapters: all-MiniLM-L6-v2 in process, or any OpenAI-compatible endpoint.
+
+pub mod local;
+pub mod openai;
+pub mod store;
+
+/// Unit length, so a dot product is the cosine.
+pub fn normalise(vector: &mut [f32]) {
+    let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        vector.iter_mut().for_each(|x| *x /= norm);
+    }
+}
