@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
+use crate::search::cache::RedisCache;
+use crate::search::invalidation::{CacheInvalidation, evict_on_announcements};
+use crate::search::service::SearchService;
 use anyhow::Context;
 use axum::Router;
 use pika_commands::{RetryPolicy, WriteModel, storage};
 use pika_projections::jobs::JobDispatcher;
-use crate::search::cache::RedisCache;
-use crate::search::invalidation::{CacheInvalidation, evict_on_announcements};
-use crate::search::service::SearchService;
 use pika_projections::jobs::READ_MODELS;
 use pika_worker::amqp::AmqpJobQueue;
 use pika_worker::embedding::store::FactEmbeddings;
@@ -162,10 +162,15 @@ fn spawn_background(
     {
         let extractor = pika_worker::extractor_for(&state.config.extractor_settings())
             .map_err(|e| anyhow::anyhow!("cannot build the extractor: {e}"))?;
-        let embeddings = FactEmbeddings::new(state.embedder.clone(), state.dependencies.postgres.clone());
+        let embeddings =
+            FactEmbeddings::new(state.embedder.clone(), state.dependencies.postgres.clone());
         let worker = Arc::new(
-            ExtractionWorker::new(state.write_model.clone(), extractor, WorkerPolicy::default())
-                .with_embeddings(embeddings),
+            ExtractionWorker::new(
+                state.write_model.clone(),
+                extractor,
+                WorkerPolicy::default(),
+            )
+            .with_embeddings(embeddings),
         );
         tasks.push(tokio::spawn(worker.run(queue, stopped.clone())));
     }
@@ -211,7 +216,11 @@ async fn connect(config: Config, roles: Roles) -> anyhow::Result<AppState> {
     if redis_cache.is_some() {
         job_gating.push(CacheInvalidation::NAME);
     }
-    let search = Arc::new(SearchService::new(postgres.clone(), embedder.clone(), redis_cache));
+    let search = Arc::new(SearchService::new(
+        postgres.clone(),
+        embedder.clone(),
+        redis_cache,
+    ));
     let dependencies = Dependencies {
         postgres: postgres.clone(),
         redis,

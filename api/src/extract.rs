@@ -2,8 +2,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
@@ -45,24 +45,28 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge(format!(
-                    "the body is larger than {} bytes",
-                    crate::app::MAX_BODY_BYTES
-                ))
-            } else {
-                ApiError::BadRequest(rejection.body_text())
-            }
-        })?;
-        serde_json::from_slice(&bytes).map(ApiJson).map_err(|error| {
-            use serde_json::error::Category;
-            match error.classify() {
-                Category::Data => ApiError::Unprocessable(format!("invalid body: {error}")),
-                Category::Syntax | Category::Eof | Category::Io => {
-                    ApiError::BadRequest(format!("malformed JSON: {error}"))
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge(format!(
+                        "the body is larger than {} bytes",
+                        crate::app::MAX_BODY_BYTES
+                    ))
+                } else {
+                    ApiError::BadRequest(rejection.body_text())
                 }
-            }
-        })
+            })?;
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|error| {
+                use serde_json::error::Category;
+                match error.classify() {
+                    Category::Data => ApiError::Unprocessable(format!("invalid body: {error}")),
+                    Category::Syntax | Category::Eof | Category::Io => {
+                        ApiError::BadRequest(format!("malformed JSON: {error}"))
+                    }
+                }
+            })
     }
 }

@@ -7,9 +7,9 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 
 use crate::auth::ApiKeys;
+use crate::config::Config;
 use crate::search::service::SearchService;
 use pika_commands::WriteModel;
-use crate::config::Config;
 
 /// The servers this process talks to, each present only when configured.
 #[derive(Debug, Clone)]

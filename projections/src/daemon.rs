@@ -23,6 +23,10 @@ use crate::decode::{committed_at, decode};
 use crate::event_log::{EventLog, LogPosition, RecordedEvent};
 use crate::projection::{ChangedUser, Projection, TableSet};
 
+/// The longest a failing projection waits before trying again: long enough not to hammer a
+/// database that is down, short enough that a recovered dependency is noticed quickly.
+const MAX_BACKOFF: Duration = Duration::from_secs(3);
+
 /// The channel events' commits are announced on (see the `events_notify` trigger).
 pub const EVENTS_CHANNEL: &str = "pika_events";
 
@@ -89,8 +93,12 @@ impl ProjectionDaemon {
 
     /// Runs every projection until `shutdown` becomes true.
     pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
-        let wakers: Arc<Vec<Arc<Notify>>> =
-            Arc::new(self.projections.iter().map(|_| Arc::new(Notify::new())).collect());
+        let wakers: Arc<Vec<Arc<Notify>>> = Arc::new(
+            self.projections
+                .iter()
+                .map(|_| Arc::new(Notify::new()))
+                .collect(),
+        );
         let listener = tokio::spawn(listen(self.pool.clone(), wakers.to_vec(), shutdown.clone()));
         let mut runners = Vec::new();
         for (index, projection) in self.projections.iter().cloned().enumerate() {
@@ -99,8 +107,12 @@ impl ProjectionDaemon {
             let wakers = wakers.clone();
             let span = info_span!("projection", projection = projection.name());
             runners.push(tokio::spawn(
-                async move { daemon.run_projection(projection, index, wakers, shutdown).await }
-                    .instrument(span),
+                async move {
+                    daemon
+                        .run_projection(projection, index, wakers, shutdown)
+                        .await
+                }
+                .instrument(span),
             ));
         }
         for runner in runners {
@@ -138,8 +150,8 @@ impl ProjectionDaemon {
                 Ok(Step::NotClaimed) => self.settings.claim_interval,
                 Err(error) => {
                     failures += 1;
-                    let backoff = Duration::from_millis(100 * 2u64.pow(failures.min(8)))
-                        .min(Duration::from_secs(30));
+                    let backoff =
+                        Duration::from_millis(100 * 2u64.pow(failures.min(8))).min(MAX_BACKOFF);
                     warn!(%error, ?backoff, "projection step failed; retrying");
                     claim = None;
                     backoff
@@ -171,9 +183,15 @@ impl ProjectionDaemon {
     }
 
     /// The next batch for a projection, cut where the projections it follows have stopped.
-    async fn readable(&self, projection: &dyn Projection) -> Result<Vec<RecordedEvent>, ProjectionError> {
+    async fn readable(
+        &self,
+        projection: &dyn Projection,
+    ) -> Result<Vec<RecordedEvent>, ProjectionError> {
         let checkpoint = read_checkpoint(&self.pool, projection.name()).await?;
-        let mut events = self.log.read_after(checkpoint, self.settings.batch_size).await?;
+        let mut events = self
+            .log
+            .read_after(checkpoint, self.settings.batch_size)
+            .await?;
         for leader in projection.after() {
             let limit = read_checkpoint(&self.pool, leader).await?;
             events.retain(|e| e.position <= limit);

@@ -246,15 +246,20 @@ pub async fn favorite_summary(
     tenant: &TenantId,
     user: &UserId,
 ) -> Result<FavoriteSummaryView, ProjectionError> {
-    let row: Option<(serde_json::Value, serde_json::Value, serde_json::Value, i32, DateTime<Utc>)> =
-        sqlx::query_as(
-            "SELECT favorites, likes, dislikes, live_facts, last_changed_at
+    let row: Option<(
+        serde_json::Value,
+        serde_json::Value,
+        serde_json::Value,
+        i32,
+        DateTime<Utc>,
+    )> = sqlx::query_as(
+        "SELECT favorites, likes, dislikes, live_facts, last_changed_at
                FROM user_favorite_summary WHERE tenant = $1 AND user_id = $2",
-        )
-        .bind(tenant.as_str())
-        .bind(user.as_str())
-        .fetch_optional(pool)
-        .await?;
+    )
+    .bind(tenant.as_str())
+    .bind(user.as_str())
+    .fetch_optional(pool)
+    .await?;
     let corrupt = |e: serde_json::Error| ProjectionError::Corrupt {
         position: 0,
         detail: format!("user_favorite_summary: {e}"),

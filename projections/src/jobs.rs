@@ -77,13 +77,12 @@ impl Projection for JobDispatcher {
                 tenant: tenant.to_string(),
                 job_id: *job_id,
             };
-            self.publisher
-                .publish(&message)
-                .await
-                .map_err(|detail| ProjectionError::Unavailable {
+            self.publisher.publish(&message).await.map_err(|detail| {
+                ProjectionError::Unavailable {
                     position: event.position.global_position,
                     detail,
-                })?;
+                }
+            })?;
         }
         Ok(None)
     }
@@ -179,7 +178,10 @@ struct JobRow {
 
 impl JobRow {
     fn into_view(self) -> JobView {
-        let finished = matches!(self.status.as_str(), "completed" | "failed" | "dead_lettered");
+        let finished = matches!(
+            self.status.as_str(),
+            "completed" | "failed" | "dead_lettered"
+        );
         let (status, finished_at) = if finished && !self.visible {
             ("running".to_owned(), None)
         } else {

@@ -61,7 +61,10 @@ pub struct SearchFilter {
 
 impl SearchFilter {
     fn allows(&self, fact: &FactRecord) -> bool {
-        let kind_ok = self.kinds.as_ref().is_none_or(|kinds| kinds.iter().any(|k| *k == fact.kind));
+        let kind_ok = self
+            .kinds
+            .as_ref()
+            .is_none_or(|kinds| kinds.iter().any(|k| *k == fact.kind));
         let key_ok = self.keys.as_ref().is_none_or(|keys| {
             keys.iter().any(|k| match k.strip_suffix(".*") {
                 Some(family) => fact.key == family || fact.key.starts_with(&format!("{family}.")),
@@ -118,7 +121,8 @@ fn keyword_scores(facts: &[&IndexedFact], query: &[String]) -> Vec<f64> {
                     let df = *document_frequency.get(term.as_str()).unwrap_or(&0) as f64;
                     let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
                     idf * frequency * (BM25_K1 + 1.0)
-                        / (frequency + BM25_K1 * (1.0 - BM25_B + BM25_B * length / average_length.max(1.0)))
+                        / (frequency
+                            + BM25_K1 * (1.0 - BM25_B + BM25_B * length / average_length.max(1.0)))
                 })
                 .sum()
         })
@@ -153,13 +157,17 @@ pub fn rank(
         })
         .collect();
     let mut fused = vec![0.0; candidates.len()];
-    let lists = [ranking(&semantic, f64::from(MIN_COSINE)), ranking(&keyword, 0.0)];
+    let lists = [
+        ranking(&semantic, f64::from(MIN_COSINE)),
+        ranking(&keyword, 0.0),
+    ];
     for list in &lists {
         for (rank, index) in list.iter().enumerate() {
             fused[*index] += 1.0 / (RRF_K + rank as f64 + 1.0);
         }
     }
-    let best_possible = lists.iter().filter(|l| !l.is_empty()).count().max(1) as f64 / (RRF_K + 1.0);
+    let best_possible =
+        lists.iter().filter(|l| !l.is_empty()).count().max(1) as f64 / (RRF_K + 1.0);
     let mut order = ranking(&fused, 0.0);
     order.truncate(limit);
     order
@@ -182,7 +190,12 @@ mod tests {
             fact_id: uuid::Uuid::now_v7(),
             user_id: "kid".into(),
             key: key.into(),
-            kind: if key.starts_with("pet") { "relationship" } else { "preference" }.into(),
+            kind: if key.starts_with("pet") {
+                "relationship"
+            } else {
+                "preference"
+            }
+            .into(),
             value: value.into(),
             text: text.into(),
             confidence: 0.9,
@@ -200,10 +213,27 @@ mod tests {
 
     fn many() -> Vec<IndexedFact> {
         let mut facts: Vec<IndexedFact> = (0..200)
-            .map(|n| fact("likes.thing", &format!("thing {n}"), &format!("I like thing {n}"), None))
+            .map(|n| {
+                fact(
+                    "likes.thing",
+                    &format!("thing {n}"),
+                    &format!("I like thing {n}"),
+                    None,
+                )
+            })
             .collect();
-        facts.push(fact("pet.dog", "Milu", "Em có một con chó tên là Milu", None));
-        facts.push(fact("favorite.food", "phở", "Món em thích nhất là phở", None));
+        facts.push(fact(
+            "pet.dog",
+            "Milu",
+            "Em có một con chó tên là Milu",
+            None,
+        ));
+        facts.push(fact(
+            "favorite.food",
+            "phở",
+            "Món em thích nhất là phở",
+            None,
+        ));
         facts
     }
 
@@ -212,7 +242,14 @@ mod tests {
         let facts = many();
         let results = rank(&facts, "Milu", None, &SearchFilter::default(), 3, 0.0);
         assert_eq!(results[0].fact.value, "Milu");
-        let results = rank(&facts, "con chó tên gì", None, &SearchFilter::default(), 3, 0.0);
+        let results = rank(
+            &facts,
+            "con chó tên gì",
+            None,
+            &SearchFilter::default(),
+            3,
+            0.0,
+        );
         assert_eq!(results[0].fact.value, "Milu");
         let results = rank(&facts, "PHO", None, &SearchFilter::default(), 3, 0.0);
         assert_eq!(results[0].fact.value, "phở", "accents and case folded");
@@ -221,9 +258,26 @@ mod tests {
     #[test]
     fn meaning_ranks_when_no_word_is_shared() {
         let mut facts = many();
-        facts.push(fact("pet.cat", "Mochi", "I have a cat named Mochi", Some(vec![1.0, 0.0])));
-        facts.push(fact("likes.sport", "football", "I love football", Some(vec![0.0, 1.0])));
-        let results = rank(&facts, "kitty", Some(&[0.9, 0.1]), &SearchFilter::default(), 3, 0.0);
+        facts.push(fact(
+            "pet.cat",
+            "Mochi",
+            "I have a cat named Mochi",
+            Some(vec![1.0, 0.0]),
+        ));
+        facts.push(fact(
+            "likes.sport",
+            "football",
+            "I love football",
+            Some(vec![0.0, 1.0]),
+        ));
+        let results = rank(
+            &facts,
+            "kitty",
+            Some(&[0.9, 0.1]),
+            &SearchFilter::default(),
+            3,
+            0.0,
+        );
         assert_eq!(results[0].fact.value, "Mochi");
         assert!(results[0].score > 0.0 && results[0].score <= 1.0);
     }
@@ -237,7 +291,10 @@ mod tests {
         };
         let results = rank(&facts, "thing 5 Milu", None, &filter, 10, 0.0);
         assert!(results.iter().all(|r| r.fact.key.starts_with("pet")));
-        assert_eq!(rank(&facts, "thing", None, &SearchFilter::default(), 5, 0.0).len(), 5);
+        assert_eq!(
+            rank(&facts, "thing", None, &SearchFilter::default(), 5, 0.0).len(),
+            5
+        );
         assert!(rank(&facts, "thing", None, &SearchFilter::default(), 5, 1.1).is_empty());
         assert!(rank(&facts, "", None, &SearchFilter::default(), 5, 0.0).is_empty());
     }

@@ -36,7 +36,10 @@ async fn table_rows(pool: &sqlx::PgPool, table: &str, order: &str) -> String {
 
 #[tokio::main]
 async fn main() {
-    let target: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(100_000);
+    let target: usize = std::env::args()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
     let (_database, pool) = TestDatabase::migrated().await;
     let model = Arc::new(WriteModel::postgres(pool.clone(), RetryPolicy::default()));
     let tenant = TenantId::parse("bench").expect("tenant");
@@ -60,27 +63,43 @@ async fn main() {
             operations,
         };
         let context = CommandContext::new(format!("bench-{commit}"), "bench");
-        model.execute_user_memory(&tenant, &user, command, &context).await.expect("commit");
+        model
+            .execute_user_memory(&tenant, &user, command, &context)
+            .await
+            .expect("commit");
         commit += 1;
         written = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events")
             .fetch_one(&pool)
             .await
             .expect("count") as usize;
     }
-    println!("wrote {written} events in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "wrote {written} events in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     let log = PostgresEventLog::new(pool.clone());
-    let daemon = ProjectionDaemon::new(pool.clone(), Arc::new(log.clone()), all_projections(), DaemonSettings::default());
+    let daemon = ProjectionDaemon::new(
+        pool.clone(),
+        Arc::new(log.clone()),
+        all_projections(),
+        DaemonSettings::default(),
+    );
     let started = Instant::now();
     daemon.catch_up().await.expect("catch up");
-    println!("live daemon applied them in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "live daemon applied them in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let facts = table_rows(&pool, "facts", "tenant, user_id, fact_id").await;
     let summary = table_rows(&pool, "user_favorite_summary", "tenant, user_id").await;
 
     for projection in all_projections() {
         let name = projection.name();
         let started = Instant::now();
-        let report = rebuild(&pool, &log, projection, |_| {}).await.expect("rebuild");
+        let report = rebuild(&pool, &log, projection, |_| {})
+            .await
+            .expect("rebuild");
         let seconds = started.elapsed().as_secs_f64();
         println!(
             "rebuild {name}: {} events in {seconds:.2} s = {:.0} events/s (store holds {})",
@@ -89,7 +108,13 @@ async fn main() {
             report.events_in_store
         );
     }
-    assert_eq!(table_rows(&pool, "facts", "tenant, user_id, fact_id").await, facts);
-    assert_eq!(table_rows(&pool, "user_favorite_summary", "tenant, user_id").await, summary);
+    assert_eq!(
+        table_rows(&pool, "facts", "tenant, user_id, fact_id").await,
+        facts
+    );
+    assert_eq!(
+        table_rows(&pool, "user_favorite_summary", "tenant, user_id").await,
+        summary
+    );
     println!("rebuilt tables equal the live ones");
 }

@@ -157,7 +157,8 @@ pub struct TestApp {
     pub address: String,
     pub prefix: String,
     pub client: reqwest::Client,
-    pub database: TestDatabase,
+    pub database: std::sync::Arc<TestDatabase>,
+    settings: HashMap<String, String>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -173,6 +174,34 @@ impl TestApp {
         let prefix = unique_prefix();
         let mut settings = test_settings(&database, &prefix);
         adjust(&mut settings);
+        Self::start(std::sync::Arc::new(database), prefix, settings).await
+    }
+
+    /// A second instance on the same database, Redis prefix and queues: another process of
+    /// the same deployment.
+    pub async fn spawn_beside(&self) -> Self {
+        Self::start(
+            self.database.clone(),
+            self.prefix.clone(),
+            self.settings.clone(),
+        )
+        .await
+    }
+
+    async fn start(
+        database: std::sync::Arc<TestDatabase>,
+        prefix: String,
+        settings: HashMap<String, String>,
+    ) -> Self {
+        // Logs go to the test's captured output; RUST_LOG chooses how much.
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .with_test_writer()
+            .try_init()
+            .ok();
         let app = Application::build(config_from(&settings))
             .await
             .expect("the application starts");
@@ -186,6 +215,7 @@ impl TestApp {
             prefix,
             client: reqwest::Client::new(),
             database,
+            settings,
             shutdown: Some(shutdown),
             server: Some(server),
         }
@@ -241,7 +271,9 @@ impl TcpProxy {
     /// Starts forwarding to `upstream` (host:port); `up` says whether it forwards at first.
     pub async fn start(upstream: &str, up: bool) -> Self {
         use std::sync::atomic::Ordering;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
         let port = listener.local_addr().expect("proxy address").port();
         let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(up));
         let (cut, cuts) = tokio::sync::watch::channel(0u64);
@@ -255,6 +287,8 @@ impl TcpProxy {
                 }
                 let upstream = upstream.clone();
                 let mut cuts = cuts.clone();
+                // Only cuts after this connection was accepted end it.
+                cuts.mark_unchanged();
                 tokio::spawn(async move {
                     let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else {
                         return;

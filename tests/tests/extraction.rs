@@ -6,7 +6,9 @@ use std::time::Duration;
 use pika_commands::{CommandContext, RetryPolicy, WriteModel};
 use pika_domain::*;
 use pika_projections::jobs::JobMessage;
-use pika_tests::{TEST_API_SECRET, TEST_TENANT, TcpProxy, TestApp, amqp_url, host_port, through_port};
+use pika_tests::{
+    TEST_API_SECRET, TEST_TENANT, TcpProxy, TestApp, amqp_url, host_port, through_port,
+};
 use pika_worker::amqp::{AmqpJobQueue, Outgoing};
 use pika_worker::runner::{ExtractionWorker, Outcome, WorkerPolicy};
 use serde_json::{Value, json};
@@ -20,12 +22,19 @@ fn pets() -> Value {
 }
 
 async fn submit(app: &TestApp, body: Value, key: Option<&str>) -> (u16, Value) {
-    let mut request = app.client.post(app.url("/v1/extractions")).bearer_auth(TEST_API_SECRET).json(&body);
+    let mut request = app
+        .client
+        .post(app.url("/v1/extractions"))
+        .bearer_auth(TEST_API_SECRET)
+        .json(&body);
     if let Some(key) = key {
         request = request.header("Idempotency-Key", key);
     }
     let response = request.send().await.unwrap();
-    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+    (
+        response.status().as_u16(),
+        response.json().await.unwrap_or(Value::Null),
+    )
 }
 
 async fn job(app: &TestApp, job_id: &str, wait: u32) -> Value {
@@ -57,7 +66,12 @@ async fn facts(app: &TestApp, user: &str) -> Vec<Value> {
 fn key_values(facts: &[Value]) -> Vec<(String, String)> {
     let mut pairs: Vec<(String, String)> = facts
         .iter()
-        .map(|f| (f["key"].as_str().unwrap().to_owned(), f["value"].as_str().unwrap().to_owned()))
+        .map(|f| {
+            (
+                f["key"].as_str().unwrap().to_owned(),
+                f["value"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     pairs.sort();
     pairs
@@ -66,7 +80,8 @@ fn key_values(facts: &[Value]) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_submitted_conversation_becomes_facts_with_their_source() {
     let app = TestApp::spawn().await;
-    let (status, accepted) = submit(&app, json!({"user_id": "kid-1", "messages": pets()}), None).await;
+    let (status, accepted) =
+        submit(&app, json!({"user_id": "kid-1", "messages": pets()}), None).await;
     assert_eq!(status, 202, "{accepted}");
     assert_eq!(accepted["status"], "queued");
     let job_id = accepted["job_id"].as_str().unwrap().to_owned();
@@ -79,11 +94,19 @@ async fn a_submitted_conversation_becomes_facts_with_their_source() {
     let facts = facts(&app, "kid-1").await;
     assert_eq!(
         key_values(&facts),
-        [("pet.cat".to_owned(), "Mochi".to_owned()), ("pet.dog".to_owned(), "Max".to_owned())]
+        [
+            ("pet.cat".to_owned(), "Mochi".to_owned()),
+            ("pet.dog".to_owned(), "Max".to_owned())
+        ]
     );
     for fact in &facts {
         assert_eq!(fact["source"]["job_id"], job_id.as_str());
-        assert!(!fact["source"]["message_indexes"].as_array().unwrap().is_empty());
+        assert!(
+            !fact["source"]["message_indexes"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
     }
     app.stop().await;
 }
@@ -104,32 +127,68 @@ async fn an_idempotency_key_returns_the_same_job() {
 #[tokio::test]
 async fn bad_submissions_get_clear_problems_and_create_nothing() {
     let app = TestApp::spawn().await;
-    let too_many: Vec<Value> = (0..201).map(|_| json!({"role": "user", "content": "hi"})).collect();
+    let too_many: Vec<Value> = (0..201)
+        .map(|_| json!({"role": "user", "content": "hi"}))
+        .collect();
     let cases = [
         (json!({"user_id": "kid", "messages": too_many}), 413),
-        (json!({"user_id": "kid", "messages": [{"role": "user", "content": "x".repeat(8001)}]}), 422),
+        (
+            json!({"user_id": "kid", "messages": [{"role": "user", "content": "x".repeat(8001)}]}),
+            422,
+        ),
         (json!({"user_id": "kid", "messages": []}), 422),
         (json!({"user_id": "bad id", "messages": pets()}), 422),
-        (json!({"user_id": "kid", "messages": pets(), "colour": "blue"}), 422),
-        (json!({"user_id": "kid", "messages": [{"role": "robot", "content": "hi"}]}), 422),
+        (
+            json!({"user_id": "kid", "messages": pets(), "colour": "blue"}),
+            422,
+        ),
+        (
+            json!({"user_id": "kid", "messages": [{"role": "robot", "content": "hi"}]}),
+            422,
+        ),
     ];
     for (body, expected) in cases {
         let (status, problem) = submit(&app, body, None).await;
         assert_eq!(status, expected, "{problem}");
-        assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()), "{problem}");
+        assert!(
+            problem["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{problem}"
+        );
     }
     let url = app.url("/v1/extractions");
     let raw = |body: String, content_type: &'static str| {
-        app.client.post(&url).bearer_auth(TEST_API_SECRET).header("content-type", content_type).body(body).send()
+        app.client
+            .post(&url)
+            .bearer_auth(TEST_API_SECRET)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
     };
-    let malformed = raw("{\"user_id\": ".into(), "application/json").await.unwrap();
+    let malformed = raw("{\"user_id\": ".into(), "application/json")
+        .await
+        .unwrap();
     assert_eq!(malformed.status(), 400);
-    assert_eq!(malformed.headers()["content-type"], "application/problem+json");
-    assert_eq!(raw("user_id=kid".into(), "text/plain").await.unwrap().status(), 415);
-    let huge = format!("{{\"user_id\": \"kid\", \"messages\": [], \"metadata\": \"{}\"}}", "x".repeat(1_100_000));
+    assert_eq!(
+        malformed.headers()["content-type"],
+        "application/problem+json"
+    );
+    assert_eq!(
+        raw("user_id=kid".into(), "text/plain")
+            .await
+            .unwrap()
+            .status(),
+        415
+    );
+    let huge = format!(
+        "{{\"user_id\": \"kid\", \"messages\": [], \"metadata\": \"{}\"}}",
+        "x".repeat(1_100_000)
+    );
     assert_eq!(raw(huge, "application/json").await.unwrap().status(), 413);
     let pool = app.database.pool(1).await;
-    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap();
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(events, 0, "nothing was written");
     app.stop().await;
 }
@@ -142,7 +201,10 @@ fn worker(write_model: Arc<WriteModel>) -> ExtractionWorker {
 async fn submitted_job(model: &WriteModel, user: &str) -> (TenantId, JobId) {
     let tenant = TenantId::parse(TEST_TENANT).unwrap();
     let job_id = JobId::generate();
-    let conversation = Conversation::new(vec![ChatMessage::new(Role::User, "I have a dog called Max.").unwrap()]).unwrap();
+    let conversation = Conversation::new(vec![
+        ChatMessage::new(Role::User, "I have a dog called Max.").unwrap(),
+    ])
+    .unwrap();
     let submit = ExtractionJobCommand::Submit {
         tenant: tenant.clone(),
         user_id: UserId::parse(user).unwrap(),
@@ -150,7 +212,10 @@ async fn submitted_job(model: &WriteModel, user: &str) -> (TenantId, JobId) {
         metadata: Value::Null,
         idempotency_key: None,
     };
-    model.execute_extraction_job(&tenant, &job_id, submit, &CommandContext::new("t", "test")).await.unwrap();
+    model
+        .execute_extraction_job(&tenant, &job_id, submit, &CommandContext::new("t", "test"))
+        .await
+        .unwrap();
     (tenant, job_id)
 }
 
@@ -168,9 +233,18 @@ async fn a_message_delivered_twice_applies_its_facts_once() {
     let model = Arc::new(WriteModel::postgres(pool, RetryPolicy::default()));
     let worker = worker(model.clone());
     let (tenant, job_id) = submitted_job(&model, "kid-twice").await;
-    assert_eq!(worker.process(&message(&tenant, job_id), 0).await, Outcome::Completed);
-    assert_eq!(worker.process(&message(&tenant, job_id), 0).await, Outcome::Duplicate);
-    let memory = model.load_user_memory(&tenant, &UserId::parse("kid-twice").unwrap()).await.unwrap();
+    assert_eq!(
+        worker.process(&message(&tenant, job_id), 0).await,
+        Outcome::Completed
+    );
+    assert_eq!(
+        worker.process(&message(&tenant, job_id), 0).await,
+        Outcome::Duplicate
+    );
+    let memory = model
+        .load_user_memory(&tenant, &UserId::parse("kid-twice").unwrap())
+        .await
+        .unwrap();
     assert_eq!(memory.live_facts().len(), 1);
     let job = model.load_extraction_job(&tenant, &job_id).await.unwrap();
     assert_eq!((job.status(), job.attempts()), (JobStatus::Completed, 1));
@@ -182,14 +256,26 @@ async fn a_job_whose_worker_died_before_acking_completes_once_on_redelivery() {
     let model = Arc::new(WriteModel::postgres(pool, RetryPolicy::default()));
     let (tenant, job_id) = submitted_job(&model, "kid-crash").await;
     let queue = AmqpJobQueue::new(amqp_url(), &pika_tests::unique_prefix());
-    queue.publish_to(&queue.names().work, &message(&tenant, job_id), Outgoing::default()).await.unwrap();
+    queue
+        .publish_to(
+            &queue.names().work,
+            &message(&tenant, job_id),
+            Outgoing::default(),
+        )
+        .await
+        .unwrap();
 
     // A first worker takes the message, starts the job, and dies with its connection.
     let (connection, mut consumer) = queue.consume(1, "doomed").await.unwrap();
     let delivery = futures_next(&mut consumer).await;
     assert!(!delivery.redelivered);
     model
-        .execute_extraction_job(&tenant, &job_id, ExtractionJobCommand::Start, &CommandContext::new("t", "worker"))
+        .execute_extraction_job(
+            &tenant,
+            &job_id,
+            ExtractionJobCommand::Start,
+            &CommandContext::new("t", "worker"),
+        )
         .await
         .unwrap();
     drop(consumer);
@@ -199,11 +285,20 @@ async fn a_job_whose_worker_died_before_acking_completes_once_on_redelivery() {
     let (_connection, mut consumer) = queue.consume(1, "survivor").await.unwrap();
     let delivery = futures_next(&mut consumer).await;
     assert!(delivery.redelivered);
-    assert_eq!(worker(model.clone()).process(&delivery.data, 0).await, Outcome::Completed);
-    delivery.ack(lapin::options::BasicAckOptions::default()).await.unwrap();
+    assert_eq!(
+        worker(model.clone()).process(&delivery.data, 0).await,
+        Outcome::Completed
+    );
+    delivery
+        .ack(lapin::options::BasicAckOptions::default())
+        .await
+        .unwrap();
     let job = model.load_extraction_job(&tenant, &job_id).await.unwrap();
     assert_eq!((job.status(), job.attempts()), (JobStatus::Completed, 2));
-    let memory = model.load_user_memory(&tenant, &UserId::parse("kid-crash").unwrap()).await.unwrap();
+    let memory = model
+        .load_user_memory(&tenant, &UserId::parse("kid-crash").unwrap())
+        .await
+        .unwrap();
     assert_eq!(memory.live_facts().len(), 1);
 }
 
@@ -217,7 +312,15 @@ async fn futures_next(consumer: &mut lapin::Consumer) -> lapin::message::Deliver
 }
 
 async fn metric(app: &TestApp, line_start: &str) -> f64 {
-    let body = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let body = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     body.lines()
         .filter(|line| line.starts_with(line_start))
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
@@ -234,7 +337,10 @@ async fn malformed_and_unknown_job_messages_are_dead_lettered_once() {
     })
     .unwrap();
     for payload in [b"not json at all".to_vec(), unknown] {
-        queue.publish_to(&queue.names().work, &payload, Outgoing::default()).await.unwrap();
+        queue
+            .publish_to(&queue.names().work, &payload, Outgoing::default())
+            .await
+            .unwrap();
     }
     for _ in 0..100 {
         if queue.message_count(&queue.names().dead).await.unwrap() == 2 {
@@ -243,8 +349,16 @@ async fn malformed_and_unknown_job_messages_are_dead_lettered_once() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(queue.message_count(&queue.names().dead).await.unwrap(), 2, "each once");
-    assert_eq!(queue.message_count(&queue.names().work).await.unwrap(), 0, "no redelivery loop");
+    assert_eq!(
+        queue.message_count(&queue.names().dead).await.unwrap(),
+        2,
+        "each once"
+    );
+    assert_eq!(
+        queue.message_count(&queue.names().work).await.unwrap(),
+        0,
+        "no redelivery loop"
+    );
     assert_eq!(queue.message_count(&queue.names().retry).await.unwrap(), 0);
     assert!(metric(&app, "pika_jobs_total{outcome=\"dead_lettered\"}").await >= 2.0);
     app.stop().await;
@@ -254,10 +368,18 @@ async fn malformed_and_unknown_job_messages_are_dead_lettered_once() {
 async fn a_job_accepted_while_rabbitmq_is_unreachable_completes_when_it_returns() {
     let proxy = TcpProxy::start(&host_port(&amqp_url()), false).await;
     let app = TestApp::spawn_with(|settings| {
-        settings.insert("PIKA_AMQP_URL".into(), through_port(&amqp_url(), proxy.port));
+        settings.insert(
+            "PIKA_AMQP_URL".into(),
+            through_port(&amqp_url(), proxy.port),
+        );
     })
     .await;
-    let (status, accepted) = submit(&app, json!({"user_id": "kid-offline", "messages": pets()}), None).await;
+    let (status, accepted) = submit(
+        &app,
+        json!({"user_id": "kid-offline", "messages": pets()}),
+        None,
+    )
+    .await;
     assert_eq!(status, 202, "{accepted}");
     let job_id = accepted["job_id"].as_str().unwrap().to_owned();
     tokio::time::sleep(Duration::from_secs(1)).await;

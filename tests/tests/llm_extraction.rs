@@ -25,7 +25,12 @@ struct Stub {
 
 async fn chat(State(stub): State<Stub>, Json(request): Json<Value>) -> Json<Value> {
     stub.requests.lock().unwrap().push(request);
-    let answer = stub.answers.lock().unwrap().pop_front().unwrap_or(Answer::Malformed);
+    let answer = stub
+        .answers
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or(Answer::Malformed);
     let content = match answer {
         Answer::Facts(facts) => json!({"facts": facts}).to_string(),
         Answer::Slow(delay) => {
@@ -46,9 +51,14 @@ async fn start_stub(answers: Vec<Answer>) -> (Stub, String) {
         answers: Arc::new(Mutex::new(answers.into())),
         ..Stub::default()
     };
-    let app = axum::Router::new().route("/v1/chat/completions", post(chat)).with_state(stub.clone());
+    let app = axum::Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .with_state(stub.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://127.0.0.1:{}/v1", listener.local_addr().unwrap().port());
+    let url = format!(
+        "http://127.0.0.1:{}/v1",
+        listener.local_addr().unwrap().port()
+    );
     tokio::spawn(async move { axum::serve(listener, app).await });
     (stub, url)
 }
@@ -114,13 +124,22 @@ async fn valid_llm_output_is_applied_in_the_users_language() {
     assert_eq!(facts["facts"][0]["language"], "vi");
     let requests = stub.requests.lock().unwrap().clone();
     assert_eq!(requests[0]["model"], "stub-model");
-    assert!(requests[0]["messages"][1]["content"].as_str().unwrap().contains("Milu"));
+    assert!(
+        requests[0]["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Milu")
+    );
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timeout_is_retried() {
-    let (stub, url) = start_stub(vec![Answer::Slow(Duration::from_secs(3)), Answer::Facts(milu())]).await;
+    let (stub, url) = start_stub(vec![
+        Answer::Slow(Duration::from_secs(3)),
+        Answer::Facts(milu()),
+    ])
+    .await;
     let app = app_with_llm(&url).await;
     let job = run_job(&app, "be-slow").await;
     assert_eq!(job["status"], "completed", "{job}");
@@ -135,6 +154,9 @@ async fn a_malformed_answer_fails_the_job_with_the_reason() {
     let app = app_with_llm(&url).await;
     let job = run_job(&app, "be-garbled").await;
     assert_eq!(job["status"], "failed", "{job}");
-    assert!(job["last_error"].as_str().unwrap().contains("not the JSON"), "{job}");
+    assert!(
+        job["last_error"].as_str().unwrap().contains("not the JSON"),
+        "{job}"
+    );
     app.stop().await;
 }

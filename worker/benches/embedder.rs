@@ -20,7 +20,12 @@ const QUERIES: &[&str] = &[
 
 fn model_dir() -> PathBuf {
     std::env::var_os("PIKA_MODEL_DIR").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/all-MiniLM-L6-v2")),
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../models/all-MiniLM-L6-v2"
+            ))
+        },
         PathBuf::from,
     )
 }
@@ -45,7 +50,9 @@ fn print_percentiles(embedder: &LocalEmbedder) {
         percentile(&samples, 0.95).as_secs_f64() * 1e3,
         percentile(&samples, 0.99).as_secs_f64() * 1e3,
     );
-    let batch: Vec<String> = (0..32).map(|i| format!("{} number {i}", QUERIES[i % QUERIES.len()])).collect();
+    let batch: Vec<String> = (0..32)
+        .map(|i| format!("{} number {i}", QUERIES[i % QUERIES.len()]))
+        .collect();
     let started = Instant::now();
     let rounds = 20;
     for _ in 0..rounds {
@@ -59,11 +66,17 @@ fn embedder(c: &mut Criterion) {
     let embedder = LocalEmbedder::load(&model_dir()).expect("model (run scripts/fetch-model.sh)");
     print_percentiles(&embedder);
     let query = vec![QUERIES[0].to_owned()];
-    c.bench_function("embed one short query", |b| b.iter(|| embedder.embed_blocking(&query)));
-    let batch: Vec<String> = (0..32).map(|i| format!("{} number {i}", QUERIES[i % QUERIES.len()])).collect();
+    c.bench_function("embed one short query", |b| {
+        b.iter(|| embedder.embed_blocking(&query))
+    });
+    let batch: Vec<String> = (0..32)
+        .map(|i| format!("{} number {i}", QUERIES[i % QUERIES.len()]))
+        .collect();
     let mut group = c.benchmark_group("embed batch");
     group.throughput(Throughput::Elements(batch.len() as u64));
-    group.bench_function("32 sentences", |b| b.iter(|| embedder.embed_blocking(&batch)));
+    group.bench_function("32 sentences", |b| {
+        b.iter(|| embedder.embed_blocking(&batch))
+    });
     group.finish();
 }
 

@@ -8,11 +8,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use lapin::Confirmation;
 use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
     QueueDeclareOptions,
 };
-use lapin::Confirmation;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
 use pika_projections::jobs::{JobMessage, JobPublisher};
@@ -56,7 +56,9 @@ pub struct AmqpJobQueue {
 
 impl std::fmt::Debug for AmqpJobQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AmqpJobQueue").field("names", &self.names).finish_non_exhaustive()
+        f.debug_struct("AmqpJobQueue")
+            .field("names", &self.names)
+            .finish_non_exhaustive()
     }
 }
 
@@ -67,7 +69,9 @@ async fn within<T, E: std::fmt::Display>(
     match tokio::time::timeout(BROKER_TIMEOUT, operation).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(format!("rabbitmq {what} failed: {error}")),
-        Err(_) => Err(format!("rabbitmq {what}: no answer within {BROKER_TIMEOUT:?}")),
+        Err(_) => Err(format!(
+            "rabbitmq {what}: no answer within {BROKER_TIMEOUT:?}"
+        )),
     }
 }
 
@@ -103,12 +107,20 @@ impl AmqpJobQueue {
         };
         within(
             "declare",
-            channel.queue_declare(self.names.work.as_str().into(), durable, FieldTable::default()),
+            channel.queue_declare(
+                self.names.work.as_str().into(),
+                durable,
+                FieldTable::default(),
+            ),
         )
         .await?;
         within(
             "declare",
-            channel.queue_declare(self.names.dead.as_str().into(), durable, FieldTable::default()),
+            channel.queue_declare(
+                self.names.dead.as_str().into(),
+                durable,
+                FieldTable::default(),
+            ),
         )
         .await?;
         let mut retry_arguments = FieldTable::default();
@@ -129,14 +141,23 @@ impl AmqpJobQueue {
     }
 
     /// Publishes persistently and waits for the broker's confirm.
-    pub async fn publish_to(&self, queue: &str, payload: &[u8], outgoing: Outgoing) -> Result<(), String> {
+    pub async fn publish_to(
+        &self,
+        queue: &str,
+        payload: &[u8],
+        outgoing: Outgoing,
+    ) -> Result<(), String> {
         let mut guard = self.publishing.lock().await;
-        let reusable = guard
-            .as_ref()
-            .is_some_and(|(connection, channel)| connection.status().connected() && channel.status().connected());
+        let reusable = guard.as_ref().is_some_and(|(connection, channel)| {
+            connection.status().connected() && channel.status().connected()
+        });
         if !reusable {
             let (connection, channel) = self.open_channel().await?;
-            within("confirm.select", channel.confirm_select(ConfirmSelectOptions::default())).await?;
+            within(
+                "confirm.select",
+                channel.confirm_select(ConfirmSelectOptions::default()),
+            )
+            .await?;
             *guard = Some((connection, channel));
         }
         let Some((_, channel)) = guard.as_ref() else {
@@ -151,12 +172,19 @@ impl AmqpJobQueue {
             .with_content_type("application/json".into())
             .with_headers(headers);
         if let Some(delay) = outgoing.delay {
-            properties = properties.with_expiration(ShortString::from(delay.as_millis().to_string()));
+            properties =
+                properties.with_expiration(ShortString::from(delay.as_millis().to_string()));
         }
         let result = async {
             let confirm = within(
                 "publish",
-                channel.basic_publish("".into(), queue.into(), BasicPublishOptions::default(), payload, properties),
+                channel.basic_publish(
+                    "".into(),
+                    queue.into(),
+                    BasicPublishOptions::default(),
+                    payload,
+                    properties,
+                ),
             )
             .await?;
             match within("publish confirm", confirm).await? {
@@ -178,16 +206,28 @@ impl AmqpJobQueue {
             passive: true,
             ..QueueDeclareOptions::default()
         };
-        let declared = within("declare", channel.queue_declare(queue.into(), passive, FieldTable::default())).await?;
+        let declared = within(
+            "declare",
+            channel.queue_declare(queue.into(), passive, FieldTable::default()),
+        )
+        .await?;
         connection.close(200, "done".into()).await.ok();
         Ok(declared.message_count())
     }
 
     /// A consumer on the work queue with at most `prefetch` unacknowledged deliveries, on a
     /// connection of its own (returned so it lives as long as the consumer).
-    pub async fn consume(&self, prefetch: u16, tag: &str) -> Result<(Connection, Consumer), String> {
+    pub async fn consume(
+        &self,
+        prefetch: u16,
+        tag: &str,
+    ) -> Result<(Connection, Consumer), String> {
         let (connection, channel) = self.open_channel().await?;
-        within("basic.qos", channel.basic_qos(prefetch, BasicQosOptions::default())).await?;
+        within(
+            "basic.qos",
+            channel.basic_qos(prefetch, BasicQosOptions::default()),
+        )
+        .await?;
         let consumer = within(
             "basic.consume",
             channel.basic_consume(
@@ -206,7 +246,9 @@ impl AmqpJobQueue {
 impl JobPublisher for AmqpJobQueue {
     async fn publish(&self, job: &JobMessage) -> Result<(), String> {
         let payload = serde_json::to_vec(job).map_err(|e| e.to_string())?;
-        let result = self.publish_to(&self.names.work, &payload, Outgoing::default()).await;
+        let result = self
+            .publish_to(&self.names.work, &payload, Outgoing::default())
+            .await;
         if let Err(error) = &result {
             warn!(%error, job_id = %job.job_id, "job not published yet; the dispatcher will retry");
         }

@@ -31,7 +31,9 @@ pub enum ExtractorSettings {
 pub fn extractor_for(settings: &ExtractorSettings) -> Result<Arc<dyn Extractor>, String> {
     match settings {
         ExtractorSettings::Rules => Ok(Arc::new(extraction::rules::RulesExtractor::new())),
-        ExtractorSettings::Llm(endpoint) => Ok(Arc::new(extraction::llm::LlmExtractor::new(endpoint.clone())?)),
+        ExtractorSettings::Llm(endpoint) => Ok(Arc::new(extraction::llm::LlmExtractor::new(
+            endpoint.clone(),
+        )?)),
     }
 }
 
@@ -45,7 +47,11 @@ pub enum EmbedderSettings {
 /// Builds the configured embedder; the local model is loaded here, once.
 pub fn embedder_for(settings: &EmbedderSettings) -> Result<Arc<dyn pika_domain::Embedder>, String> {
     match settings {
-        EmbedderSettings::Local { model_dir } => Ok(Arc::new(embedding::local::LocalEmbedder::load(model_dir)?)),
-        EmbedderSettings::OpenAi(endpoint) => Ok(Arc::new(embedding::openai::OpenAiEmbedder::new(endpoint.clone())?)),
+        EmbedderSettings::Local { model_dir } => {
+            Ok(Arc::new(embedding::local::LocalEmbedder::load(model_dir)?))
+        }
+        EmbedderSettings::OpenAi(endpoint) => Ok(Arc::new(embedding::openai::OpenAiEmbedder::new(
+            endpoint.clone(),
+        )?)),
     }
 }

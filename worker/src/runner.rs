@@ -61,8 +61,13 @@ pub enum Outcome {
     Completed,
     /// Already finished (a redelivery, or another worker got there first).
     Duplicate,
-    Retry { attempt: u32, reason: String },
-    DeadLetter { reason: String },
+    Retry {
+        attempt: u32,
+        reason: String,
+    },
+    DeadLetter {
+        reason: String,
+    },
 }
 
 /// Headers carried by retried messages, for attempts that fail before the job can record them.
@@ -78,16 +83,25 @@ pub struct ExtractionWorker {
 
 impl std::fmt::Debug for ExtractionWorker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExtractionWorker").field("policy", &self.policy).finish_non_exhaustive()
+        f.debug_struct("ExtractionWorker")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
     }
 }
 
 fn transient<E: std::error::Error>(error: &CommandError<E>) -> bool {
-    matches!(error, CommandError::Conflict { .. } | CommandError::Storage(_))
+    matches!(
+        error,
+        CommandError::Conflict { .. } | CommandError::Storage(_)
+    )
 }
 
 impl ExtractionWorker {
-    pub fn new(write_model: Arc<WriteModel>, extractor: Arc<dyn Extractor>, policy: WorkerPolicy) -> Self {
+    pub fn new(
+        write_model: Arc<WriteModel>,
+        extractor: Arc<dyn Extractor>,
+        policy: WorkerPolicy,
+    ) -> Self {
         Self {
             write_model,
             extractor,
@@ -105,7 +119,9 @@ impl ExtractionWorker {
     /// Embeds the texts the operations will write. A failure costs only the vectors (search
     /// still finds these facts by keyword), so it is logged and counted, not fatal.
     async fn embed_texts(&self, operations: &[FactOperation]) {
-        let Some(embeddings) = &self.embeddings else { return };
+        let Some(embeddings) = &self.embeddings else {
+            return;
+        };
         let texts: Vec<String> = operations
             .iter()
             .filter_map(|op| match op {
@@ -128,9 +144,11 @@ impl ExtractionWorker {
     pub async fn process(&self, payload: &[u8], delivery_attempt: u32) -> Outcome {
         let message: JobMessage = match serde_json::from_slice(payload) {
             Ok(message) => message,
-            Err(error) => return Outcome::DeadLetter {
-                reason: format!("malformed message: {error}"),
-            },
+            Err(error) => {
+                return Outcome::DeadLetter {
+                    reason: format!("malformed message: {error}"),
+                };
+            }
         };
         let Ok(tenant) = TenantId::parse(&message.tenant) else {
             return Outcome::DeadLetter {
@@ -139,14 +157,19 @@ impl ExtractionWorker {
         };
         let job_id = JobId::from_uuid(message.job_id);
         let span = info_span!("job", %tenant, %job_id);
-        self.run_job(&tenant, job_id, delivery_attempt).instrument(span).await
+        self.run_job(&tenant, job_id, delivery_attempt)
+            .instrument(span)
+            .await
     }
 
     async fn run_job(&self, tenant: &TenantId, job_id: JobId, delivery_attempt: u32) -> Outcome {
         let retry = |reason: String| {
             if delivery_attempt + 1 >= self.policy.max_attempts {
                 Outcome::DeadLetter {
-                    reason: format!("gave up after {} deliveries: {reason}", delivery_attempt + 1),
+                    reason: format!(
+                        "gave up after {} deliveries: {reason}",
+                        delivery_attempt + 1
+                    ),
                 }
             } else {
                 Outcome::Retry {
@@ -171,8 +194,14 @@ impl ExtractionWorker {
         }
         if job.attempts() >= self.policy.max_attempts {
             let reason = format!("gave up after {} attempts", job.attempts());
-            let dead = ExtractionJobCommand::DeadLetter { reason: reason.clone() };
-            return match self.write_model.execute_extraction_job(tenant, &job_id, dead, &context).await {
+            let dead = ExtractionJobCommand::DeadLetter {
+                reason: reason.clone(),
+            };
+            return match self
+                .write_model
+                .execute_extraction_job(tenant, &job_id, dead, &context)
+                .await
+            {
                 Ok(()) => Outcome::DeadLetter { reason },
                 Err(error) if transient(&error) => retry(error.to_string()),
                 Err(_) => Outcome::Duplicate,
@@ -184,9 +213,15 @@ impl ExtractionWorker {
             .await
         {
             Ok(()) => {}
-            Err(CommandError::Rejected(ExtractionJobError::IllegalTransition { .. })) => return Outcome::Duplicate,
+            Err(CommandError::Rejected(ExtractionJobError::IllegalTransition { .. })) => {
+                return Outcome::Duplicate;
+            }
             Err(error) if transient(&error) => return retry(error.to_string()),
-            Err(error) => return Outcome::DeadLetter { reason: error.to_string() },
+            Err(error) => {
+                return Outcome::DeadLetter {
+                    reason: error.to_string(),
+                };
+            }
         }
         let attempt = job.attempts() + 1;
         let Some(submission) = job.submission().cloned() else {
@@ -202,7 +237,11 @@ impl ExtractionWorker {
                     error: error.to_string(),
                     retryable,
                 };
-                if let Err(record) = self.write_model.execute_extraction_job(tenant, &job_id, fail, &context).await {
+                if let Err(record) = self
+                    .write_model
+                    .execute_extraction_job(tenant, &job_id, fail, &context)
+                    .await
+                {
                     return retry(record.to_string());
                 }
                 return if retryable && attempt < self.policy.max_attempts {
@@ -212,8 +251,13 @@ impl ExtractionWorker {
                     }
                 } else if retryable {
                     let reason = format!("gave up after {attempt} attempts: {error}");
-                    let dead = ExtractionJobCommand::DeadLetter { reason: reason.clone() };
-                    self.write_model.execute_extraction_job(tenant, &job_id, dead, &context).await.ok();
+                    let dead = ExtractionJobCommand::DeadLetter {
+                        reason: reason.clone(),
+                    };
+                    self.write_model
+                        .execute_extraction_job(tenant, &job_id, dead, &context)
+                        .await
+                        .ok();
                     Outcome::DeadLetter { reason }
                 } else {
                     Outcome::DeadLetter {
@@ -236,13 +280,19 @@ impl ExtractionWorker {
             let operations = decide(candidates.clone(), &memory, job_id);
             self.embed_texts(&operations).await;
             let apply = UserMemoryCommand::ApplyExtraction { job_id, operations };
-            match self.write_model.execute_user_memory(tenant, user, apply, &context).await {
+            match self
+                .write_model
+                .execute_user_memory(tenant, user, apply, &context)
+                .await
+            {
                 Ok(()) => {
                     applied = true;
                     break;
                 }
                 // The memory changed between deciding and committing: decide again.
-                Err(CommandError::Rejected(error)) => warn!(%error, "decision out of date; deciding again"),
+                Err(CommandError::Rejected(error)) => {
+                    warn!(%error, "decision out of date; deciding again")
+                }
                 Err(error) => return retry(error.to_string()),
             }
         }
@@ -255,7 +305,11 @@ impl ExtractionWorker {
             Err(error) => return retry(error.to_string()),
         };
         let complete = ExtractionJobCommand::Complete { counts };
-        match self.write_model.execute_extraction_job(tenant, &job_id, complete, &context).await {
+        match self
+            .write_model
+            .execute_extraction_job(tenant, &job_id, complete, &context)
+            .await
+        {
             Ok(()) => Outcome::Completed,
             Err(CommandError::Rejected(_)) => Outcome::Duplicate,
             Err(error) => retry(error.to_string()),
@@ -264,24 +318,29 @@ impl ExtractionWorker {
 
     /// Consumes the work queue until `shutdown` becomes true, reconnecting when the broker
     /// goes away. A delivery in progress at shutdown is finished and acknowledged first.
-    pub async fn run(self: Arc<Self>, queue: Arc<AmqpJobQueue>, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(
+        self: Arc<Self>,
+        queue: Arc<AmqpJobQueue>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let mut reconnect_delay = Duration::from_millis(200);
         while !*shutdown.borrow() {
-            let (_connection, mut consumer) = match queue.consume(self.policy.prefetch, "pika-worker").await {
-                Ok(consumer) => {
-                    reconnect_delay = Duration::from_millis(200);
-                    consumer
-                }
-                Err(error) => {
-                    warn!(%error, ?reconnect_delay, "cannot consume jobs; retrying");
-                    tokio::select! {
-                        () = tokio::time::sleep(reconnect_delay) => {}
-                        _ = shutdown.changed() => {}
+            let (_connection, mut consumer) =
+                match queue.consume(self.policy.prefetch, "pika-worker").await {
+                    Ok(consumer) => {
+                        reconnect_delay = Duration::from_millis(200);
+                        consumer
                     }
-                    reconnect_delay = (reconnect_delay * 2).min(Duration::from_secs(10));
-                    continue;
-                }
-            };
+                    Err(error) => {
+                        warn!(%error, ?reconnect_delay, "cannot consume jobs; retrying");
+                        tokio::select! {
+                            () = tokio::time::sleep(reconnect_delay) => {}
+                            _ = shutdown.changed() => {}
+                        }
+                        reconnect_delay = (reconnect_delay * 2).min(Duration::from_secs(10));
+                        continue;
+                    }
+                };
             info!("consuming extraction jobs");
             loop {
                 let delivery = tokio::select! {
@@ -304,7 +363,12 @@ impl ExtractionWorker {
                     Err(error) => {
                         // The message could not be moved on: give it back to the broker.
                         warn!(%error, "could not route the outcome; returning the message");
-                        delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await
+                        delivery
+                            .nack(BasicNackOptions {
+                                requeue: true,
+                                ..Default::default()
+                            })
+                            .await
                     }
                 };
                 if let Err(error) = acked {
@@ -316,7 +380,12 @@ impl ExtractionWorker {
     }
 
     /// Moves the message where its outcome says, before the original is acknowledged.
-    async fn route(&self, queue: &AmqpJobQueue, payload: &[u8], outcome: &Outcome) -> Result<(), String> {
+    async fn route(
+        &self,
+        queue: &AmqpJobQueue,
+        payload: &[u8],
+        outcome: &Outcome,
+    ) -> Result<(), String> {
         let label = match outcome {
             Outcome::Completed => "completed",
             Outcome::Duplicate => "duplicate",
@@ -329,10 +398,15 @@ impl ExtractionWorker {
             Outcome::Retry { attempt, reason } => {
                 warn!(attempt, %reason, "job will be retried");
                 let outgoing = Outgoing {
-                    headers: vec![(ATTEMPT_HEADER, attempt.to_string()), (REASON_HEADER, reason.clone())],
+                    headers: vec![
+                        (ATTEMPT_HEADER, attempt.to_string()),
+                        (REASON_HEADER, reason.clone()),
+                    ],
                     delay: Some(self.policy.backoff(*attempt)),
                 };
-                queue.publish_to(&queue.names().retry, payload, outgoing).await
+                queue
+                    .publish_to(&queue.names().retry, payload, outgoing)
+                    .await
             }
             Outcome::DeadLetter { reason } => {
                 warn!(%reason, "job dead-lettered");
@@ -340,7 +414,9 @@ impl ExtractionWorker {
                     headers: vec![(REASON_HEADER, reason.clone())],
                     delay: None,
                 };
-                queue.publish_to(&queue.names().dead, payload, outgoing).await
+                queue
+                    .publish_to(&queue.names().dead, payload, outgoing)
+                    .await
             }
         }
     }

@@ -18,16 +18,21 @@ use pika_domain::{
     ChatMessage, Conversation, FactKey, FactValue, JobId, LiveFact, Role, UserMemory,
     UserMemoryCommand,
 };
+use pika_worker::extraction::Extractor;
 use pika_worker::extraction::decide::decide;
 use pika_worker::extraction::rules::RulesExtractor;
-use pika_worker::extraction::Extractor;
 use serde::Deserialize;
 use unicode_normalization::UnicodeNormalization;
 
-const DEV_SET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/extraction-dev.jsonl");
+const DEV_SET: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/extraction-dev.jsonl"
+);
 
 /// Leading words the scorer ignores, as in `score_extraction.py`.
-const ARTICLES: &[&str] = &["a", "an", "the", "my", "our", "some", "màu", "con", "món", "cái"];
+const ARTICLES: &[&str] = &[
+    "a", "an", "the", "my", "our", "some", "màu", "con", "món", "cái",
+];
 
 #[derive(Debug, Deserialize)]
 struct Case {
@@ -70,7 +75,11 @@ impl Score {
 
     fn f1(&self) -> f64 {
         let (p, r) = (self.precision(), self.recall());
-        if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
     }
 }
 
@@ -103,7 +112,9 @@ fn value_match(label: &str, got: &str) -> bool {
     if a.is_empty() || b.is_empty() {
         return false;
     }
-    a == b || format!(" {b} ").contains(&format!(" {a} ")) || format!(" {a} ").contains(&format!(" {b} "))
+    a == b
+        || format!(" {b} ").contains(&format!(" {a} "))
+        || format!(" {a} ").contains(&format!(" {b} "))
 }
 
 fn fact_match(label: &Label, fact: &LiveFact, strict: bool) -> bool {
@@ -188,7 +199,10 @@ fn score_case(case: &Case, facts: &[LiveFact], strict: bool, score: &mut Score) 
             .filter(|(_, h)| !**h)
             .map(|(l, _)| format!("{}={}", l.key, l.value))
             .collect();
-        let forbidden: Vec<String> = bad.iter().map(|l| format!("{}={}", l.key, l.value)).collect();
+        let forbidden: Vec<String> = bad
+            .iter()
+            .map(|l| format!("{}={}", l.key, l.value))
+            .collect();
         let got: Vec<String> = facts.iter().map(show).collect();
         println!(
             "{}{}: missed={missed:?} forbidden={forbidden:?} got={got:?}",
@@ -243,7 +257,10 @@ fn the_scorer_normalises_like_the_python_one() {
     assert_eq!(norm("The  Dolphin!"), "dolphin");
     assert_eq!(norm("màu xanh dương"), "xanh dương");
     assert_eq!(norm("my"), "my");
-    assert!(value_match("Nguyen Du Primary School", "nguyen du primary school"));
+    assert!(value_match(
+        "Nguyen Du Primary School",
+        "nguyen du primary school"
+    ));
     assert!(value_match("Kim Đồng", "Trường Kim Đồng"));
     assert!(value_match("yes", "anything"));
     assert!(!value_match("cat", "catfish"));

@@ -97,11 +97,15 @@ async fn submit(
     headers: HeaderMap,
     ApiJson(body): ApiJson<SubmitBody>,
 ) -> Result<(StatusCode, HeaderMap, Json<Accepted>), ApiError> {
-    let user_id = UserId::parse(&body.user_id).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    let user_id =
+        UserId::parse(&body.user_id).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
     let conversation = conversation(body.messages)?;
     let key = idempotency_key(&headers)?;
     let job_id = key.as_ref().map_or_else(JobId::generate, |key| {
-        JobId::from_uuid(Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, format!("{}\n{key}", tenant.0).as_bytes()))
+        JobId::from_uuid(Uuid::new_v5(
+            &IDEMPOTENCY_NAMESPACE,
+            format!("{}\n{key}", tenant.0).as_bytes(),
+        ))
     });
     let command = ExtractionJobCommand::Submit {
         tenant: tenant.0.clone(),
@@ -111,13 +115,22 @@ async fn submit(
         idempotency_key: key.clone(),
     };
     let context = CommandContext::new(job_id.to_string(), format!("api:{}", tenant.0));
-    let status = match state.write_model.execute_extraction_job(&tenant.0, &job_id, command, &context).await {
+    let status = match state
+        .write_model
+        .execute_extraction_job(&tenant.0, &job_id, command, &context)
+        .await
+    {
         Ok(()) => "queued".to_owned(),
         // The same key again: the first request's job answers.
         Err(CommandError::Rejected(ExtractionJobError::AlreadySubmitted)) if key.is_some() => {
-            job_view(&state.dependencies.postgres, &tenant.0, job_id.as_uuid(), &state.job_gating)
-                .await?
-                .map_or_else(|| "queued".to_owned(), |view| view.status)
+            job_view(
+                &state.dependencies.postgres,
+                &tenant.0,
+                job_id.as_uuid(),
+                &state.job_gating,
+            )
+            .await?
+            .map_or_else(|| "queued".to_owned(), |view| view.status)
         }
         Err(CommandError::Rejected(ExtractionJobError::Invalid(e))) => {
             return Err(ApiError::Unprocessable(e.to_string()));
@@ -158,13 +171,26 @@ async fn job_status(
 ) -> Result<Json<JobView>, ApiError> {
     let job_id: JobId = job_id.parse()?;
     let wait = match query.wait {
-        Some(seconds) if seconds.is_finite() && seconds >= 0.0 => Duration::from_secs_f64(seconds).min(MAX_WAIT),
-        Some(_) => return Err(ApiError::BadRequest("wait must be a number of seconds ≥ 0".into())),
+        Some(seconds) if seconds.is_finite() && seconds >= 0.0 => {
+            Duration::from_secs_f64(seconds).min(MAX_WAIT)
+        }
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "wait must be a number of seconds ≥ 0".into(),
+            ));
+        }
         None => Duration::ZERO,
     };
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let view = match job_view(&state.dependencies.postgres, &tenant.0, job_id.as_uuid(), &state.job_gating).await? {
+        let view = match job_view(
+            &state.dependencies.postgres,
+            &tenant.0,
+            job_id.as_uuid(),
+            &state.job_gating,
+        )
+        .await?
+        {
             Some(view) => view,
             None => accepted_but_not_projected(&state, &tenant, job_id).await?,
         };
@@ -177,10 +203,23 @@ async fn job_status(
 
 /// A job the event store holds but the read model has not caught up with yet is `queued`,
 /// not unknown: a client that polls right after submitting must not see a 404.
-async fn accepted_but_not_projected(state: &AppState, tenant: &Tenant, job_id: JobId) -> Result<JobView, ApiError> {
-    let job = state.write_model.load_extraction_job(&tenant.0, &job_id).await?;
-    let Some(submission) = job.submission().filter(|_| job.status() != JobStatus::Unknown) else {
+async fn accepted_but_not_projected(
+    state: &AppState,
+    tenant: &Tenant,
+    job_id: JobId,
+) -> Result<JobView, ApiError> {
+    let job = state
+        .write_model
+        .load_extraction_job(&tenant.0, &job_id)
+        .await?;
+    let Some(submission) = job
+        .submission()
+        .filter(|_| job.status() != JobStatus::Unknown)
+    else {
         return Err(ApiError::NotFound(format!("no job {job_id}")));
     };
-    Ok(JobView::queued(job_id.as_uuid(), submission.user_id.to_string()))
+    Ok(JobView::queued(
+        job_id.as_uuid(),
+        submission.user_id.to_string(),
+    ))
 }

@@ -1,5 +1,5 @@
+pub mod extractions;
 pub mod facts;
 pub mod health;
-pub mod extractions;
 pub mod metrics;
 pub mod search;

@@ -48,10 +48,13 @@ fn cache_header(layer: Layer) -> HeaderMap {
 
 impl SearchBody {
     fn into_query(self, tenant: &Tenant) -> Result<SearchQuery, ApiError> {
-        let user = UserId::parse(&self.user_id).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+        let user =
+            UserId::parse(&self.user_id).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
         let query = self.query.trim().to_owned();
         if query.is_empty() || query.chars().count() > MAX_QUERY_CHARS {
-            return Err(ApiError::Unprocessable(format!("query: must be 1 to {MAX_QUERY_CHARS} characters")));
+            return Err(ApiError::Unprocessable(format!(
+                "query: must be 1 to {MAX_QUERY_CHARS} characters"
+            )));
         }
         let limit = self.limit.unwrap_or(10);
         if !(1..=100).contains(&limit) {
@@ -59,7 +62,9 @@ impl SearchBody {
         }
         let min_score = self.min_score.unwrap_or(0.0);
         if !(0.0..=1.0).contains(&min_score) {
-            return Err(ApiError::Unprocessable("min_score: must be between 0 and 1".into()));
+            return Err(ApiError::Unprocessable(
+                "min_score: must be between 0 and 1".into(),
+            ));
         }
         Ok(SearchQuery {
             tenant: tenant.0.to_string(),
@@ -98,7 +103,9 @@ async fn favorites(
     Path(user_id): Path<String>,
 ) -> Result<(HeaderMap, Json<serde_json::Value>), ApiError> {
     let user = UserId::parse(&user_id)?;
-    let summary = pika_projections::history::favorite_summary(&state.dependencies.postgres, &tenant.0, &user).await?;
+    let summary =
+        pika_projections::history::favorite_summary(&state.dependencies.postgres, &tenant.0, &user)
+            .await?;
     let mut body = serde_json::to_value(&summary).map_err(|e| ApiError::Internal(e.into()))?;
     body["served_from"] = Layer::L2.as_str().into();
     Ok((cache_header(Layer::L2), Json(body)))

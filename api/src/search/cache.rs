@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
-use tokio::sync::OnceCell;
+use redis::aio::MultiplexedConnection;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
 
 /// How long one cache call may take before the cache counts as down for that request.
 pub const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
@@ -18,20 +19,33 @@ pub struct CacheVersions {
     pub generation: i64,
 }
 
-/// A Redis connection that is made lazily, so the service starts with Redis down, and that
-/// remembers an outage: after one, the global epoch is bumped before the cache is trusted
-/// again, since this process cannot know which users changed meanwhile.
+/// After a failed connection attempt, calls fail at once for this long instead of each
+/// waiting for a connect timeout: while Redis is down, requests stay fast.
+const RETRY_CONNECT_AFTER: Duration = Duration::from_millis(500);
+
+/// The shared connection, or when the next attempt to make one may happen.
+#[derive(Default)]
+struct Link {
+    connection: Option<MultiplexedConnection>,
+    retry_at: Option<Instant>,
+}
+
+/// A Redis connection made lazily (the service starts with Redis down), replaced after an
+/// error, and that remembers an outage: after one, the global epoch is bumped before the cache
+/// is trusted again, since this process cannot know which users changed meanwhile.
 #[derive(Clone)]
 pub struct RedisCache {
     client: redis::Client,
     prefix: String,
-    connection: Arc<OnceCell<ConnectionManager>>,
+    link: Arc<Mutex<Link>>,
     outage: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for RedisCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisCache").field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("RedisCache")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
     }
 }
 
@@ -42,7 +56,7 @@ impl RedisCache {
         Self {
             client,
             prefix: prefix.to_owned(),
-            connection: Arc::new(OnceCell::new()),
+            link: Arc::new(Mutex::new(Link::default())),
             outage: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -72,37 +86,55 @@ impl RedisCache {
         self.key(&["gen", tenant, user])
     }
 
-    async fn connection(&self) -> RedisResult<ConnectionManager> {
-        let client = self.client.clone();
-        let manager = tokio::time::timeout(
-            REDIS_TIMEOUT * 4,
-            self.connection.get_or_try_init(|| async move {
-                let config = redis::aio::ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(REDIS_TIMEOUT))
-                    .set_response_timeout(Some(REDIS_TIMEOUT))
-                    .set_number_of_retries(1);
-                ConnectionManager::new_with_config(client, config).await
-            }),
+    async fn connection(&self) -> RedisResult<MultiplexedConnection> {
+        let mut link = self.link.lock().await;
+        if let Some(connection) = &link.connection {
+            return Ok(connection.clone());
+        }
+        if link.retry_at.is_some_and(|at| Instant::now() < at) {
+            return Err("redis unavailable".into());
+        }
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(REDIS_TIMEOUT))
+            .set_response_timeout(Some(REDIS_TIMEOUT));
+        let connected = tokio::time::timeout(
+            REDIS_TIMEOUT * 2,
+            self.client
+                .get_multiplexed_async_connection_with_config(&config),
         )
-        .await
-        .map_err(|_| "redis did not answer".to_owned())?
-        .map_err(|e| e.to_string())?;
-        Ok(manager.clone())
+        .await;
+        match connected {
+            Ok(Ok(connection)) => {
+                link.connection = Some(connection.clone());
+                link.retry_at = None;
+                Ok(connection)
+            }
+            Ok(Err(error)) => {
+                link.retry_at = Some(Instant::now() + RETRY_CONNECT_AFTER);
+                Err(error.to_string())
+            }
+            Err(_) => {
+                link.retry_at = Some(Instant::now() + RETRY_CONNECT_AFTER);
+                Err("redis did not answer".into())
+            }
+        }
     }
 
-    /// Runs one Redis call within the timeout; a failure marks an outage.
+    /// Runs one Redis call within the timeout; a failure drops the connection and marks an
+    /// outage.
     async fn call<T>(
         &self,
-        call: impl AsyncFnOnce(&mut ConnectionManager) -> redis::RedisResult<T>,
+        call: impl AsyncFnOnce(&mut MultiplexedConnection) -> redis::RedisResult<T>,
     ) -> RedisResult<T> {
         let result = async {
             let mut connection = self.connection().await?;
             if self.outage.load(Ordering::SeqCst) {
                 // Back after an outage: everything cached before is suspect.
-                let _: i64 = tokio::time::timeout(REDIS_TIMEOUT, connection.incr(self.key(&["epoch"]), 1))
-                    .await
-                    .map_err(|_| "redis did not answer".to_owned())?
-                    .map_err(|e| e.to_string())?;
+                let _: i64 =
+                    tokio::time::timeout(REDIS_TIMEOUT, connection.incr(self.key(&["epoch"]), 1))
+                        .await
+                        .map_err(|_| "redis did not answer".to_owned())?
+                        .map_err(|e| e.to_string())?;
                 self.outage.store(false, Ordering::SeqCst);
                 tracing::info!("redis is back; cache epoch bumped");
             }
@@ -113,6 +145,7 @@ impl RedisCache {
         }
         .await;
         if let Err(error) = &result {
+            self.link.lock().await.connection = None;
             if !self.outage.swap(true, Ordering::SeqCst) {
                 tracing::warn!(%error, "redis unreachable; serving from Postgres");
             }
@@ -136,7 +169,8 @@ impl RedisCache {
     }
 
     pub async fn set_bytes(&self, key: &str, value: &[u8], ttl: Duration) -> RedisResult<()> {
-        self.call(async |c| c.set_ex(key, value, ttl.as_secs().max(1)).await).await
+        self.call(async |c| c.set_ex(key, value, ttl.as_secs().max(1)).await)
+            .await
     }
 
     /// Makes every cached answer for the user unreachable and tells other processes to drop

@@ -46,7 +46,10 @@ impl Projection for CacheInvalidation {
         event: &RecordedEvent,
         decoded: &DomainEvent,
     ) -> Result<Option<ChangedUser>, ProjectionError> {
-        let DomainEvent::UserMemory { tenant, user_id, .. } = decoded else {
+        let DomainEvent::UserMemory {
+            tenant, user_id, ..
+        } = decoded
+        else {
             return Ok(None);
         };
         self.redis

@@ -92,7 +92,9 @@ pub struct SearchService {
 
 impl std::fmt::Debug for SearchService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SearchService").field("redis", &self.redis).finish_non_exhaustive()
+        f.debug_struct("SearchService")
+            .field("redis", &self.redis)
+            .finish_non_exhaustive()
     }
 }
 
@@ -127,14 +129,19 @@ impl SearchService {
     /// it — entries of an old generation are unreachable — it frees their memory early.
     pub fn forget_user(&self, tenant: &str, user: &str) {
         let prefix = format!("{tenant}/{user}/");
-        self.answers.invalidate_entries_if(move |key, _| key.starts_with(&prefix)).ok();
+        self.answers
+            .invalidate_entries_if(move |key, _| key.starts_with(&prefix))
+            .ok();
     }
 
     async fn versions(&self, tenant: &str, user: &str) -> Option<CacheVersions> {
         self.redis.as_ref()?.versions(tenant, user).await.ok()
     }
 
-    pub async fn search(&self, query: &SearchQuery) -> Result<(Arc<SearchAnswer>, Layer), ProjectionError> {
+    pub async fn search(
+        &self,
+        query: &SearchQuery,
+    ) -> Result<(Arc<SearchAnswer>, Layer), ProjectionError> {
         let started = Instant::now();
         let versions = self.versions(&query.tenant, &query.user_id).await;
         let key = versions.map(|v| {
@@ -178,7 +185,10 @@ impl SearchService {
         let answer = Arc::new(SearchAnswer { results });
         if let (Some(key), Some(redis)) = (key, &self.redis) {
             if let Ok(bytes) = serde_json::to_vec(answer.as_ref()) {
-                redis.set_bytes(&redis.key(&["search", &key]), &bytes, L1_TTL).await.ok();
+                redis
+                    .set_bytes(&redis.key(&["search", &key]), &bytes, L1_TTL)
+                    .await
+                    .ok();
             }
             self.answers.insert(key, answer.clone()).await;
         }
@@ -194,13 +204,21 @@ impl SearchService {
             return None;
         }
         let digest = hex::encode(Sha256::digest(normalised.as_bytes()));
-        let key = self.redis.as_ref().map(|r| r.key(&["embedding", self.embedder.model(), &digest]));
+        let key = self
+            .redis
+            .as_ref()
+            .map(|r| r.key(&["embedding", self.embedder.model(), &digest]));
         if let (Some(redis), Some(key)) = (&self.redis, &key)
             && let Ok(Some(bytes)) = redis.get_bytes(key).await
             && bytes.len() % 4 == 0
         {
             metrics::counter!("pika_embedding_cache_total", "result" => "hit").increment(1);
-            return Some(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect());
+            return Some(
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            );
         }
         metrics::counter!("pika_embedding_cache_total", "result" => "miss").increment(1);
         let vector = match self.embedder.embed(&[normalised]).await {
@@ -226,7 +244,9 @@ impl SearchService {
     ) -> Result<Arc<Vec<IndexedFact>>, ProjectionError> {
         let model = self.embedder.model().to_owned();
         let Some(v) = versions else {
-            return Ok(Arc::new(load_index(&self.pool, tenant, user, &model).await?));
+            return Ok(Arc::new(
+                load_index(&self.pool, tenant, user, &model).await?,
+            ));
         };
         let key = format!("{tenant}/{user}/{}/{}", v.epoch, v.generation);
         if let Some(index) = self.indexes.get(&key).await {

@@ -34,7 +34,9 @@ pub struct LocalEmbedder {
 
 impl std::fmt::Debug for LocalEmbedder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalEmbedder").field("model", &MODEL_NAME).finish()
+        f.debug_struct("LocalEmbedder")
+            .field("model", &MODEL_NAME)
+            .finish()
     }
 }
 
@@ -98,7 +100,10 @@ impl LocalEmbedder {
             .map_err(|e| failed("tokenize")(e.to_string()))?;
         let rows = encodings.len();
         let width = encodings.first().map_or(0, |e| e.get_ids().len());
-        let ids: Vec<u32> = encodings.iter().flat_map(|e| e.get_ids().to_vec()).collect();
+        let ids: Vec<u32> = encodings
+            .iter()
+            .flat_map(|e| e.get_ids().to_vec())
+            .collect();
         let mask: Vec<u32> = encodings
             .iter()
             .flat_map(|e| e.get_attention_mask().to_vec())

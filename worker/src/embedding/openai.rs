@@ -59,10 +59,14 @@ impl Embedder for OpenAiEmbedder {
             .map_err(|e| EmbeddingError::Unavailable(format!("embeddings endpoint: {e}")))?;
         let status = response.status();
         if status.as_u16() == 429 || status.is_server_error() {
-            return Err(EmbeddingError::Unavailable(format!("embeddings endpoint answered {status}")));
+            return Err(EmbeddingError::Unavailable(format!(
+                "embeddings endpoint answered {status}"
+            )));
         }
         if !status.is_success() {
-            return Err(EmbeddingError::Failed(format!("embeddings endpoint refused: {status}")));
+            return Err(EmbeddingError::Failed(format!(
+                "embeddings endpoint refused: {status}"
+            )));
         }
         let mut answer: EmbeddingsAnswer = response
             .json()

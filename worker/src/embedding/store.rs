@@ -15,7 +15,9 @@ pub struct FactEmbeddings {
 
 impl std::fmt::Debug for FactEmbeddings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FactEmbeddings").field("model", &self.embedder.model()).finish()
+        f.debug_struct("FactEmbeddings")
+            .field("model", &self.embedder.model())
+            .finish()
     }
 }
 
@@ -40,7 +42,11 @@ impl FactEmbeddings {
         if missing.is_empty() {
             return Ok(());
         }
-        let vectors = self.embedder.embed(&missing).await.map_err(|e| e.to_string())?;
+        let vectors = self
+            .embedder
+            .embed(&missing)
+            .await
+            .map_err(|e| e.to_string())?;
         for (text, vector) in missing.iter().zip(vectors) {
             sqlx::query(
                 "INSERT INTO embedding_cache (text_sha256, model, vector)

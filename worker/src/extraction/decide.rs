@@ -240,7 +240,11 @@ mod tests {
     fn the_last_value_of_a_single_valued_key_wins() {
         let (memory, _) = memory(&[]);
         let ops = decide(
-            vec![assert("age", "7"), assert("likes.food", "pizza"), assert("age", "8")],
+            vec![
+                assert("age", "7"),
+                assert("likes.food", "pizza"),
+                assert("age", "8"),
+            ],
             &memory,
             JobId::generate(),
         );
@@ -318,7 +322,10 @@ mod tests {
     fn values_match_as_whole_words_only() {
         let (memory, _) = memory(&[("pet.cat", "catfish"), ("likes.food", "Phở bò")]);
         let ops = decide(
-            vec![negate("pet", Some("cat")), negate("likes.food", Some("pho"))],
+            vec![
+                negate("pet", Some("cat")),
+                negate("likes.food", Some("pho")),
+            ],
             &memory,
             JobId::generate(),
         );

@@ -109,7 +109,9 @@ fn candidate(fact: AnsweredFact, conversation: &Conversation) -> Option<Candidat
         _ if polarity == Polarity::Negate => None,
         _ => return None,
     };
-    let fallback_text = value.as_ref().map_or_else(|| key.to_string(), |v| format!("{key}: {v}"));
+    let fallback_text = value
+        .as_ref()
+        .map_or_else(|| key.to_string(), |v| format!("{key}: {v}"));
     let text = FactText::parse(fact.text.as_deref().unwrap_or(&fallback_text))
         .or_else(|_| FactText::parse(&fallback_text))
         .ok()?;
@@ -125,21 +127,34 @@ fn candidate(fact: AnsweredFact, conversation: &Conversation) -> Option<Candidat
             .and_then(|l| Language::parse(l).ok())
             .unwrap_or_else(|| Language::parse("en").expect("constant language tag")),
         polarity,
-        message_indexes: fact.message_indexes.into_iter().filter(|i| *i < count).collect(),
+        message_indexes: fact
+            .message_indexes
+            .into_iter()
+            .filter(|i| *i < count)
+            .collect(),
     })
 }
 
 #[async_trait]
 impl Extractor for LlmExtractor {
-    async fn extract(&self, conversation: &Conversation) -> Result<Vec<Candidate>, ExtractionError> {
+    async fn extract(
+        &self,
+        conversation: &Conversation,
+    ) -> Result<Vec<Candidate>, ExtractionError> {
         let url = format!("{}/chat/completions", self.endpoint.base_url);
-        let mut request = self.client.post(&url).json(&self.request_body(conversation));
+        let mut request = self
+            .client
+            .post(&url)
+            .json(&self.request_body(conversation));
         if let Some(key) = &self.endpoint.api_key {
             request = request.bearer_auth(key);
         }
         let response = request.send().await.map_err(|e| {
             if e.is_timeout() {
-                ExtractionError::Transient(format!("LLM timed out after {:?}", self.endpoint.timeout))
+                ExtractionError::Transient(format!(
+                    "LLM timed out after {:?}",
+                    self.endpoint.timeout
+                ))
             } else {
                 ExtractionError::Transient(format!("LLM unreachable: {e}"))
             }
@@ -149,7 +164,9 @@ impl Extractor for LlmExtractor {
             return Err(ExtractionError::Transient(format!("LLM answered {status}")));
         }
         if !status.is_success() {
-            return Err(ExtractionError::Permanent(format!("LLM refused the request: {status}")));
+            return Err(ExtractionError::Permanent(format!(
+                "LLM refused the request: {status}"
+            )));
         }
         let completion: ChatCompletion = response.json().await.map_err(|e| {
             if e.is_timeout() {
@@ -164,8 +181,9 @@ impl Extractor for LlmExtractor {
             .next()
             .and_then(|c| c.message.content)
             .ok_or_else(|| ExtractionError::Permanent("LLM answer has no content".into()))?;
-        let answer: FactsAnswer = serde_json::from_str(content.trim())
-            .map_err(|e| ExtractionError::Permanent(format!("LLM answer is not the JSON asked for: {e}")))?;
+        let answer: FactsAnswer = serde_json::from_str(content.trim()).map_err(|e| {
+            ExtractionError::Permanent(format!("LLM answer is not the JSON asked for: {e}"))
+        })?;
         Ok(answer
             .facts
             .into_iter()

@@ -43,5 +43,6 @@ pub enum ExtractionError {
 
 #[async_trait]
 pub trait Extractor: Send + Sync {
-    async fn extract(&self, conversation: &Conversation) -> Result<Vec<Candidate>, ExtractionError>;
+    async fn extract(&self, conversation: &Conversation)
+    -> Result<Vec<Candidate>, ExtractionError>;
 }

@@ -50,73 +50,349 @@ const COUNTS: &str = r"(?:a|an|one|two|three|four|five|six|seven|eight|nine|ten|
 
 /// Words that end a liked thing: "playing football WITH my friends", "kem LẮM".
 const PREFERENCE_STOPS: &[&str] = &[
-    "with", "because", "cause", "'cause", "when", "while", "since", "after", "before", "every",
-    "at", "in", "on", "for", "from", "than", "but", "though", "so", "if", "until", "during",
-    "last", "yesterday", "today", "tonight", "now", "too", "either", "anymore", "any more",
-    "a lot", "lots", "so much", "very much", "much", "more", "the most", "most", "best",
-    "sometimes", "always", "often", "really", "also", "again", "together", "everyday",
-    "at all", "right", "anyway", "as well", "like", "which", "that's", "it's", "and then",
-    "instead", "lol", "haha", "hehe", "với", "cùng", "ở", "tại", "vì", "bởi vì", "tại vì",
-    "khi", "lúc", "mỗi", "hằng", "hàng ngày", "hàng tuần", "lắm", "nhất", "quá", "rồi", "nữa",
-    "ạ", "nhé", "nha", "á", "ấy", "đó", "luôn", "cực kỳ", "cực kì", "vô cùng", "hơn", "nhiều",
-    "mà", "nhưng", "để", "thôi", "đâu", "nè", "hả", "đấy", "cơ", "với lại", "trong", "vào",
-    "bây giờ", "hôm nay", "hôm qua", "cũng", "lắm luôn", "thế", "ghê", "dữ", "kinh khủng",
+    "with",
+    "because",
+    "cause",
+    "'cause",
+    "when",
+    "while",
+    "since",
+    "after",
+    "before",
+    "every",
+    "at",
+    "in",
+    "on",
+    "for",
+    "from",
+    "than",
+    "but",
+    "though",
+    "so",
+    "if",
+    "until",
+    "during",
+    "last",
+    "yesterday",
+    "today",
+    "tonight",
+    "now",
+    "too",
+    "either",
+    "anymore",
+    "any more",
+    "a lot",
+    "lots",
+    "so much",
+    "very much",
+    "much",
+    "more",
+    "the most",
+    "most",
+    "best",
+    "sometimes",
+    "always",
+    "often",
+    "really",
+    "also",
+    "again",
+    "together",
+    "everyday",
+    "at all",
+    "right",
+    "anyway",
+    "as well",
+    "like",
+    "which",
+    "that's",
+    "it's",
+    "and then",
+    "instead",
+    "lol",
+    "haha",
+    "hehe",
+    "với",
+    "cùng",
+    "ở",
+    "tại",
+    "vì",
+    "bởi vì",
+    "tại vì",
+    "khi",
+    "lúc",
+    "mỗi",
+    "hằng",
+    "hàng ngày",
+    "hàng tuần",
+    "lắm",
+    "nhất",
+    "quá",
+    "rồi",
+    "nữa",
+    "ạ",
+    "nhé",
+    "nha",
+    "á",
+    "ấy",
+    "đó",
+    "luôn",
+    "cực kỳ",
+    "cực kì",
+    "vô cùng",
+    "hơn",
+    "nhiều",
+    "mà",
+    "nhưng",
+    "để",
+    "thôi",
+    "đâu",
+    "nè",
+    "hả",
+    "đấy",
+    "cơ",
+    "với lại",
+    "trong",
+    "vào",
+    "bây giờ",
+    "hôm nay",
+    "hôm qua",
+    "cũng",
+    "lắm luôn",
+    "thế",
+    "ghê",
+    "dữ",
+    "kinh khủng",
 ];
 /// Words that end a place, school or job: "Da Nang WITH my parents".
 const PLACE_STOPS: &[&str] = &[
-    "with", "and", "but", "near", "because", "since", "now", "too", "for", "where", "when",
-    "which", "who", "so", "right", "close", "next", "anymore", "today", "yesterday", "last",
-    "và", "với", "cùng", "nhưng", "gần", "ạ", "nhé", "nha", "đó", "ấy", "từ", "lâu", "rồi",
-    "nữa", "vì", "cạnh", "bây giờ", "luôn", "á", "nè", "mà", "thì", "khi", "khi nào",
+    "with",
+    "and",
+    "but",
+    "near",
+    "because",
+    "since",
+    "now",
+    "too",
+    "for",
+    "where",
+    "when",
+    "which",
+    "who",
+    "so",
+    "right",
+    "close",
+    "next",
+    "anymore",
+    "today",
+    "yesterday",
+    "last",
+    "và",
+    "với",
+    "cùng",
+    "nhưng",
+    "gần",
+    "ạ",
+    "nhé",
+    "nha",
+    "đó",
+    "ấy",
+    "từ",
+    "lâu",
+    "rồi",
+    "nữa",
+    "vì",
+    "cạnh",
+    "bây giờ",
+    "luôn",
+    "á",
+    "nè",
+    "mà",
+    "thì",
+    "khi",
+    "khi nào",
 ];
 /// Words that cannot be part of a name ("Minh AND I'm 8", "Minh EM 8 tuổi").
 const NAME_STOPS: &[&str] = &[
     "and", "but", "or", "so", "because", "i", "i'm", "im", "my", "is", "was", "who", "which",
     "that", "with", "from", "the", "a", "an", "she", "he", "it", "they", "we", "too", "also",
-    "now", "lol", "haha", "years", "year", "old", "like", "likes", "loves", "is", "are",
-    "and", "to", "for", "in", "at", "of", "on", "just", "not", "no", "yes", "ok", "okay",
-    "và", "nhưng", "còn", "mà", "em", "con", "mình", "tớ", "tôi", "cháu", "tui", "năm", "nay",
-    "tuổi", "học", "sống", "ở", "thích", "là", "có", "ạ", "nhé", "nha", "đó", "ấy", "á", "nè",
-    "rồi", "luôn", "của", "nhà", "với", "cùng", "hả", "nhỉ", "đấy", "thì", "bị", "đang",
-    "được", "lắm", "quá", "nữa", "hay", "rất", "cũng", "gọi", "tên",
+    "now", "lol", "haha", "years", "year", "old", "like", "likes", "loves", "is", "are", "and",
+    "to", "for", "in", "at", "of", "on", "just", "not", "no", "yes", "ok", "okay", "và", "nhưng",
+    "còn", "mà", "em", "con", "mình", "tớ", "tôi", "cháu", "tui", "năm", "nay", "tuổi", "học",
+    "sống", "ở", "thích", "là", "có", "ạ", "nhé", "nha", "đó", "ấy", "á", "nè", "rồi", "luôn",
+    "của", "nhà", "với", "cùng", "hả", "nhỉ", "đấy", "thì", "bị", "đang", "được", "lắm", "quá",
+    "nữa", "hay", "rất", "cũng", "gọi", "tên",
 ];
 /// First words that make a value a pronoun or filler rather than a thing.
 const NOT_A_THING: &[&str] = &[
-    "it", "that", "this", "them", "you", "him", "her", "everything", "nothing", "anything",
-    "something", "what", "it's", "me", "myself", "us", "how", "when", "where", "why", "who",
-    "there", "to", "being", "nó", "đó", "gì", "bạn", "cậu", "những", "cái đó", "cái này",
-    "điều", "tất cả", "mọi", "này", "kia", "ai",
+    "it",
+    "that",
+    "this",
+    "them",
+    "you",
+    "him",
+    "her",
+    "everything",
+    "nothing",
+    "anything",
+    "something",
+    "what",
+    "it's",
+    "me",
+    "myself",
+    "us",
+    "how",
+    "when",
+    "where",
+    "why",
+    "who",
+    "there",
+    "to",
+    "being",
+    "they",
+    "he",
+    "she",
+    "we",
+    "i",
+    "those",
+    "these",
+    "nó",
+    "đó",
+    "gì",
+    "bạn",
+    "cậu",
+    "những",
+    "cái đó",
+    "cái này",
+    "họ",
+    "điều",
+    "tất cả",
+    "mọi",
+    "này",
+    "kia",
+    "ai",
 ];
 /// Leading words that are not part of a value: articles, possessives, Vietnamese classifiers.
 const LEADING_FILLERS: &[&str] = &[
     "a", "an", "the", "some", "my", "our", "this", "that", "these", "those", "any", "all",
     "lots of", "a lot of", "many", "much", "to", "those", "những", "các", "một", "mấy", "cái",
     "con", "món", "quả", "trái", "chiếc", "cuốn", "quyển", "bộ", "bài", "môn", "màu", "được",
-    "chú", "bé", "loại", "cả", "đồ",
+    "chú", "bé", "loại", "cả", "đồ", "both", "either",
 ];
 /// Places too generic to be a location ("I live in a house", "Em ở nhà").
 const GENERIC_PLACES: &[&str] = &[
-    "a", "an", "my", "our", "house", "home", "apartment", "flat", "this", "that", "here",
-    "there", "it", "city", "town", "village", "countryside", "nhà", "trường", "lớp", "đây",
-    "đó", "kia", "với", "cùng", "gần", "trong", "ngoài", "trên", "dưới", "chung", "bên", "một",
-    "thành phố", "quê", "đâu",
+    "a",
+    "an",
+    "my",
+    "our",
+    "house",
+    "home",
+    "apartment",
+    "flat",
+    "this",
+    "that",
+    "here",
+    "there",
+    "it",
+    "city",
+    "town",
+    "village",
+    "countryside",
+    "nhà",
+    "trường",
+    "lớp",
+    "đây",
+    "đó",
+    "kia",
+    "với",
+    "cùng",
+    "gần",
+    "trong",
+    "ngoài",
+    "trên",
+    "dưới",
+    "chung",
+    "bên",
+    "một",
+    "thành phố",
+    "quê",
+    "đâu",
 ];
 /// Short replies that answer nothing ("Cool.", "Không biết").
 const NON_ANSWERS: &[&str] = &[
-    "yes", "no", "yeah", "yep", "nope", "ok", "okay", "cool", "nice", "sure", "maybe", "idk",
-    "dunno", "nothing", "none", "hmm", "um", "i don't know", "not sure", "thanks", "thank you",
-    "lol", "haha", "wow", "great", "good", "fine", "không biết", "chưa", "không", "có", "dạ",
-    "vâng", "ừ", "cảm ơn", "hihi", "hì hì", "không có",
+    "yes",
+    "no",
+    "yeah",
+    "yep",
+    "nope",
+    "ok",
+    "okay",
+    "cool",
+    "nice",
+    "sure",
+    "maybe",
+    "idk",
+    "dunno",
+    "nothing",
+    "none",
+    "hmm",
+    "um",
+    "i don't know",
+    "not sure",
+    "thanks",
+    "thank you",
+    "lol",
+    "haha",
+    "wow",
+    "great",
+    "good",
+    "fine",
+    "không biết",
+    "chưa",
+    "không",
+    "có",
+    "dạ",
+    "vâng",
+    "ừ",
+    "cảm ơn",
+    "hihi",
+    "hì hì",
+    "không có",
 ];
 const YES_ANSWERS: &[&str] = &[
-    "yes", "yeah", "yep", "yup", "yes i do", "i do", "of course", "sure", "definitely",
-    "totally", "yes please", "uh huh", "có", "có ạ", "dạ có", "vâng", "có chứ", "thích ạ",
-    "em có", "con có", "dạ thích", "thích", "có thích", "dạ con thích", "dạ em thích", "ừ",
-    "dạ vâng", "yes!", "yes a lot", "yes very much",
+    "yes",
+    "yeah",
+    "yep",
+    "yup",
+    "yes i do",
+    "i do",
+    "of course",
+    "sure",
+    "definitely",
+    "totally",
+    "yes please",
+    "uh huh",
+    "có",
+    "có ạ",
+    "dạ có",
+    "vâng",
+    "có chứ",
+    "thích ạ",
+    "em có",
+    "con có",
+    "dạ thích",
+    "thích",
+    "có thích",
+    "dạ con thích",
+    "dạ em thích",
+    "ừ",
+    "dạ vâng",
+    "yes!",
+    "yes a lot",
+    "yes very much",
 ];
 const ORDINALS: &[&str] = &[
-    "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth",
-    "tenth", "eleventh", "twelfth",
+    "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+    "eleventh", "twelfth",
 ];
 
 /// Why a lexicon could not be used.
@@ -162,6 +438,7 @@ impl RulesExtractor {
     pub fn extract_messages(&self, messages: &[ChatMessage]) -> Vec<Candidate> {
         let mut candidates = Vec::new();
         let mut expectation: Option<(Expectation, u32)> = None;
+        let mut last_single: Option<String> = None;
         for (index, message) in messages.iter().enumerate() {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
             match message.role {
@@ -172,7 +449,8 @@ impl RulesExtractor {
                 Role::User => {
                     let text = normalise_message(&message.content);
                     let lang = detect_language(&text);
-                    let findings = self.read_user_message(&text, lang, expectation.take());
+                    let findings =
+                        self.read_user_message(&text, lang, expectation.take(), &mut last_single);
                     for (finding, question) in findings {
                         let mut indexes: Vec<u32> = question.into_iter().collect();
                         indexes.push(index);
@@ -330,7 +608,9 @@ impl Lexicon {
         }
         for (topic, entry) in &raw.topics {
             check_segment("topic", topic)?;
-            lexicon.topic_labels.insert(topic.clone(), entry.label.clone());
+            lexicon
+                .topic_labels
+                .insert(topic.clone(), entry.label.clone());
             for word in entry.words.all() {
                 lexicon.add_word(word, topic);
             }
@@ -343,7 +623,9 @@ impl Lexicon {
         }
         for (animal, entry) in &raw.animals {
             check_segment("animal", animal)?;
-            lexicon.animal_labels.insert(animal.clone(), entry.label.clone());
+            lexicon
+                .animal_labels
+                .insert(animal.clone(), entry.label.clone());
             for word in entry.words.all() {
                 lexicon
                     .animal_of_word
@@ -374,7 +656,10 @@ impl Lexicon {
             }
         }
         for job in raw.jobs.all() {
-            lexicon.jobs.entry(fold_case(job)).or_insert_with(|| nfc(job));
+            lexicon
+                .jobs
+                .entry(fold_case(job))
+                .or_insert_with(|| nfc(job));
         }
         for words in [&raw.numbers.en, &raw.numbers.vi] {
             for (value, word) in words.iter().enumerate() {
@@ -388,7 +673,9 @@ impl Lexicon {
 
     fn add_word(&mut self, word: &str, topic: &str) {
         let key = fold_case(word);
-        self.spelling.entry(key.clone()).or_insert_with(|| nfc(word));
+        self.spelling
+            .entry(key.clone())
+            .or_insert_with(|| nfc(word));
         self.topic_of_word
             .entry(key)
             .or_insert_with(|| topic.to_owned());
@@ -412,7 +699,9 @@ impl Lexicon {
                 .or_else(|| self.topic_of_name.get(phrase))
                 .map(String::as_str)
         };
-        let suffixes = (1..words.len()).rev().map(|n| words[words.len() - n..].join(" "));
+        let suffixes = (1..words.len())
+            .rev()
+            .map(|n| words[words.len() - n..].join(" "));
         let prefixes = (1..words.len()).rev().map(|n| words[..n].join(" "));
         // Vietnamese phrases and English gerunds are headed by their first words ("đọc
         // truyện tranh", "reading books"), other English phrases by their last ("spicy food").
@@ -572,6 +861,7 @@ struct Patterns {
     trailing_noise: Regex,
     future: Regex,
     hypothetical: Regex,
+    correction: Regex,
     modal: Regex,
     modal_goal: Regex,
     interrogative: Regex,
@@ -583,12 +873,14 @@ struct Patterns {
     first_person_vi: Regex,
 
     ask_favorite: Vec<Regex>,
+    ask_favorite_by_verb: Vec<Regex>,
     ask_age: Regex,
     ask_name: Regex,
     ask_location: Regex,
     ask_grade: Regex,
     ask_dream: Regex,
     ask_like: Vec<Regex>,
+    ask_have: Vec<Regex>,
     answer_prefix: Regex,
     answer_age: Regex,
     answer_grade: Regex,
@@ -640,6 +932,7 @@ struct Patterns {
     family_mention: Vec<Regex>,
 
     allergy: Vec<Regex>,
+    allergy_because: Regex,
     diet: Vec<Regex>,
     diet_avoid: Vec<Regex>,
 
@@ -681,7 +974,7 @@ impl Patterns {
         Ok(Self {
             sentence: p(r"[^.!?\n…]+[.!?…]*")?,
             clause_break: p(
-                r"\s*[,;:]\s*|\s+[-–—]\s+|\s+(?:and|but|so|because|cause|'cause|though|although|while|then|và|nhưng|vì|nên|còn|rồi|thì)\s+",
+                r"\s*[,;:]\s*|\s+[-–—]\s+|\s+(?:and|but|so|because|cause|'cause|though|although|while|then|và|nhưng|vì|nên|còn|rồi|thì)\s+|\s+\b(?:i'm|im|i am|i've|i have|i like|i love)\b",
             )?,
             discourse: p(
                 r"^(?:(?:oh wait|no wait|wait|oh|ah|aw|well|actually|and|also|but|so|um+|uh+|hm+|yes|yeah|yep|yup|no|nope|nah|ok|okay|hi|hello|hey|sometimes|now|today|right now|these days|by the way|btw|guess what|you know what|you know|haha|hehe|lol|wow|sure|of course|i mean|i think|i guess|i believe|sorry|then|plus|anyway|dạ|vâng|ừ|ừm|ờ|à|ồ|ôi|ơ|thế|thì|và|nhưng|còn|bây giờ|giờ đây|giờ thì|giờ|hiện tại|hiện giờ|dạo này|thật ra|thực ra|à nhầm|nhầm|ừa|hì hì|hì|hihi|hehe|cô ơi|chị ơi|anh ơi|bạn ơi|pika ơi|năm nay|thưa cô|hôm nay|when i grow up|when i'm (?:older|bigger|big|a grown-?up)|when i am (?:older|bigger|big|a grown-?up)|in the future|some ?day|one day|later on|sau này|lớn lên|khi lớn lên|khi <SELF> lớn lên|mai sau|trong tương lai|tương lai)(?:\b|$)[\s,!.:;-]*)+",
@@ -695,6 +988,9 @@ impl Patterns {
             )?,
             hypothetical: p(
                 r"\b(?:what if|if|imagine|pretend|suppose|supposing|i wish|nếu|giả sử|giá mà|ước gì|tưởng tượng)\b",
+            )?,
+            correction: p(
+                r"^(?:(?:oh|ah|um|uh|no|oops|sorry|well)[\s,!.]+)*(?:wait|i mean|actually|sorry|oops|no|nope|à nhầm|nhầm|à không|không phải|ý em là|ý con là)\b",
             )?,
             modal: p(r"\b(?:would|could|might|should|wouldn't|couldn't)\b|\b(?:i|we)'d\b")?,
             modal_goal: p(r"(?:would|'d) (?:really )?(?:like|love) to (?:be|become)\b")?,
@@ -716,7 +1012,11 @@ impl Patterns {
                 r"\bfavou?rite\s+(\p{L}+(?:\s+\p{L}+)?)",
                 r"\bwhat (?:kind of |type of )?(\p{L}+) do you (?:like|love|enjoy) (?:the )?(?:most|best)\b",
                 r"(<TOPIC>)\s+(?:(?:nào|gì)\s+)?(?:mà\s+)?(?:<ADDR>\s+)?(?:yêu thích|ưa thích|thích nhất|yêu nhất|mê nhất|thích)\s+(?:nhất\s+)?(?:của\s+<ADDR>\s+)?(?:là\s+)?(?:gì|nào)",
-                r"thích\s+(<TOPIC>)\s+(?:gì|nào)\s+nhất",
+                r"thích\s+(?:ăn\s+|uống\s+|chơi\s+|xem\s+|đọc\s+|học\s+|nghe\s+)?(<TOPIC>)\s+(?:gì|nào)\s+nhất",
+            ])?,
+            ask_favorite_by_verb: all(&[
+                r"\bwhat do you (?:like|love|enjoy) (?:to )?(eat|drink|play|do|watch|listen to) (?:the )?(?:most|best)\b",
+                r"\bthích\s+(ăn|uống|chơi|xem|nghe)\s+(?:gì|cái gì)\s+nhất",
             ])?,
             ask_age: p(r"\bhow old\b|\bmấy tuổi\b|\bbao nhiêu tuổi\b|\bwhat(?:'s| is) your age\b")?,
             ask_name: p(
@@ -732,6 +1032,10 @@ impl Patterns {
             ask_like: all(&[
                 r"^(?:and |so )?(?:do|did) you (?:also |really |still )?(?:like|love|enjoy) (.+?)(?: too| as well)?$",
                 r"^<ADDR> có (?:thích|yêu|mê) (.+?) không$",
+            ])?,
+            ask_have: all(&[
+                r"^(?:and |so )?(?:do|did) you (?:also |still )?(?:have|own|keep) (.+?)(?: too| as well| at home)?$",
+                r"^(?:nhà )?<ADDR> có (?:nuôi )?(.+?) không$",
             ])?,
             answer_prefix: p(
                 r"^(?:it's|it is|that's|that is|i think|i guess|maybe|probably|definitely|i'd say|my favou?rite is|my favou?rite's|chắc là|có lẽ là|là|thì là|thì)\s+",
@@ -776,7 +1080,11 @@ impl Patterns {
             )?,
             location: all(&[
                 r"^(?:i|we|my family) (?:now |still |currently |also |all )?(?:live|lives|am living|are living|'m living|'re living|stay|stays) in (.+)$",
-                r"^(?:<IAM>|i come|i came|we're|we are|we come|my family is|my family comes) from (.+)$",
+                r"^(?:<IAM>|i come|i came|we're|we are|we come|my family is|my family comes) (?:\p{L}+ )?from (.+)$",
+                r"^(?:i|we|my family) (?:(?:just|recently|have|'ve|also) )*moved to (.+)$",
+                r"^(?:i|we) (?:(?:also|still|now) )*(?:live|lives|stay|am living) with .+? in (.+)$",
+                r"^(?:nhà )?<SELF> (?:(?:cũng|đang|vẫn) )*(?:sống|ở) (?:cùng|với|chung với) .+? (?:ở|tại) (.+)$",
+                r"^(?:nhà )?<SELF> (?:(?:mới|vừa|đã|vừa mới) )*(?:chuyển|dọn) (?:nhà )?(?:đến|tới|về|vào|ra) (?:ở |sống ở )?(.+)$",
                 r"^my (?:home|house|hometown|home town) is in (.+)$",
                 r"^my (?:hometown|home town) is (.+)$",
                 r"^(?:nhà )?<SELF> (?:(?:đang|hiện|hiện đang|vẫn|cũng|thì) )*(?:sống|ở|sinh sống) (?:ở |tại )?(.+)$",
@@ -846,7 +1154,9 @@ impl Patterns {
                 r"^(?:i|we) (?:(?:usually|often|always|also|sometimes|still|now|really) )*(?:play|do|practi[cs]e|go|am learning|'m learning|learn|take|have)\s+(.+)$",
                 r"^<SELF> (?:(?:hay|thường|đang|cũng|rất hay|thường xuyên|vẫn|còn|đều|có) )*(?:chơi|tập|học|đi|đi học|đi tập)\s+(.+)$",
             ])?,
-            best_of_topic: p(r"^(.+?) (?:is|are) (?:the|my) (?:very )?best (<TOPIC>)(?: ever| in the world)?$")?,
+            best_of_topic: p(
+                r"^(.+?) (?:is|are) (?:the|my) (?:very )?best (<TOPIC>)(?: ever| in the world)?$",
+            )?,
             goal: all(&[
                 r"^i (?:(?:really|also|just|still|kind of|kinda|totally|definitely) )*(want|wanna|would like|'d like|would love|'d love|hope|plan|dream|am going|'m going|'m gonna|am gonna|gonna|wish|will|'ll|shall) (?:to )?(?:be|become) (.+)$",
                 r"^<SELF> (?:(?:rất|cũng|thì|luôn) )*(muốn|mơ ước|ước mơ|ước|mong|mong muốn|dự định|định|thích|sẽ|mơ) (?:được |sẽ )?(?:làm|trở thành|thành|là|làm nghề) (?:một |1 )?(.+)$",
@@ -901,6 +1211,9 @@ impl Patterns {
                 r"^<SELF> (?:(?:bị|cũng|rất|hơi|thì|lại) )*dị ứng (?:với )?(.+)$",
                 r"^<SELF> (?:không|ko|chẳng) ăn được (.+?) vì (?:bị )?dị ứng",
             ])?,
+            allergy_because: p(
+                r"^i (?:can't|cannot|can not|don't|do not|dont|mustn't) (?:eat|drink|have|touch) (.+?),? (?:because|cause|'cause|since|as) (?:<IAM>|i get) (?:(?:really|very|super|so|a little) )*allergic\b",
+            )?,
             diet: all(&[
                 r"^(?:<IAM>|we're|we are|my family is|my family are|i've been|i have been) (?:(?:a|an|also|strictly|fully|now) )*(<DIET>)\b",
                 r"^(?:i|we|my family) (?:only |just )?eat (<DIET>)\b",
@@ -931,7 +1244,7 @@ impl Patterns {
                 r"^(?:i|we) (?:(?:really|just|actually|honestly) )*(?:don't|do not|dont|doesn't|no longer|never|'m not|am not|'m no longer|am no longer|can't|cannot) (?:really |even )?(like|love|enjoy|play|do|eat|drink|go to|go|watch|learn|take|practi[cs]e|live in|want to be|want to become|wanna be|into|a fan of|allergic to)\s+(.+)$",
             )?,
             used_to_en: p(
-                r"^(?:i|we) used to (like|love|enjoy|play|do|eat|drink|go to|go|watch|learn|take|practi[cs]e|live in|be allergic to|want to be)\s+(.+)$",
+                r"^(?:i|we) used to (like|love|enjoy|play|do|eat|drink|go to|go|watch|learn|take|practi[cs]e|live in|be allergic to|want to be|have|own)\s+(.+)$",
             )?,
             quit_en: p(
                 r"^(?:i|we) (?:(?:just|already|finally|recently|have|'ve|had) )*(?:quit|stopped|gave up|given up|dropped out of|dropped)\s+(?:(?:on|playing|doing|learning|taking|going to|practi[cs]ing|eating|drinking)\s+)*(.+)$",
@@ -940,7 +1253,7 @@ impl Patterns {
                 r"^(.+?)\s+(?:is not|isn't|is no longer|'s not|'s no longer|are not|aren't|are no longer)\s+my favou?rite(?:\s+(.+?))?$",
             )?,
             negated_vi: p(
-                r"^<SELF> (?:(?:cũng|đã|thì|giờ|bây giờ) )*(không còn|chẳng còn|ko còn|hông còn|hết|thôi không|thôi|ngừng|bỏ|không|chẳng|ko|hông) (?:(?:còn|có|được|hay|muốn) )*(thích|mê|yêu|khoái|chơi|tập|đi học|đi tập|học|xem|ăn|uống|sống ở|ở|bị dị ứng với|bị dị ứng|dị ứng với|dị ứng|muốn làm|muốn trở thành)?\s*(.+)$",
+                r"^<SELF> (?:(?:cũng|đã|thì|giờ|bây giờ) )*(không còn|chẳng còn|ko còn|hông còn|hết|thôi không|thôi|ngừng|bỏ|không|chẳng|ko|hông) (?:(?:còn|có|được|hay) )*(thích|mê|yêu|khoái|chơi|tập|đi học|đi tập|học|xem|ăn|uống|sống ở|ở|bị dị ứng với|bị dị ứng|dị ứng với|dị ứng|muốn làm|muốn trở thành|nuôi|có)?\s*(.+)$",
             )?,
         })
     }
@@ -1013,6 +1326,9 @@ enum Expectation {
     DreamJob,
     /// "Do you like basketball?" — a "yes" makes these facts.
     Confirm(Vec<Finding>),
+    /// "Do you have any pets?" — "Yes, a cat named Luna" names them; a bare "yes" confirms
+    /// what the question named, if it named anything.
+    Have(Vec<Finding>),
 }
 
 /// One clause of a user's sentence, with what the sentence around it says.
@@ -1054,13 +1370,13 @@ fn normalise_message(text: &str) -> String {
 /// Vietnamese when its function words or diacritics outweigh English function words.
 fn detect_language(text: &str) -> Lang {
     const VI_WORDS: &[&str] = &[
-        "em", "con", "là", "thích", "không", "của", "và", "có", "tên", "tuổi", "mình", "tớ",
-        "tôi", "nhà", "rất", "cũng", "ở", "học", "lớp", "muốn", "nữa", "ạ", "khong", "thich",
-        "la", "cua", "nhất", "bị", "được", "cháu",
+        "em", "con", "là", "thích", "không", "của", "và", "có", "tên", "tuổi", "mình", "tớ", "tôi",
+        "nhà", "rất", "cũng", "ở", "học", "lớp", "muốn", "nữa", "ạ", "khong", "thich", "la", "cua",
+        "nhất", "bị", "được", "cháu",
     ];
     const EN_WORDS: &[&str] = &[
-        "i", "i'm", "my", "is", "the", "a", "and", "like", "love", "have", "am", "to", "of",
-        "in", "you", "me", "it", "we", "don't", "with", "im", "are", "your", "what",
+        "i", "i'm", "my", "is", "the", "a", "and", "like", "love", "have", "am", "to", "of", "in",
+        "you", "me", "it", "we", "don't", "with", "im", "are", "your", "what",
     ];
     let lower = text.to_lowercase();
     let words: Vec<&str> = lower
@@ -1201,11 +1517,14 @@ fn slug(phrase: &str) -> Option<String> {
 }
 
 impl RulesExtractor {
+    /// Reads one user message. `last_single` is the last single-valued key the user stated
+    /// in this conversation, so a bare correction ("Oh wait, 8!") knows what it corrects.
     fn read_user_message(
         &self,
         text: &str,
         lang: Lang,
         expectation: Option<(Expectation, u32)>,
+        last_single: &mut Option<String>,
     ) -> Vec<(Finding, Option<u32>)> {
         let mut out: Vec<(Finding, Option<u32>)> = Vec::new();
         let mut expectation = expectation;
@@ -1217,11 +1536,13 @@ impl RulesExtractor {
                 continue;
             }
             let future = self.patterns.future.is_match(body);
+            self.allergy_with_reason(body, &mut out);
             let clauses = self.split_clauses(body);
             let last = clauses.len().saturating_sub(1);
             let hypothetical = self.patterns.hypothetical.is_match(body);
             for (position, raw_clause) in clauses.into_iter().enumerate() {
-                if let Some((Expectation::Confirm(likes), index)) = &expectation
+                if let Some((Expectation::Confirm(likes) | Expectation::Have(likes), index)) =
+                    &expectation
                     && YES_ANSWERS.contains(&fold_case(trim_value(raw_clause)).as_str())
                 {
                     out.extend(likes.iter().map(|f| (f.clone(), Some(*index))));
@@ -1248,6 +1569,20 @@ impl RulesExtractor {
                 }
                 let mut found = Vec::new();
                 self.read_clause(&clause, &mut found);
+                if found.is_empty()
+                    && asked.is_none()
+                    && self.patterns.correction.is_match(raw_clause)
+                    && let Some(corrected) = last_single.as_deref().and_then(expectation_for_key)
+                {
+                    found = self.answer(&corrected, &clause, lang);
+                }
+                if let Some(single) = found.iter().rev().find(|f| {
+                    f.polarity == Polarity::Assert
+                        && FactKey::parse(&f.key)
+                            .is_ok_and(|k| k.cardinality() == pika_domain::Cardinality::Single)
+                }) {
+                    *last_single = Some(single.key.clone());
+                }
                 let question_index = asked.as_ref().map(|(_, index)| *index);
                 if let Some((expected, _)) = asked {
                     if found.is_empty() {
@@ -1269,11 +1604,30 @@ impl RulesExtractor {
         let mut start = 0;
         for found in self.patterns.clause_break.find_iter(sentence) {
             let rest = &sentence[found.end()..];
-            // "Me and my brother like …" is one subject, not two clauses.
-            let before = sentence[start..found.start()].split_whitespace().count();
-            if before >= 2 && self.opens_clause(rest) {
+            // "Me and my brother like …" is one subject, not two clauses; "Football, and I
+            // also like tennis" is an answer and a clause.
+            let separator = found.as_str();
+            // A run-on "hi im lily im 7" restarts at each "I'm"; the subject stays in the
+            // next clause.
+            let restart = separator.trim_start().starts_with(['i', 'I']);
+            let (rest, next_start) = if restart {
+                let subject_at = found.start() + (separator.len() - separator.trim_start().len());
+                (&sentence[subject_at..], subject_at)
+            } else {
+                (rest, found.end())
+            };
+            let by_punctuation = separator.contains([',', ';', ':', '-', '–', '—']);
+            let chunk = &sentence[start..found.start()];
+            let before = chunk.split_whitespace().count();
+            let subordinate = starts_with_word(chunk, &["when", "if", "because", "while"]);
+            let splits = if restart {
+                before >= 2 && !subordinate
+            } else {
+                by_punctuation || before >= 2
+            };
+            if found.start() > start && splits && self.opens_clause(rest) {
                 clauses.push(&sentence[start..found.start()]);
-                start = found.end();
+                start = next_start;
             }
         }
         clauses.push(&sentence[start..]);
@@ -1282,13 +1636,76 @@ impl RulesExtractor {
 
     fn opens_clause(&self, rest: &str) -> bool {
         const OPENERS: &[&str] = &[
-            "i", "i'm", "im", "i've", "i'd", "i'll", "my", "we", "we're", "we've", "our", "he",
-            "she", "he's", "she's", "it", "it's", "they", "they're", "his", "her", "their",
-            "everyone", "everybody", "people", "you", "your", "there", "that's", "this", "oh",
-            "wait", "actually", "well", "no", "yes", "yeah", "also", "but", "and", "so", "um",
-            "ok", "okay", "now", "sometimes", "because", "when", "then", "dạ", "vâng", "ừ", "à",
-            "còn", "nhưng", "và", "bây", "giờ", "năm", "sau", "thật", "thực", "hiện", "lớn",
-            "khi", "nhà", "nó", "họ", "bạn", "mọi",
+            "i",
+            "i'm",
+            "im",
+            "i've",
+            "i'd",
+            "i'll",
+            "my",
+            "we",
+            "we're",
+            "we've",
+            "our",
+            "he",
+            "she",
+            "he's",
+            "she's",
+            "it",
+            "it's",
+            "they",
+            "they're",
+            "his",
+            "her",
+            "their",
+            "everyone",
+            "everybody",
+            "people",
+            "you",
+            "your",
+            "there",
+            "that's",
+            "this",
+            "oh",
+            "wait",
+            "actually",
+            "well",
+            "no",
+            "yes",
+            "yeah",
+            "also",
+            "but",
+            "and",
+            "so",
+            "um",
+            "ok",
+            "okay",
+            "now",
+            "sometimes",
+            "because",
+            "when",
+            "then",
+            "dạ",
+            "vâng",
+            "ừ",
+            "à",
+            "còn",
+            "nhưng",
+            "và",
+            "bây",
+            "giờ",
+            "năm",
+            "sau",
+            "thật",
+            "thực",
+            "hiện",
+            "lớn",
+            "khi",
+            "nhà",
+            "nó",
+            "họ",
+            "bạn",
+            "mọi",
         ];
         const SELF: &[&str] = &["i", "i'm", "im", "em", "mình", "tớ", "tôi", "cháu", "tui"];
         let words: Vec<String> = rest
@@ -1360,6 +1777,20 @@ impl RulesExtractor {
     }
 }
 
+/// What a bare correction of `key` would be an answer to ("Oh wait, 8!" after an age).
+fn expectation_for_key(key: &str) -> Option<Expectation> {
+    match key {
+        "age" => Some(Expectation::Age),
+        "name" => Some(Expectation::Name),
+        "location" => Some(Expectation::Location),
+        "school.grade" => Some(Expectation::Grade),
+        "goal.dream_job" => Some(Expectation::DreamJob),
+        _ => key
+            .strip_prefix("favorite.")
+            .map(|topic| Expectation::Favorite(topic.to_owned())),
+    }
+}
+
 /// "I love math" in answer to "What's your favourite subject?" is a favourite.
 fn upgrade_to_favorite(found: &mut [Finding], asked_topic: &str) {
     if let Some(like) = found.iter_mut().find(|f| {
@@ -1388,9 +1819,7 @@ impl RulesExtractor {
             if piece_verb.is_some() {
                 verb_topic = piece_verb;
             }
-            if let Some(item) =
-                self.item(thing, verb_topic.as_deref(), at_clause_start && n == 0)
-            {
+            if let Some(item) = self.item(thing, verb_topic.as_deref(), at_clause_start && n == 0) {
                 items.push(item);
             }
         }
@@ -1472,10 +1901,20 @@ impl RulesExtractor {
                         && !self.lexicon.spelling.contains_key(&lower)
                 })
                 .max_by_key(|n| n.len());
+            // "màu xanh dương" is the colour "xanh dương", but "rau đắng" stays whole.
             let next = match name {
                 Some(name) => {
                     named_topic = self.lexicon.topic_of_name.get(name).cloned();
-                    stripped[name.len()..].trim_start()
+                    let after = stripped[name.len()..].trim_start();
+                    let after_known = self
+                        .lexicon
+                        .spelling
+                        .contains_key(&fold_case(strip_leading(after, LEADING_FILLERS)));
+                    if after_known || after.starts_with(|c: char| c.is_uppercase()) {
+                        after
+                    } else {
+                        stripped
+                    }
                 }
                 None => stripped,
             };
@@ -1492,7 +1931,8 @@ impl RulesExtractor {
             || starts_with_word(&lower, NOT_A_THING)
             || self.lexicon.relation_of_word.contains_key(&lower)
             || lower.chars().all(|c| c.is_ascii_digit() || c == ' ')
-            || self.lexicon.verb_topic.contains_key(&lower)
+            || (self.lexicon.verb_topic.contains_key(&lower)
+                && !self.lexicon.spelling.contains_key(&lower))
             || PREFERENCE_STOPS.contains(&lower.as_str())
         {
             return None;
@@ -1564,13 +2004,22 @@ impl RulesExtractor {
                 flush(&mut current, &mut names, true);
                 continue;
             }
-            if NAME_STOPS.contains(&lower.as_str())
+            // A capital makes a name even of a word that is otherwise a stop ("An", "Na").
+            let capital = is_capitalised(word);
+            let stop = if capital {
+                matches!(lower.as_str(), "i" | "i'm" | "im")
+                    || self.lexicon.not_names.contains(&lower)
+            } else {
+                NAME_STOPS.contains(&lower.as_str())
+            };
+            if stop
                 || word.chars().any(|c| c.is_ascii_digit())
-                || !word.chars().all(|c| c.is_alphabetic() || c == '\'' || c == '-')
+                || !word
+                    .chars()
+                    .all(|c| c.is_alphabetic() || c == '\'' || c == '-')
             {
                 break;
             }
-            let capital = is_capitalised(word);
             match capitalised {
                 None => capitalised = Some(capital),
                 Some(true) if !capital => break,
@@ -1710,7 +2159,11 @@ impl RulesExtractor {
             .and_then(|c| group(&c, 1).and_then(|m| self.lexicon.number(m)))
             .filter(|m| (1..=12).contains(m))
         {
-            out.push(Finding::assert("birthday", format!("tháng {month}"), DIRECT));
+            out.push(Finding::assert(
+                "birthday",
+                format!("tháng {month}"),
+                DIRECT,
+            ));
         }
     }
 
@@ -1836,9 +2289,10 @@ impl RulesExtractor {
         let name = cut_at_stops(rest, PLACE_STOPS, true);
         let name = strip_leading(name, &["the", "trường"]);
         let lower = fold_case(name);
-        let pronoun = ["em", "con", "mình", "tớ", "tôi", "cháu", "my", "our", "học", "nào"];
-        if name.is_empty() || lower.split(' ').count() > 8 || starts_with_word(&lower, &pronoun)
-        {
+        let pronoun = [
+            "em", "con", "mình", "tớ", "tôi", "cháu", "my", "our", "học", "nào",
+        ];
+        if name.is_empty() || lower.split(' ').count() > 8 || starts_with_word(&lower, &pronoun) {
             return None;
         }
         Some(place_case(name))
@@ -1960,6 +2414,23 @@ impl RulesExtractor {
             return false;
         };
         let before = out.len();
+        // "I love my dog Max" says who the dog is; "I love my mom" that she exists.
+        if starts_with_word(phrase, &["my", "our"]) {
+            let mut owned = Vec::new();
+            if let Some(caps) = self.patterns.pet_capital.captures(phrase)
+                && let (Some(animal), Some(name)) = (group(&caps, 1), group(&caps, 2))
+                && let Some(slug) = self.lexicon.animal_of_word.get(&fold_case(animal))
+            {
+                owned.push(Finding::assert(format!("pet.{slug}"), name, DIRECT).with_name());
+            } else {
+                self.possession_list(phrase, &mut owned);
+            }
+            let said_relative_or_pet = !owned.is_empty();
+            out.extend(owned);
+            if said_relative_or_pet {
+                return true;
+            }
+        }
         for item in self.preference_items(phrase, false) {
             let confidence = if item.guessed { WEAK } else { DIRECT };
             out.push(Finding::assert(
@@ -1993,15 +2464,14 @@ impl RulesExtractor {
 
     fn goals(&self, clause: &Clause<'_>, out: &mut Vec<Finding>) -> bool {
         let p = &self.patterns;
-        let (verb, phrase, dream) = if let Some(caps) =
-            p.goal.iter().find_map(|re| re.captures(clause.text))
-        {
-            (group(&caps, 1).unwrap_or(""), group(&caps, 2), false)
-        } else if let Some(caps) = p.dream.iter().find_map(|re| re.captures(clause.text)) {
-            ("", group(&caps, 1), true)
-        } else {
-            return false;
-        };
+        let (verb, phrase, dream) =
+            if let Some(caps) = p.goal.iter().find_map(|re| re.captures(clause.text)) {
+                (group(&caps, 1).unwrap_or(""), group(&caps, 2), false)
+            } else if let Some(caps) = p.dream.iter().find_map(|re| re.captures(clause.text)) {
+                ("", group(&caps, 1), true)
+            } else {
+                return false;
+            };
         let Some(phrase) = phrase else {
             return false;
         };
@@ -2009,7 +2479,11 @@ impl RulesExtractor {
         let only_with_future = matches!(verb.as_str(), "will" | "'ll" | "shall" | "sẽ");
         let only_jobs = verb == "thích";
         let phrase = cut_at_stops(phrase, PLACE_STOPS, true);
-        let phrase = cut_at_stops(phrase, &["when", "because", "like", "khi", "vì", "giống"], false);
+        let phrase = cut_at_stops(
+            phrase,
+            &["when", "because", "like", "khi", "vì", "giống"],
+            false,
+        );
         let job = self.lexicon.job_in(phrase);
         let has_article = starts_with_word(phrase, &["a", "an", "một"]);
         let value = match job {
@@ -2079,9 +2553,7 @@ impl RulesExtractor {
                     break;
                 }
                 for name in self.names(rest).0 {
-                    out.push(
-                        Finding::assert(format!("family.{slug}"), name, DIRECT).with_name(),
-                    );
+                    out.push(Finding::assert(format!("family.{slug}"), name, DIRECT).with_name());
                 }
                 return;
             }
@@ -2110,10 +2582,10 @@ impl RulesExtractor {
             if let Some(caps) = re.captures(text)
                 && let (Some(relation), Some(rest)) = (group(&caps, 1), group(&caps, 2))
                 && let Some(slug) = self.lexicon.relation_of_word.get(&fold_case(relation))
-                && let Some(job) = self
-                    .lexicon
-                    .jobs
-                    .get(&fold_case(cut_at_stops(rest, PLACE_STOPS, true)))
+                && let Some(job) =
+                    self.lexicon
+                        .jobs
+                        .get(&fold_case(cut_at_stops(rest, PLACE_STOPS, true)))
             {
                 out.push(Finding::assert(
                     format!("family.{slug}"),
@@ -2152,6 +2624,11 @@ impl RulesExtractor {
                 let Some(slug) = self.lexicon.animal_of_word.get(&fold_case(animal)) else {
                     return;
                 };
+                // "two cats", "ba con mèo": the count as typed, up to the animal.
+                let counted = match (caps.get(1), caps.get(2)) {
+                    (Some(c), Some(a)) => rest[c.start()..a.end()].to_lowercase(),
+                    _ => animal.to_lowercase(),
+                };
                 rest = &rest[end..];
                 let names = if group(&caps, 3).is_some() {
                     let (names, used) = self.names(rest);
@@ -2162,12 +2639,13 @@ impl RulesExtractor {
                 };
                 let key = format!("pet.{slug}");
                 if names.is_empty() {
-                    let single = count.as_deref().is_none_or(|c| {
-                        matches!(c, "a" | "an" | "one" | "my" | "our" | "một")
-                    });
-                    let value = match (&count, single) {
-                        (Some(count), false) => format!("{count} {}", animal.to_lowercase()),
-                        _ => animal.to_lowercase(),
+                    let single = count
+                        .as_deref()
+                        .is_none_or(|c| matches!(c, "a" | "an" | "one" | "my" | "our" | "một"));
+                    let value = if single {
+                        animal.to_lowercase()
+                    } else {
+                        counted
                     };
                     out.push(Finding::assert(key, value, DIRECT));
                 } else {
@@ -2196,9 +2674,9 @@ impl RulesExtractor {
                 let key = format!("family.{slug}");
                 if names.is_empty() {
                     let count = group(&caps, 1).map(str::to_lowercase);
-                    let single = count.as_deref().is_none_or(|c| {
-                        matches!(c, "a" | "an" | "one" | "my" | "our" | "một")
-                    });
+                    let single = count
+                        .as_deref()
+                        .is_none_or(|c| matches!(c, "a" | "an" | "one" | "my" | "our" | "một"));
                     let value = match (&count, single) {
                         (Some(count), false) => format!("{count} {}", relation.to_lowercase()),
                         _ => relation.to_lowercase(),
@@ -2220,6 +2698,25 @@ impl RulesExtractor {
             }
             if rest.len() >= before {
                 return;
+            }
+        }
+    }
+
+    /// "I can't eat shrimp because I'm allergic": the allergen and the allergy are in
+    /// different clauses, so this reads the whole sentence.
+    fn allergy_with_reason(&self, sentence: &str, out: &mut Vec<(Finding, Option<u32>)>) {
+        let text = self.strip_clause(sentence);
+        if let Some(phrase) = self
+            .patterns
+            .allergy_because
+            .captures(text)
+            .and_then(|caps| group(&caps, 1))
+        {
+            for piece in self.split_list(phrase) {
+                let value = fold_case(strip_leading(piece, LEADING_FILLERS));
+                if !value.is_empty() && !starts_with_word(&value, NOT_A_THING) {
+                    out.push((Finding::assert("health.allergy", value, DIRECT), None));
+                }
             }
         }
     }
@@ -2269,8 +2766,8 @@ impl RulesExtractor {
         let text = clause.text;
         let p = &self.patterns;
         if let Some(caps) = p.pet_gone_en.captures(text) {
-            if let Some(slug) = group(&caps, 1)
-                .and_then(|a| self.lexicon.animal_of_word.get(&fold_case(a)))
+            if let Some(slug) =
+                group(&caps, 1).and_then(|a| self.lexicon.animal_of_word.get(&fold_case(a)))
             {
                 let name = group(&caps, 2).map(str::to_owned);
                 out.push(Finding::negate(format!("pet.{slug}"), name, DIRECT));
@@ -2286,16 +2783,16 @@ impl RulesExtractor {
         }
         if let Some(caps) = p.pet_gone_vi.captures(text) {
             let middle = group(&caps, 2).unwrap_or_default();
-            let mine = middle
-                .split_whitespace()
-                .any(|w| ["em", "con", "mình", "tớ", "tôi", "cháu"].contains(&fold_case(w).as_str()));
+            let mine = middle.split_whitespace().any(|w| {
+                ["em", "con", "mình", "tớ", "tôi", "cháu"].contains(&fold_case(w).as_str())
+            });
             let name = middle
                 .split_whitespace()
                 .map(bare)
                 .find(|w| is_capitalised(w) && !NAME_STOPS.contains(&fold_case(w).as_str()))
                 .map(str::to_owned);
-            if let Some(slug) = group(&caps, 1)
-                .and_then(|a| self.lexicon.animal_of_word.get(&fold_case(a)))
+            if let Some(slug) =
+                group(&caps, 1).and_then(|a| self.lexicon.animal_of_word.get(&fold_case(a)))
                 && (mine || name.is_some())
             {
                 out.push(Finding::negate(format!("pet.{slug}"), name, DIRECT));
@@ -2303,8 +2800,8 @@ impl RulesExtractor {
             }
         }
         if let Some(caps) = p.pet_lost_vi.captures(text)
-            && let Some(slug) = group(&caps, 1)
-                .and_then(|a| self.lexicon.animal_of_word.get(&fold_case(a)))
+            && let Some(slug) =
+                group(&caps, 1).and_then(|a| self.lexicon.animal_of_word.get(&fold_case(a)))
         {
             let name = group(&caps, 2).and_then(|rest| {
                 let rest = strip_leading(rest.trim(), &["tên là", "tên", "của em", "của con"]);
@@ -2341,22 +2838,30 @@ impl RulesExtractor {
         let english = if said_anymore || starts_with_word(text, &["i no longer", "we no longer"]) {
             p.negated_en
                 .captures(&without_anymore)
-                .and_then(|caps| Some((group(&caps, 1)?.to_lowercase(), group(&caps, 2)?.to_owned())))
+                .and_then(|caps| {
+                    Some((group(&caps, 1)?.to_lowercase(), group(&caps, 2)?.to_owned()))
+                })
                 .map(|(verb, rest)| (verb, rest, DIRECT))
         } else {
             None
         };
         let english = english
             .or_else(|| {
-                p.not_favorite_en.captures(&without_anymore).and_then(|caps| {
-                    let value = group(&caps, 1)?;
-                    let topic = group(&caps, 2).unwrap_or("");
-                    Some((format!("favorite {topic}"), value.to_owned(), DIRECT))
-                })
+                p.not_favorite_en
+                    .captures(&without_anymore)
+                    .and_then(|caps| {
+                        let value = group(&caps, 1)?;
+                        let topic = group(&caps, 2).unwrap_or("");
+                        Some((format!("favorite {topic}"), value.to_owned(), DIRECT))
+                    })
             })
             .or_else(|| {
                 p.used_to_en.captures(text).and_then(|caps| {
-                    Some((group(&caps, 1)?.to_lowercase(), group(&caps, 2)?.to_owned(), WEAK))
+                    Some((
+                        group(&caps, 1)?.to_lowercase(),
+                        group(&caps, 2)?.to_owned(),
+                        WEAK,
+                    ))
                 })
             })
             .or_else(|| {
@@ -2401,12 +2906,24 @@ impl RulesExtractor {
 
     fn push_negation(&self, verb: &str, rest: &str, confidence: f64, out: &mut Vec<Finding>) {
         match verb {
+            "have" | "own" | "nuôi" | "có" => {
+                let mut owned = Vec::new();
+                self.possession_list(rest, &mut owned);
+                for pet in owned.into_iter().filter(|f| f.key.starts_with("pet.")) {
+                    let name = pet.named.then_some(pet.value).flatten();
+                    out.push(Finding::negate(pet.key, name, confidence));
+                }
+            }
             "live in" | "sống ở" | "ở" => {
                 if let Some(place) = self.place(rest) {
                     out.push(Finding::negate("location", Some(place), confidence));
                 }
             }
-            "allergic to" | "be allergic to" | "bị dị ứng với" | "bị dị ứng" | "dị ứng với"
+            "allergic to"
+            | "be allergic to"
+            | "bị dị ứng với"
+            | "bị dị ứng"
+            | "dị ứng với"
             | "dị ứng" => {
                 for piece in self.split_list(cut_at_stops(rest, PLACE_STOPS, true)) {
                     let value = fold_case(strip_leading(piece, LEADING_FILLERS));
@@ -2428,8 +2945,8 @@ impl RulesExtractor {
                 let verb_topic = match verb {
                     "eat" | "ăn" => Some("food"),
                     "drink" | "uống" => Some("drink"),
-                    "play" | "do" | "go" | "go to" | "take" | "learn" | "practice"
-                    | "practise" | "quit" | "chơi" | "tập" | "học" | "đi học" | "đi tập" => {
+                    "play" | "do" | "go" | "go to" | "take" | "learn" | "practice" | "practise"
+                    | "quit" | "chơi" | "tập" | "học" | "đi học" | "đi tập" => {
                         Some("activity")
                     }
                     _ => None,
@@ -2485,6 +3002,15 @@ impl RulesExtractor {
         {
             return Some(Expectation::Favorite(topic));
         }
+        if let Some(topic) = p
+            .ask_favorite_by_verb
+            .iter()
+            .find_map(|re| re.captures(body))
+            .and_then(|caps| group(&caps, 1))
+            .and_then(|verb| self.lexicon.verb_topic.get(&fold_case(verb)))
+        {
+            return Some(Expectation::Favorite(topic.clone()));
+        }
         if p.ask_age.is_match(body) {
             return Some(Expectation::Age);
         }
@@ -2501,13 +3027,24 @@ impl RulesExtractor {
             return Some(Expectation::DreamJob);
         }
         let asked = self.strip_clause(body);
-        let phrase = p
+        let liked = p
             .ask_like
             .iter()
             .find_map(|re| re.captures(asked))
-            .and_then(|caps| group(&caps, 1))?;
+            .and_then(|caps| group(&caps, 1));
+        if liked.is_none()
+            && let Some(phrase) = p
+                .ask_have
+                .iter()
+                .find_map(|re| re.captures(asked))
+                .and_then(|caps| group(&caps, 1))
+        {
+            let mut named = Vec::new();
+            self.possession_list(phrase, &mut named);
+            return Some(Expectation::Have(named));
+        }
         let likes: Vec<Finding> = self
-            .preference_items(phrase, false)
+            .preference_items(liked?, false)
             .into_iter()
             .map(|item| Finding::assert(format!("likes.{}", item.topic), item.value, WEAK))
             .collect();
@@ -2529,10 +3066,20 @@ impl RulesExtractor {
                 Vec::new()
             };
         }
+        if let Expectation::Have(_) = expected {
+            let mut owned = Vec::new();
+            self.possession_list(text, &mut owned);
+            for finding in &mut owned {
+                finding.confidence = CONTEXTUAL;
+            }
+            return owned;
+        }
         let words = lower.split(' ').count();
         let first = lower.split(' ').next().unwrap_or_default();
-        let pronoun_first = ["i", "i'm", "im", "my", "me", "we", "em", "mình", "tớ", "tôi", "cháu"]
-            .contains(&first)
+        let pronoun_first = [
+            "i", "i'm", "im", "my", "me", "we", "em", "mình", "tớ", "tôi", "cháu",
+        ]
+        .contains(&first)
             || (first == "con"
                 && !lower
                     .split(' ')
@@ -2574,10 +3121,12 @@ impl RulesExtractor {
                 let phrase = strip_leading(text, &["a", "an", "the", "một", "làm", "trở thành"]);
                 self.lexicon
                     .job_in(phrase)
-                    .or_else(|| (phrase.split_whitespace().count() <= 3).then(|| phrase.to_lowercase()))
+                    .or_else(|| {
+                        (phrase.split_whitespace().count() <= 3).then(|| phrase.to_lowercase())
+                    })
                     .map(|job| Finding::assert("goal.dream_job", job, CONTEXTUAL))
             }
-            Expectation::Confirm(_) => None,
+            Expectation::Confirm(_) | Expectation::Have(_) => None,
         };
         finding.into_iter().collect()
     }
@@ -2587,7 +3136,12 @@ impl RulesExtractor {
 // Candidates
 
 impl RulesExtractor {
-    fn candidate(&self, finding: Finding, lang: Lang, message_indexes: Vec<u32>) -> Option<Candidate> {
+    fn candidate(
+        &self,
+        finding: Finding,
+        lang: Lang,
+        message_indexes: Vec<u32>,
+    ) -> Option<Candidate> {
         let key = FactKey::parse(&finding.key)
             .or_else(|_| {
                 let family = finding.key.split('.').next().unwrap_or_default();
@@ -2611,7 +3165,13 @@ impl RulesExtractor {
     }
 
     /// A readable sentence stating the fact in the conversation's language.
-    fn describe(&self, key: &FactKey, value: Option<&str>, finding: &Finding, lang: Lang) -> String {
+    fn describe(
+        &self,
+        key: &FactKey,
+        value: Option<&str>,
+        finding: &Finding,
+        lang: Lang,
+    ) -> String {
         let topic = key.topic();
         let label = |labels: &HashMap<String, Label>| {
             labels
@@ -2700,8 +3260,10 @@ impl RulesExtractor {
 mod tests {
     use super::*;
 
-    fn extractor() -> RulesExtractor {
-        RulesExtractor::from_lexicon_str(BUNDLED_LEXICON).unwrap()
+    fn extractor() -> &'static RulesExtractor {
+        static EXTRACTOR: std::sync::LazyLock<RulesExtractor> =
+            std::sync::LazyLock::new(RulesExtractor::new);
+        &EXTRACTOR
     }
 
     fn user(text: &str) -> ChatMessage {
@@ -2718,7 +3280,11 @@ mod tests {
             .extract_messages(messages)
             .into_iter()
             .map(|c| {
-                let sign = if c.polarity == Polarity::Negate { "!" } else { "" };
+                let sign = if c.polarity == Polarity::Negate {
+                    "!"
+                } else {
+                    ""
+                };
                 let value = c.value.as_ref().map_or("-", FactValue::as_str).to_owned();
                 format!("{sign}{}={value}", c.key)
             })
@@ -2737,14 +3303,20 @@ mod tests {
 
     #[test]
     fn favourites_named_by_topic_in_both_languages() {
-        assert_eq!(says("My favourite sport is basketball."), ["favorite.sport=basketball"]);
+        assert_eq!(
+            says("My favourite sport is basketball."),
+            ["favorite.sport=basketball"]
+        );
         assert_eq!(says("Blue is my favorite colour!"), ["favorite.color=blue"]);
         assert_eq!(says("Em thích nhất màu hồng."), ["favorite.color=hồng"]);
         assert_eq!(
             says("Con vật yêu thích của con là con mèo."),
             ["favorite.animal=mèo"]
         );
-        assert_eq!(says("I like dinosaurs the most"), ["favorite.dinosaur=dinosaurs"]);
+        assert_eq!(
+            says("I like dinosaurs the most"),
+            ["favorite.dinosaur=dinosaurs"]
+        );
     }
 
     #[test]
@@ -2755,7 +3327,10 @@ mod tests {
             ["pet.dog=Max", "pet.cat=Mochi"]
         );
         assert_eq!(says("My dog Lucky is so funny."), ["pet.dog=Lucky"]);
-        assert_eq!(says("Em nuôi hai con mèo tên là Mun và Mướp."), ["pet.cat=Mun", "pet.cat=Mướp"]);
+        assert_eq!(
+            says("Em nuôi hai con mèo tên là Mun và Mướp."),
+            ["pet.cat=Mun", "pet.cat=Mướp"]
+        );
     }
 
     #[test]
@@ -2763,7 +3338,10 @@ mod tests {
         assert_eq!(says("Tên em là Lan."), ["name=Lan"]);
         assert_eq!(says("Em 10 tuổi."), ["age=10"]);
         assert_eq!(says("Năm nay con tám tuổi rồi."), ["age=8"]);
-        assert_eq!(says("Sinh nhật của em là ngày 5 tháng 3."), ["birthday=ngày 5 tháng 3"]);
+        assert_eq!(
+            says("Sinh nhật của em là ngày 5 tháng 3."),
+            ["birthday=ngày 5 tháng 3"]
+        );
         assert_eq!(says("Nhà em ở Đà Nẵng."), ["location=Đà Nẵng"]);
     }
 
@@ -2771,8 +3349,14 @@ mod tests {
     fn vietnamese_likes_fall_back_to_a_topic() {
         assert_eq!(says("Em rất thích vẽ."), ["likes.activity=vẽ"]);
         assert_eq!(says("Con thích uống trà sữa lắm."), ["likes.drink=trà sữa"]);
-        assert_eq!(says("Em thích ăn bún riêu cua."), ["likes.food=bún riêu cua"]);
-        assert_eq!(says("Em thích chơi ô ăn quan."), ["likes.activity=ô ăn quan"]);
+        assert_eq!(
+            says("Em thích ăn bún riêu cua."),
+            ["likes.food=bún riêu cua"]
+        );
+        assert_eq!(
+            says("Em thích chơi ô ăn quan."),
+            ["likes.activity=ô ăn quan"]
+        );
     }
 
     #[test]
@@ -2781,8 +3365,14 @@ mod tests {
             says("I really like drawing and reading books at night"),
             ["likes.activity=drawing", "likes.activity=reading books"]
         );
-        assert_eq!(says("I like to eat sushi with my dad"), ["likes.food=sushi"]);
-        assert_eq!(says("I enjoy playing the violin."), ["likes.activity=violin"]);
+        assert_eq!(
+            says("I like to eat sushi with my dad"),
+            ["likes.food=sushi"]
+        );
+        assert_eq!(
+            says("I enjoy playing the violin."),
+            ["likes.activity=violin"]
+        );
     }
 
     #[test]
@@ -2793,7 +3383,10 @@ mod tests {
         assert!(says("If I had a puppy I would call it Rex.").is_empty());
         assert!(says("Con có thích ăn kem không?").is_empty());
         // What a relative likes or how old they are is theirs; only having them is the user's.
-        assert_eq!(says("My brother likes football."), ["family.brother=brother"]);
+        assert_eq!(
+            says("My brother likes football."),
+            ["family.brother=brother"]
+        );
         assert_eq!(says("My mom is 40 years old."), ["family.mother=mom"]);
         assert_eq!(says("Chị gái em 12 tuổi."), ["family.sister=chị gái"]);
         assert!(read(&[assistant("I love pizza and my favourite colour is green!")]).is_empty());
@@ -2817,15 +3410,24 @@ mod tests {
 
     #[test]
     fn family_school_and_goals() {
-        assert_eq!(says("I have a little brother called Nam."), ["family.brother=Nam"]);
+        assert_eq!(
+            says("I have a little brother called Nam."),
+            ["family.brother=Nam"]
+        );
         assert_eq!(says("Mẹ em tên là Hoa."), ["family.mother=Hoa"]);
-        assert_eq!(says("I live with my grandma and grandpa."), [
-            "family.grandmother=grandma",
-            "family.grandfather=grandpa"
-        ]);
+        assert_eq!(
+            says("I live with my grandma and grandpa."),
+            ["family.grandmother=grandma", "family.grandfather=grandpa"]
+        );
         assert_eq!(says("I'm in 4th grade."), ["school.grade=4"]);
-        assert_eq!(says("I want to be a vet when I grow up."), ["goal.dream_job=vet"]);
-        assert_eq!(says("Ước mơ của em là trở thành phi công."), ["goal.dream_job=phi công"]);
+        assert_eq!(
+            says("I want to be a vet when I grow up."),
+            ["goal.dream_job=vet"]
+        );
+        assert_eq!(
+            says("Ước mơ của em là trở thành phi công."),
+            ["goal.dream_job=phi công"]
+        );
     }
 
     #[test]
@@ -2834,7 +3436,10 @@ mod tests {
             read(&[assistant("What's your favourite food?"), user("Spaghetti!")]),
             ["favorite.food=spaghetti"]
         );
-        assert_eq!(read(&[assistant("How old are you?"), user("Nine.")]), ["age=9"]);
+        assert_eq!(
+            read(&[assistant("How old are you?"), user("Nine.")]),
+            ["age=9"]
+        );
         assert_eq!(
             read(&[assistant("Con thích màu gì nhất?"), user("Màu tím ạ")]),
             ["favorite.color=tím"]
@@ -2853,7 +3458,10 @@ mod tests {
             ["health.allergy=peanuts", "health.allergy=eggs"]
         );
         assert_eq!(says("I'm vegetarian."), ["health.diet=vegetarian"]);
-        assert_eq!(says("Con bị dị ứng với hải sản."), ["health.allergy=hải sản"]);
+        assert_eq!(
+            says("Con bị dị ứng với hải sản."),
+            ["health.allergy=hải sản"]
+        );
     }
 
     #[test]

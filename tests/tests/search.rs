@@ -1,0 +1,306 @@
+//! Search and favourites through the cache chain, against real Postgres, Redis and RabbitMQ.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pika_commands::{CommandContext, RetryPolicy, WriteModel};
+use pika_domain::*;
+use pika_tests::{
+    TEST_API_SECRET, TEST_TENANT, TcpProxy, TestApp, host_port, redis_url, through_port,
+};
+use pika_worker::embedding::local::LocalEmbedder;
+use pika_worker::embedding::store::FactEmbeddings;
+use serde_json::{Value, json};
+
+async fn submit_and_wait(app: &TestApp, user: &str, messages: Value, wait: u32) -> Value {
+    let accepted: Value = app
+        .client
+        .post(app.url("/v1/extractions"))
+        .bearer_auth(TEST_API_SECRET)
+        .json(&json!({"user_id": user, "messages": messages}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let job_id = accepted["job_id"].as_str().unwrap();
+    app.client
+        .get(app.url(&format!("/v1/jobs/{job_id}?wait={wait}")))
+        .bearer_auth(TEST_API_SECRET)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn search(app: &TestApp, user: &str, query: &str) -> (String, Vec<String>) {
+    let response = app
+        .client
+        .post(app.url("/v1/search"))
+        .bearer_auth(TEST_API_SECRET)
+        .json(&json!({"user_id": user, "query": query, "limit": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let header = response.headers()["x-cache"].to_str().unwrap().to_owned();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["served_from"], header.as_str());
+    let values = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].as_str().unwrap().to_owned())
+        .collect();
+    (header, values)
+}
+
+fn pets() -> Value {
+    json!([{"role": "user", "content": "I have a cat named Mochi."},
+           {"role": "user", "content": "We also have a dog called Max."}])
+}
+
+fn hamster() -> Value {
+    json!([{"role": "user", "content": "I also have a hamster called Bean."}])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_change_is_searchable_whichever_layer_answered_before_on_two_instances() {
+    let first = TestApp::spawn().await;
+    let second = first.spawn_beside().await;
+    assert_eq!(
+        submit_and_wait(&first, "kid", pets(), 20).await["status"],
+        "completed"
+    );
+
+    let (layer, values) = search(&first, "kid", "what pets do I have").await;
+    assert_eq!(layer, "L4");
+    assert!(values.contains(&"Max".to_owned()), "{values:?}");
+    assert_eq!(search(&first, "kid", "what pets do I have").await.0, "L0");
+    assert_eq!(search(&second, "kid", "what pets do I have").await.0, "L1");
+    assert_eq!(search(&second, "kid", "what pets do I have").await.0, "L0");
+
+    assert_eq!(
+        submit_and_wait(&second, "kid", hamster(), 20).await["status"],
+        "completed"
+    );
+    for app in [&first, &second] {
+        let (layer, values) = search(app, "kid", "what pets do I have").await;
+        assert!(values.contains(&"Bean".to_owned()), "{layer}: {values:?}");
+    }
+    second.stop().await;
+    first.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_cut_searches_answer_and_changes_made_meanwhile_are_seen_after() {
+    let proxy = TcpProxy::start(&host_port(&redis_url()), true).await;
+    let app = TestApp::spawn_with(|settings| {
+        settings.insert(
+            "PIKA_REDIS_URL".into(),
+            through_port(&redis_url(), proxy.port),
+        );
+    })
+    .await;
+    assert_eq!(
+        submit_and_wait(&app, "kid", pets(), 20).await["status"],
+        "completed"
+    );
+    search(&app, "kid", "what pets do I have").await;
+    assert_eq!(search(&app, "kid", "what pets do I have").await.0, "L0");
+
+    proxy.cut();
+    let (layer, values) = search(&app, "kid", "what pets do I have").await;
+    assert_eq!(layer, "L4", "no cache is trusted while Redis is away");
+    assert!(values.contains(&"Max".to_owned()));
+    let during = submit_and_wait(&app, "kid", hamster(), 3).await;
+    assert_ne!(during["status"], "failed", "{during}");
+    let (_, values) = search(&app, "kid", "what pets do I have").await;
+    assert!(
+        values.contains(&"Bean".to_owned()),
+        "answers come from Postgres: {values:?}"
+    );
+
+    proxy.restore();
+    let job_id = during["job_id"].as_str().unwrap();
+    let done: Value = app
+        .client
+        .get(app.url(&format!("/v1/jobs/{job_id}?wait=30")))
+        .bearer_auth(TEST_API_SECRET)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(done["status"], "completed", "{done}");
+    for _ in 0..3 {
+        let (layer, values) = search(&app, "kid", "what pets do I have").await;
+        assert!(
+            values.contains(&"Bean".to_owned()),
+            "{layer} served a stale answer: {values:?}"
+        );
+    }
+    app.stop().await;
+}
+
+/// Writes facts straight through the write side, with their vectors, as the worker would.
+async fn seed(app: &TestApp, user: &str, facts: &[(String, String, String)]) {
+    let pool = app.database.pool(4).await;
+    let model = WriteModel::postgres(pool.clone(), RetryPolicy::default());
+    let embedder = LocalEmbedder::load(std::path::Path::new(&pika_tests::model_dir())).unwrap();
+    let embeddings = FactEmbeddings::new(Arc::new(embedder), pool);
+    let texts: Vec<String> = facts.iter().map(|(_, _, text)| text.clone()).collect();
+    for chunk in texts.chunks(64) {
+        embeddings.ensure(chunk).await.unwrap();
+    }
+    let tenant = TenantId::parse(TEST_TENANT).unwrap();
+    let user = UserId::parse(user).unwrap();
+    let operations = facts
+        .iter()
+        .map(|(key, value, text)| FactOperation::Add {
+            fact_id: FactId::generate(),
+            candidate: FactCandidate {
+                key: FactKey::parse(key).unwrap(),
+                value: FactValue::parse(value).unwrap(),
+                text: FactText::parse(text).unwrap(),
+                confidence: Confidence::new(0.9).unwrap(),
+                language: Language::parse("en").unwrap(),
+                source: FactSource::default(),
+            },
+        })
+        .collect();
+    let command = UserMemoryCommand::ApplyExtraction {
+        job_id: JobId::generate(),
+        operations,
+    };
+    model
+        .execute_user_memory(
+            &tenant,
+            &user,
+            command,
+            &CommandContext::new("seed", "test"),
+        )
+        .await
+        .unwrap();
+}
+
+fn filler(count: usize) -> Vec<(String, String, String)> {
+    let topics = [
+        ("likes.food", "I like eating", "Con thích ăn"),
+        ("likes.activity", "I enjoy", "Em thích"),
+        ("likes.music", "I listen to", "Em hay nghe"),
+        ("dislikes.food", "I do not like", "Em không thích"),
+        ("likes.book", "I am reading", "Em đang đọc"),
+    ];
+    (0..count)
+        .map(|n| {
+            let (key, english, vietnamese) = topics[n % topics.len()];
+            let value = format!("item {n}");
+            let text = if n % 2 == 0 {
+                format!("{english} item {n}")
+            } else {
+                format!("{vietnamese} món số {n}")
+            };
+            (key.to_owned(), value, text)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_naming_a_fact_rank_it_in_the_top_three_among_hundreds_in_english_and_vietnamese() {
+    let app = TestApp::spawn().await;
+    let mut facts = filler(220);
+    facts.push((
+        "pet.dog".into(),
+        "Milu".into(),
+        "I have a dog called Milu".into(),
+    ));
+    facts.push((
+        "pet.cat".into(),
+        "Mướp".into(),
+        "Nhà em có một con mèo tên là Mướp".into(),
+    ));
+    facts.push((
+        "health.allergy".into(),
+        "peanuts".into(),
+        "I am allergic to peanuts".into(),
+    ));
+    seed(&app, "kid-many", &facts).await;
+    for _ in 0..100 {
+        let body: Value = app
+            .client
+            .get(app.url("/v1/users/kid-many/favorites"))
+            .bearer_auth(TEST_API_SECRET)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if body["live_facts"] == facts.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let cases = [
+        ("what's my dog called", "Milu"),
+        ("Milu", "Milu"),
+        ("con mèo của em tên là gì", "Mướp"),
+        ("Mướp", "Mướp"),
+        ("is she allergic to anything?", "peanuts"),
+    ];
+    for (query, expected) in cases {
+        let (_, values) = search(&app, "kid-many", query).await;
+        assert!(
+            values.contains(&expected.to_owned()),
+            "{query:?} → {values:?}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn favourites_come_from_the_summary_and_bad_searches_are_refused() {
+    let app = TestApp::spawn().await;
+    let messages =
+        json!([{"role": "user", "content": "My favorite food is pizza. I like swimming."}]);
+    assert_eq!(
+        submit_and_wait(&app, "kid-fav", messages, 20).await["status"],
+        "completed"
+    );
+    let response = app
+        .client
+        .get(app.url("/v1/users/kid-fav/favorites"))
+        .bearer_auth(TEST_API_SECRET)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-cache"], "L2");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["favorites"]["food"], "pizza", "{body}");
+    assert_eq!(body["served_from"], "L2");
+
+    for (body, status) in [
+        (json!({"user_id": "kid", "query": ""}), 422),
+        (json!({"user_id": "kid", "query": "x", "limit": 0}), 422),
+        (json!({"user_id": "kid", "query": "x", "limit": 101}), 422),
+        (json!({"user_id": "kid", "query": "x", "min_score": 2}), 422),
+        (json!({"user_id": "k d", "query": "x"}), 422),
+        (json!({"user_id": "kid", "query": "x", "sort": "asc"}), 422),
+    ] {
+        let response = app
+            .client
+            .post(app.url("/v1/search"))
+            .bearer_auth(TEST_API_SECRET)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{body}");
+    }
+    app.stop().await;
+}
