@@ -25,7 +25,7 @@ pub fn decide(
     memory: &UserMemory,
     job_id: JobId,
 ) -> Vec<FactOperation> {
-    let (asserts, negations) = settle_batch(candidates);
+    let (asserts, negations) = settle_batch(candidates, memory);
     let mut retracted = BTreeSet::new();
     let mut operations = Vec::new();
     for negation in &negations {
@@ -66,8 +66,11 @@ pub fn decide(
 /// Resolves the candidates of one conversation against each other, in the order they were
 /// said: the last value of a single-valued key wins, repeated facts collapse into one, a
 /// negation cancels what was asserted before it and a later assertion cancels the negation,
-/// and a like is dropped when the same thing is named a favourite.
-fn settle_batch(candidates: Vec<Candidate>) -> (Vec<Candidate>, Vec<Candidate>) {
+/// and a like is dropped when the same thing is a favourite, in this batch or already live.
+fn settle_batch(
+    candidates: Vec<Candidate>,
+    memory: &UserMemory,
+) -> (Vec<Candidate>, Vec<Candidate>) {
     let mut asserts: Vec<Candidate> = Vec::new();
     let mut negations: Vec<Candidate> = Vec::new();
     for candidate in candidates {
@@ -111,10 +114,16 @@ fn settle_batch(candidates: Vec<Candidate>) -> (Vec<Candidate>, Vec<Candidate>) 
             }
         }
     }
+    let live_favourites = memory
+        .live_facts()
+        .values()
+        .filter(|f| f.key.family() == "favorite")
+        .map(|f| f.value.match_key());
     let favourites: Vec<String> = asserts
         .iter()
         .filter(|a| a.key.family() == "favorite")
         .filter_map(|a| a.value.as_ref().map(FactValue::match_key))
+        .chain(live_favourites)
         .collect();
     asserts.retain(|a| {
         a.key.family() != "likes"
@@ -173,11 +182,11 @@ mod tests {
 
     fn candidate(key: &str, value: Option<&str>, polarity: Polarity, index: u32) -> Candidate {
         Candidate {
-            key: FactKey::parse(key).unwrap(),
-            value: value.map(|v| FactValue::parse(v).unwrap()),
-            text: FactText::parse(&format!("{key} {value:?}")).unwrap(),
-            confidence: Confidence::new(0.9).unwrap(),
-            language: Language::parse("en").unwrap(),
+            key: FactKey::parse(key).expect("a valid key"),
+            value: value.map(|v| FactValue::parse(v).expect("a valid value")),
+            text: FactText::parse(&format!("{key} {value:?}")).expect("a valid text"),
+            confidence: Confidence::new(0.9).expect("a valid confidence"),
+            language: Language::parse("en").expect("a valid language"),
             polarity,
             message_indexes: vec![index],
         }
@@ -197,17 +206,17 @@ mod tests {
         let mut memory = UserMemory::default();
         let mut ids = Vec::new();
         for (key, value) in facts {
-            let key = FactKey::parse(key).unwrap();
+            let key = FactKey::parse(key).expect("a valid key");
             let fact_id = FactId::generate();
             ids.push(fact_id);
             memory.apply(UserMemoryEvent::FactAdded {
                 fact_id,
                 kind: key.kind(),
                 key,
-                value: FactValue::parse(value).unwrap(),
-                text: FactText::parse("t").unwrap(),
+                value: FactValue::parse(value).expect("a valid value"),
+                text: FactText::parse("t").expect("a valid text"),
                 confidence: Confidence::CERTAIN,
-                language: Language::parse("en").unwrap(),
+                language: Language::parse("en").expect("a valid language"),
                 source: FactSource::default(),
             });
         }
@@ -271,6 +280,17 @@ mod tests {
             panic!("expected an add");
         };
         assert_eq!(candidate.source.message_indexes, [0, 3]);
+    }
+
+    #[test]
+    fn a_like_of_a_live_favourite_adds_nothing() {
+        let (memory, _) = memory(&[("favorite.food", "Pizza")]);
+        let ops = decide(
+            vec![assert("likes.food", "pizza"), assert("likes.food", "rice")],
+            &memory,
+            JobId::generate(),
+        );
+        assert_eq!(added(&ops), ["likes.food=rice"]);
     }
 
     #[test]

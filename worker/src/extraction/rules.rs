@@ -18,7 +18,8 @@ use serde::Deserialize;
 use unicode_normalization::UnicodeNormalization;
 
 use pika_domain::{
-    ChatMessage, Confidence, Conversation, FactKey, FactText, FactValue, Language, Role,
+    Cardinality, ChatMessage, Confidence, Conversation, FactKey, FactText, FactValue, Language,
+    Role,
 };
 
 use super::{Candidate, ExtractionError, Extractor, Polarity};
@@ -49,346 +50,88 @@ const FAMILY_ADJECTIVES: &str =
 const COUNTS: &str = r"(?:a|an|one|two|three|four|five|six|seven|eight|nine|ten|\d+|some|many|lots of|a lot of|several|a couple of|một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười|mấy|nhiều|vài|my|our)";
 
 /// Words that end a liked thing: "playing football WITH my friends", "kem LẮM".
+#[rustfmt::skip]
 const PREFERENCE_STOPS: &[&str] = &[
-    "with",
-    "because",
-    "cause",
-    "'cause",
-    "when",
-    "while",
-    "since",
-    "after",
-    "before",
-    "every",
-    "at",
-    "in",
-    "on",
-    "for",
-    "from",
-    "than",
-    "but",
-    "though",
-    "so",
-    "if",
-    "until",
-    "during",
-    "last",
-    "yesterday",
-    "today",
-    "tonight",
-    "now",
-    "too",
-    "either",
-    "anymore",
-    "any more",
-    "a lot",
-    "lots",
-    "so much",
-    "very much",
-    "much",
-    "more",
-    "the most",
-    "most",
-    "best",
-    "sometimes",
-    "always",
-    "often",
-    "really",
-    "also",
-    "again",
-    "together",
-    "everyday",
-    "at all",
-    "right",
-    "anyway",
-    "as well",
-    "like",
-    "which",
-    "that's",
-    "it's",
-    "and then",
-    "instead",
-    "lol",
-    "haha",
-    "hehe",
-    "với",
-    "cùng",
-    "ở",
-    "tại",
-    "vì",
-    "bởi vì",
-    "tại vì",
-    "khi",
-    "lúc",
-    "mỗi",
-    "hằng",
-    "hàng ngày",
-    "hàng tuần",
-    "lắm",
-    "nhất",
-    "quá",
-    "rồi",
-    "nữa",
-    "ạ",
-    "nhé",
-    "nha",
-    "á",
-    "ấy",
-    "đó",
-    "luôn",
-    "cực kỳ",
-    "cực kì",
-    "vô cùng",
-    "hơn",
-    "nhiều",
-    "mà",
-    "nhưng",
-    "để",
-    "thôi",
-    "đâu",
-    "nè",
-    "hả",
-    "đấy",
-    "cơ",
-    "với lại",
-    "trong",
-    "vào",
-    "bây giờ",
-    "hôm nay",
-    "hôm qua",
-    "cũng",
-    "lắm luôn",
-    "thế",
-    "ghê",
-    "dữ",
-    "kinh khủng",
+    "with", "because", "cause", "'cause", "when", "while", "since", "after", "before", "every",
+    "at", "in", "on", "for", "from", "than", "but", "though", "so", "if", "until", "during",
+    "last", "yesterday", "today", "tonight", "now", "too", "either", "anymore", "any more",
+    "a lot", "lots", "so much", "very much", "much", "more", "the most", "most", "best",
+    "sometimes", "always", "often", "really", "also", "again", "together", "everyday", "at all",
+    "right", "anyway", "as well", "like", "which", "that's", "it's", "and then", "instead",
+    "lol", "haha", "hehe", "với", "cùng", "ở", "tại", "vì", "bởi vì", "tại vì", "khi", "lúc",
+    "mỗi", "hằng", "hàng ngày", "hàng tuần", "lắm", "nhất", "quá", "rồi", "nữa", "ạ", "nhé",
+    "nha", "á", "ấy", "đó", "luôn", "cực kỳ", "cực kì", "vô cùng", "hơn", "nhiều", "mà",
+    "nhưng", "để", "thôi", "đâu", "nè", "hả", "đấy", "cơ", "với lại", "trong", "vào", "bây giờ",
+    "hôm nay", "hôm qua", "cũng", "lắm luôn", "thế", "ghê", "dữ", "kinh khủng",
 ];
 /// Words that end a place, school or job: "Da Nang WITH my parents".
+#[rustfmt::skip]
 const PLACE_STOPS: &[&str] = &[
-    "with",
-    "and",
-    "but",
-    "near",
-    "because",
-    "since",
-    "now",
-    "too",
-    "for",
-    "where",
-    "when",
-    "which",
-    "who",
-    "so",
-    "right",
-    "close",
-    "next",
-    "anymore",
-    "today",
-    "yesterday",
-    "last",
-    "và",
-    "với",
-    "cùng",
-    "nhưng",
-    "gần",
-    "ạ",
-    "nhé",
-    "nha",
-    "đó",
-    "ấy",
-    "từ",
-    "lâu",
-    "rồi",
-    "nữa",
-    "vì",
-    "cạnh",
-    "bây giờ",
-    "luôn",
-    "á",
-    "nè",
-    "mà",
-    "thì",
-    "khi",
-    "khi nào",
+    "with", "and", "but", "near", "because", "since", "now", "too", "for", "where", "when",
+    "which", "who", "so", "right", "close", "next", "anymore", "today", "yesterday", "last",
+    "và", "với", "cùng", "nhưng", "gần", "ạ", "nhé", "nha", "đó", "ấy", "từ", "lâu", "rồi",
+    "nữa", "vì", "cạnh", "bây giờ", "luôn", "á", "nè", "mà", "thì", "khi", "khi nào",
 ];
 /// Words that cannot be part of a name ("Minh AND I'm 8", "Minh EM 8 tuổi").
 const NAME_STOPS: &[&str] = &[
     "and", "but", "or", "so", "because", "i", "i'm", "im", "my", "is", "was", "who", "which",
     "that", "with", "from", "the", "a", "an", "she", "he", "it", "they", "we", "too", "also",
-    "now", "lol", "haha", "years", "year", "old", "like", "likes", "loves", "is", "are", "and",
-    "to", "for", "in", "at", "of", "on", "just", "not", "no", "yes", "ok", "okay", "và", "nhưng",
-    "còn", "mà", "em", "con", "mình", "tớ", "tôi", "cháu", "tui", "năm", "nay", "tuổi", "học",
-    "sống", "ở", "thích", "là", "có", "ạ", "nhé", "nha", "đó", "ấy", "á", "nè", "rồi", "luôn",
-    "của", "nhà", "với", "cùng", "hả", "nhỉ", "đấy", "thì", "bị", "đang", "được", "lắm", "quá",
-    "nữa", "hay", "rất", "cũng", "gọi", "tên",
+    "now", "lol", "haha", "years", "year", "old", "like", "likes", "loves", "are", "to", "for",
+    "in", "at", "of", "on", "just", "not", "no", "yes", "ok", "okay", "và", "nhưng", "còn", "mà",
+    "em", "con", "mình", "tớ", "tôi", "cháu", "tui", "năm", "nay", "tuổi", "học", "sống", "ở",
+    "thích", "là", "có", "ạ", "nhé", "nha", "đó", "ấy", "á", "nè", "rồi", "luôn", "của", "nhà",
+    "với", "cùng", "hả", "nhỉ", "đấy", "thì", "bị", "đang", "được", "lắm", "quá", "nữa", "hay",
+    "rất", "cũng", "gọi", "tên",
 ];
 /// First words that make a value a pronoun or filler rather than a thing.
+#[rustfmt::skip]
 const NOT_A_THING: &[&str] = &[
-    "it",
-    "that",
-    "this",
-    "them",
-    "you",
-    "him",
-    "her",
-    "everything",
-    "nothing",
-    "anything",
-    "something",
-    "what",
-    "it's",
-    "me",
-    "myself",
-    "us",
-    "how",
-    "when",
-    "where",
-    "why",
-    "who",
-    "there",
-    "to",
-    "being",
-    "they",
-    "he",
-    "she",
-    "we",
-    "i",
-    "those",
-    "these",
-    "nó",
-    "đó",
-    "gì",
-    "bạn",
-    "cậu",
-    "những",
-    "cái đó",
-    "cái này",
-    "họ",
-    "điều",
-    "tất cả",
-    "mọi",
-    "này",
-    "kia",
+    "it", "that", "this", "them", "you", "him", "her", "everything", "nothing", "anything",
+    "something", "what", "it's", "me", "myself", "us", "how", "when", "where", "why", "who",
+    "there", "to", "being", "they", "he", "she", "we", "i", "those", "these", "nó", "đó", "gì",
+    "bạn", "cậu", "những", "cái đó", "cái này", "họ", "điều", "tất cả", "mọi", "này", "kia",
     "ai",
 ];
 /// Leading words that are not part of a value: articles, possessives, Vietnamese classifiers.
 const LEADING_FILLERS: &[&str] = &[
     "a", "an", "the", "some", "my", "our", "this", "that", "these", "those", "any", "all",
-    "lots of", "a lot of", "many", "much", "to", "those", "những", "các", "một", "mấy", "cái",
-    "con", "món", "quả", "trái", "chiếc", "cuốn", "quyển", "bộ", "bài", "môn", "màu", "được",
-    "chú", "bé", "loại", "cả", "đồ", "both", "either",
+    "lots of", "a lot of", "many", "much", "to", "những", "các", "một", "mấy", "cái", "con", "món",
+    "quả", "trái", "chiếc", "cuốn", "quyển", "bộ", "bài", "môn", "màu", "được", "chú", "bé",
+    "loại", "cả", "đồ", "both", "either",
 ];
 /// Places too generic to be a location ("I live in a house", "Em ở nhà").
+#[rustfmt::skip]
 const GENERIC_PLACES: &[&str] = &[
-    "a",
-    "an",
-    "my",
-    "our",
-    "house",
-    "home",
-    "apartment",
-    "flat",
-    "this",
-    "that",
-    "here",
-    "there",
-    "it",
-    "city",
-    "town",
-    "village",
-    "countryside",
-    "nhà",
-    "trường",
-    "lớp",
-    "đây",
-    "đó",
-    "kia",
-    "với",
-    "cùng",
-    "gần",
-    "trong",
-    "ngoài",
-    "trên",
-    "dưới",
-    "chung",
-    "bên",
-    "một",
-    "thành phố",
-    "quê",
-    "đâu",
+    "a", "an", "my", "our", "house", "home", "apartment", "flat", "this", "that", "here",
+    "there", "it", "city", "town", "village", "countryside", "nhà", "trường", "lớp", "đây",
+    "đó", "kia", "với", "cùng", "gần", "trong", "ngoài", "trên", "dưới", "chung", "bên", "một",
+    "thành phố", "quê", "đâu",
 ];
 /// Short replies that answer nothing ("Cool.", "Không biết").
+#[rustfmt::skip]
 const NON_ANSWERS: &[&str] = &[
-    "yes",
-    "no",
-    "yeah",
-    "yep",
-    "nope",
-    "ok",
-    "okay",
-    "cool",
-    "nice",
-    "sure",
-    "maybe",
-    "idk",
-    "dunno",
-    "nothing",
-    "none",
-    "hmm",
-    "um",
-    "i don't know",
-    "not sure",
-    "thanks",
-    "thank you",
-    "lol",
-    "haha",
-    "wow",
-    "great",
-    "good",
-    "fine",
-    "không biết",
-    "chưa",
-    "không",
-    "có",
-    "dạ",
-    "vâng",
-    "ừ",
-    "cảm ơn",
-    "hihi",
-    "hì hì",
-    "không có",
+    "yes", "no", "yeah", "yep", "nope", "ok", "okay", "cool", "nice", "sure", "maybe", "idk",
+    "dunno", "nothing", "none", "hmm", "um", "i don't know", "not sure", "thanks", "thank you",
+    "lol", "haha", "wow", "great", "good", "fine", "không biết", "chưa", "không", "có", "dạ",
+    "vâng", "ừ", "cảm ơn", "hihi", "hì hì", "không có",
 ];
+/// Replies that confirm a yes/no question ("Do you like basketball?" — "Yes!").
+#[rustfmt::skip]
 const YES_ANSWERS: &[&str] = &[
-    "yes",
-    "yeah",
-    "yep",
-    "yup",
-    "yes i do",
-    "i do",
-    "of course",
-    "sure",
-    "definitely",
-    "totally",
-    "yes please",
-    "uh huh",
-    "có",
-    "có ạ",
-    "dạ có",
-    "vâng",
-    "có chứ",
-    "thích ạ",
-    "em có",
-    "con có",
-    "dạ thích",
-    "thích",
-    "có thích",
-    "dạ con thích",
-    "dạ em thích",
-    "ừ",
-    "dạ vâng",
-    "yes!",
-    "yes a lot",
-    "yes very much",
+    "yes", "yeah", "yep", "yup", "yes i do", "i do", "of course", "sure", "definitely",
+    "totally", "yes please", "uh huh", "có", "có ạ", "dạ có", "vâng", "có chứ", "thích ạ",
+    "em có", "con có", "dạ thích", "thích", "có thích", "dạ con thích", "dạ em thích", "ừ",
+    "dạ vâng", "yes!", "yes a lot", "yes very much",
+];
+/// Words that make a capitalised name a school ("Nguyen Du Primary School").
+const SCHOOL_WORDS: &[&str] = &[
+    "school",
+    "academy",
+    "kindergarten",
+    "preschool",
+    "elementary",
+    "primary",
+    "college",
 ];
 const ORDINALS: &[&str] = &[
     "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
@@ -974,7 +717,7 @@ impl Patterns {
         Ok(Self {
             sentence: p(r"[^.!?\n…]+[.!?…]*")?,
             clause_break: p(
-                r"\s*[,;:]\s*|\s+[-–—]\s+|\s+(?:and|but|so|because|cause|'cause|though|although|while|then|và|nhưng|vì|nên|còn|rồi|thì)\s+|\s+\b(?:i'm|im|i am|i've|i have|i like|i love)\b",
+                r"\s*[,;:]\s*|\s+[-–—]\s+|\s+(?:and|but|so|because|cause|'cause|though|although|while|then|và|nhưng|vì|nên|còn|rồi|thì)\s+|\s+(?P<restart>\b(?:i'm|im|i am|i've|i have|i like|i love)\b)",
             )?,
             discourse: p(
                 r"^(?:(?:oh wait|no wait|wait|oh|ah|aw|well|actually|and|also|but|so|um+|uh+|hm+|yes|yeah|yep|yup|no|nope|nah|ok|okay|hi|hello|hey|sometimes|now|today|right now|these days|by the way|btw|guess what|you know what|you know|haha|hehe|lol|wow|sure|of course|i mean|i think|i guess|i believe|sorry|then|plus|anyway|dạ|vâng|ừ|ừm|ờ|à|ồ|ôi|ơ|thế|thì|và|nhưng|còn|bây giờ|giờ đây|giờ thì|giờ|hiện tại|hiện giờ|dạo này|thật ra|thực ra|à nhầm|nhầm|ừa|hì hì|hì|hihi|hehe|cô ơi|chị ơi|anh ơi|bạn ơi|pika ơi|năm nay|thưa cô|hôm nay|when i grow up|when i'm (?:older|bigger|big|a grown-?up)|when i am (?:older|bigger|big|a grown-?up)|in the future|some ?day|one day|later on|sau này|lớn lên|khi lớn lên|khi <SELF> lớn lên|mai sau|trong tương lai|tương lai)(?:\b|$)[\s,!.:;-]*)+",
@@ -1010,7 +753,7 @@ impl Patterns {
 
             ask_favorite: all(&[
                 r"\bfavou?rite\s+(\p{L}+(?:\s+\p{L}+)?)",
-                r"\bwhat (?:kind of |type of )?(\p{L}+) do you (?:like|love|enjoy) (?:the )?(?:most|best)\b",
+                r"\b(?:what|which) (?:kind of |type of )?(\p{L}+) do you (?:like|love|enjoy) (?:the )?(?:most|best)\b",
                 r"(<TOPIC>)\s+(?:(?:nào|gì)\s+)?(?:mà\s+)?(?:<ADDR>\s+)?(?:yêu thích|ưa thích|thích nhất|yêu nhất|mê nhất|thích)\s+(?:nhất\s+)?(?:của\s+<ADDR>\s+)?(?:là\s+)?(?:gì|nào)",
                 r"thích\s+(?:ăn\s+|uống\s+|chơi\s+|xem\s+|đọc\s+|học\s+|nghe\s+)?(<TOPIC>)\s+(?:gì|nào)\s+nhất",
             ])?,
@@ -1241,7 +984,7 @@ impl Patterns {
                 r"^(?:nhà )?<SELF> (?:(?:cũng|đã|giờ) )*(?:(?:không|chẳng|ko|hông) còn|hết|thôi(?: không)?|không|chẳng|ko|hông) (?:nuôi|có) (?:con |chú |bé )?(<ANIMAL>|thú cưng|con vật|vật nuôi|con nào)\b",
             ])?,
             negated_en: p(
-                r"^(?:i|we) (?:(?:really|just|actually|honestly) )*(?:don't|do not|dont|doesn't|no longer|never|'m not|am not|'m no longer|am no longer|can't|cannot) (?:really |even )?(like|love|enjoy|play|do|eat|drink|go to|go|watch|learn|take|practi[cs]e|live in|want to be|want to become|wanna be|into|a fan of|allergic to)\s+(.+)$",
+                r"^(?:(?:i|we) (?:(?:really|just|actually|honestly) )*(?:don't|do not|dont|doesn't|no longer|never|can't|cannot)|(?:i'm|im|i am|we're|we are) (?:(?:really|just|actually|honestly) )*(?:not|no longer)) (?:really |even )?(like|love|enjoy|play|do|eat|drink|go to|go|watch|learn|take|practi[cs]e|live in|want to be|want to become|wanna be|into|a fan of|allergic to)\s+(.+)$",
             )?,
             used_to_en: p(
                 r"^(?:i|we) used to (like|love|enjoy|play|do|eat|drink|go to|go|watch|learn|take|practi[cs]e|live in|be allergic to|want to be|have|own)\s+(.+)$",
@@ -1284,8 +1027,17 @@ struct Finding {
     value: Option<String>,
     polarity: Polarity,
     confidence: f64,
-    /// The value is the name of a pet or relative ("Max"), not the thing itself ("dog").
-    named: bool,
+    shape: Shape,
+}
+
+/// What a value is beyond its key, so the fact's text can say it well.
+#[derive(Debug, Clone, PartialEq)]
+enum Shape {
+    Plain,
+    /// The name of a pet or relative ("Max"), not the thing itself ("dog").
+    Named,
+    /// A relative's job ("Mẹ em là giáo viên").
+    Job(String),
 }
 
 impl Finding {
@@ -1295,7 +1047,7 @@ impl Finding {
             value: Some(value.into()),
             polarity: Polarity::Assert,
             confidence,
-            named: false,
+            shape: Shape::Plain,
         }
     }
 
@@ -1305,12 +1057,17 @@ impl Finding {
             value,
             polarity: Polarity::Negate,
             confidence,
-            named: false,
+            shape: Shape::Plain,
         }
     }
 
     fn with_name(mut self) -> Self {
-        self.named = true;
+        self.shape = Shape::Named;
+        self
+    }
+
+    fn with_job(mut self, job: &str) -> Self {
+        self.shape = Shape::Job(job.to_owned());
         self
     }
 }
@@ -1416,12 +1173,16 @@ fn bare(word: &str) -> &str {
     word.trim_matches(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '-' || c == '#'))
 }
 
-/// The text before the first stop phrase; with `at_comma`, also before the first comma.
+/// The text before the first stop phrase; with `at_comma`, also before the first comma. A
+/// capitalised word is part of a name, never a stop ("Nha Trang" is not the particle "nha").
 fn cut_at_stops<'a>(text: &'a str, stops: &[&str], at_comma: bool) -> &'a str {
     let spans = word_spans(text);
     let lowered: Vec<String> = spans.iter().map(|(_, w)| bare(w).to_lowercase()).collect();
     let mut end = text.len();
     'words: for i in 0..spans.len() {
+        if is_capitalised(bare(spans[i].1)) {
+            continue;
+        }
         for stop in stops {
             let stop_words: Vec<&str> = stop.split(' ').collect();
             if i + stop_words.len() <= lowered.len()
@@ -1453,21 +1214,23 @@ fn trim_value(text: &str) -> &str {
 /// Drops leading words from `words`, longest phrase first, while something is left.
 fn strip_leading<'a>(text: &'a str, words: &[&str]) -> &'a str {
     let mut rest = text.trim();
-    loop {
-        let lower = rest.to_lowercase();
-        let found = words
-            .iter()
-            .filter(|w| {
-                lower.starts_with(*w)
-                    && lower[w.len()..].starts_with(' ')
-                    && lower.len() > w.len() + 1
-            })
-            .max_by_key(|w| w.len());
-        match found {
-            Some(word) => rest = rest[word.len()..].trim_start(),
-            None => return rest,
-        }
+    while let Some(after) = words
+        .iter()
+        .filter_map(|w| strip_word(rest, w))
+        .filter(|after| !after.is_empty())
+        .min_by_key(|after| after.len())
+    {
+        rest = after;
     }
+    rest
+}
+
+/// `text` after a leading `word` (lower case) and the space behind it. Compares the original
+/// text's own prefix, so a letter whose lower case has another length never cuts a character.
+fn strip_word<'a>(text: &'a str, word: &str) -> Option<&'a str> {
+    let head = text.get(..word.len())?;
+    let after = text.get(word.len()..)?;
+    (head.to_lowercase() == word && after.starts_with(' ')).then(|| after.trim_start())
 }
 
 fn starts_with_word(text: &str, words: &[&str]) -> bool {
@@ -1579,7 +1342,7 @@ impl RulesExtractor {
                 if let Some(single) = found.iter().rev().find(|f| {
                     f.polarity == Polarity::Assert
                         && FactKey::parse(&f.key)
-                            .is_ok_and(|k| k.cardinality() == pika_domain::Cardinality::Single)
+                            .is_ok_and(|k| k.cardinality() == Cardinality::Single)
                 }) {
                     *last_single = Some(single.key.clone());
                 }
@@ -1598,35 +1361,29 @@ impl RulesExtractor {
     }
 
     /// Splits a sentence where a new subject starts: "…, I quit", "… and she is 12", but not
-    /// inside a list ("pizza, ice cream and cake").
+    /// inside a list ("pizza, ice cream and cake") nor inside a subject ("Me and my brother
+    /// like …"). A run-on "hi im lily im 7" restarts at each "I'm", which stays in the clause.
     fn split_clauses<'t>(&self, sentence: &'t str) -> Vec<&'t str> {
         let mut clauses = Vec::new();
         let mut start = 0;
-        for found in self.patterns.clause_break.find_iter(sentence) {
-            let rest = &sentence[found.end()..];
-            // "Me and my brother like …" is one subject, not two clauses; "Football, and I
-            // also like tennis" is an answer and a clause.
-            let separator = found.as_str();
-            // A run-on "hi im lily im 7" restarts at each "I'm"; the subject stays in the
-            // next clause.
-            let restart = separator.trim_start().starts_with(['i', 'I']);
-            let (rest, next_start) = if restart {
-                let subject_at = found.start() + (separator.len() - separator.trim_start().len());
-                (&sentence[subject_at..], subject_at)
-            } else {
-                (rest, found.end())
+        for caps in self.patterns.clause_break.captures_iter(sentence) {
+            let Some(found) = caps.get(0) else {
+                continue;
             };
-            let by_punctuation = separator.contains([',', ';', ':', '-', '–', '—']);
             let chunk = &sentence[start..found.start()];
-            let before = chunk.split_whitespace().count();
-            let subordinate = starts_with_word(chunk, &["when", "if", "because", "while"]);
-            let splits = if restart {
-                before >= 2 && !subordinate
-            } else {
-                by_punctuation || before >= 2
+            let words_before = chunk.split_whitespace().count();
+            let (next_start, splits) = match caps.name("restart") {
+                Some(subject) => {
+                    let subordinate = starts_with_word(chunk, &["when", "if", "because", "while"]);
+                    (subject.start(), words_before >= 2 && !subordinate)
+                }
+                None => {
+                    let by_punctuation = found.as_str().contains([',', ';', ':', '-', '–', '—']);
+                    (found.end(), by_punctuation || words_before >= 2)
+                }
             };
-            if found.start() > start && splits && self.opens_clause(rest) {
-                clauses.push(&sentence[start..found.start()]);
+            if found.start() > start && splits && self.opens_clause(&sentence[next_start..]) {
+                clauses.push(chunk);
                 start = next_start;
             }
         }
@@ -1635,77 +1392,15 @@ impl RulesExtractor {
     }
 
     fn opens_clause(&self, rest: &str) -> bool {
+        #[rustfmt::skip]
         const OPENERS: &[&str] = &[
-            "i",
-            "i'm",
-            "im",
-            "i've",
-            "i'd",
-            "i'll",
-            "my",
-            "we",
-            "we're",
-            "we've",
-            "our",
-            "he",
-            "she",
-            "he's",
-            "she's",
-            "it",
-            "it's",
-            "they",
-            "they're",
-            "his",
-            "her",
-            "their",
-            "everyone",
-            "everybody",
-            "people",
-            "you",
-            "your",
-            "there",
-            "that's",
-            "this",
-            "oh",
-            "wait",
-            "actually",
-            "well",
-            "no",
-            "yes",
-            "yeah",
-            "also",
-            "but",
-            "and",
-            "so",
-            "um",
-            "ok",
-            "okay",
-            "now",
-            "sometimes",
-            "because",
-            "when",
-            "then",
-            "dạ",
-            "vâng",
-            "ừ",
-            "à",
-            "còn",
-            "nhưng",
-            "và",
-            "bây",
-            "giờ",
-            "năm",
-            "sau",
-            "thật",
-            "thực",
-            "hiện",
-            "lớn",
-            "khi",
-            "nhà",
-            "nó",
-            "họ",
-            "bạn",
-            "mọi",
+            "i", "i'm", "im", "i've", "i'd", "i'll", "my", "we", "we're", "we've", "our", "he",
+            "she", "he's", "she's", "it", "it's", "they", "they're", "his", "her", "their",
+            "everyone", "everybody", "people", "you", "your", "there", "that's", "this", "oh",
+            "wait", "actually", "well", "no", "yes", "yeah", "also", "but", "and", "so", "um",
+            "ok", "okay", "now", "sometimes", "because", "when", "then", "dạ", "vâng", "ừ", "à",
+            "còn", "nhưng", "và", "bây", "giờ", "năm", "sau", "thật", "thực", "hiện", "lớn",
+            "khi", "nhà", "nó", "họ", "bạn", "mọi",
         ];
         const SELF: &[&str] = &["i", "i'm", "im", "em", "mình", "tớ", "tôi", "cháu", "tui"];
         let words: Vec<String> = rest
@@ -1894,18 +1589,15 @@ impl RulesExtractor {
             let name = self
                 .lexicon
                 .topic_of_name
-                .keys()
-                .filter(|n| {
-                    lower.starts_with(n.as_str())
-                        && lower[n.len()..].starts_with(' ')
-                        && !self.lexicon.spelling.contains_key(&lower)
-                })
-                .max_by_key(|n| n.len());
+                .iter()
+                .filter(|_| !self.lexicon.spelling.contains_key(&lower))
+                .filter_map(|(name, topic)| Some((strip_word(stripped, name)?, topic)))
+                .filter(|(after, _)| !after.is_empty())
+                .min_by_key(|(after, _)| after.len());
             // "màu xanh dương" is the colour "xanh dương", but "rau đắng" stays whole.
             let next = match name {
-                Some(name) => {
-                    named_topic = self.lexicon.topic_of_name.get(name).cloned();
-                    let after = stripped[name.len()..].trim_start();
+                Some((after, topic)) => {
+                    named_topic = Some(topic.clone());
                     let after_known = self
                         .lexicon
                         .spelling
@@ -2261,17 +1953,9 @@ impl RulesExtractor {
                 .and_then(|caps| group(&caps, 1))
                 .filter(|name| {
                     let lower = name.to_lowercase();
-                    [
-                        "school",
-                        "academy",
-                        "kindergarten",
-                        "preschool",
-                        "elementary",
-                        "primary",
-                        "college",
-                    ]
-                    .iter()
-                    .any(|w| lower.split_whitespace().any(|word| word == *w))
+                    lower
+                        .split_whitespace()
+                        .any(|word| SCHOOL_WORDS.contains(&word))
                 })
                 .map(|name| trim_value(name).to_owned())
         } else {
@@ -2490,7 +2174,7 @@ impl RulesExtractor {
             Some(job) if !only_with_future || clause.future => job,
             Some(_) => return false,
             None if only_jobs => return false,
-            None if (dream || clause.future) && (has_article || dream) => {
+            None if dream || (clause.future && has_article) => {
                 let bare_phrase = strip_leading(phrase, &["a", "an", "the", "một"]);
                 if bare_phrase.is_empty() || bare_phrase.split_whitespace().count() > 4 {
                     return false;
@@ -2587,11 +2271,14 @@ impl RulesExtractor {
                         .jobs
                         .get(&fold_case(cut_at_stops(rest, PLACE_STOPS, true)))
             {
-                out.push(Finding::assert(
-                    format!("family.{slug}"),
-                    format!("{} ({job})", relation.to_lowercase()),
-                    DIRECT,
-                ));
+                out.push(
+                    Finding::assert(
+                        format!("family.{slug}"),
+                        format!("{} ({job})", relation.to_lowercase()),
+                        DIRECT,
+                    )
+                    .with_job(job),
+                );
                 return;
             }
         }
@@ -2910,7 +2597,7 @@ impl RulesExtractor {
                 let mut owned = Vec::new();
                 self.possession_list(rest, &mut owned);
                 for pet in owned.into_iter().filter(|f| f.key.starts_with("pet.")) {
-                    let name = pet.named.then_some(pet.value).flatten();
+                    let name = (pet.shape == Shape::Named).then_some(pet.value).flatten();
                     out.push(Finding::negate(pet.key, name, confidence));
                 }
             }
@@ -3178,61 +2865,65 @@ impl RulesExtractor {
                 .get(topic)
                 .map_or_else(|| topic.replace('_', " "), |l| l.get(lang).to_owned())
         };
+        let relation = label(&self.lexicon.relation_labels);
+        let animal = label(&self.lexicon.animal_labels);
         let v = value.unwrap_or_default();
-        let assertion = match (key.family(), lang) {
-            ("name", Lang::En) => format!("Name is {v}"),
-            ("name", Lang::Vi) => format!("Tên là {v}"),
-            ("nickname", Lang::En) => format!("Nickname is {v}"),
-            ("nickname", Lang::Vi) => format!("Biệt danh là {v}"),
-            ("age", Lang::En) => format!("Is {v} years old"),
-            ("age", Lang::Vi) => format!("{v} tuổi"),
-            ("birthday", Lang::En) => format!("Birthday is {v}"),
-            ("birthday", Lang::Vi) => format!("Sinh nhật vào {v}"),
-            ("location", Lang::En) => format!("Lives in {v}"),
-            ("location", Lang::Vi) => format!("Sống ở {v}"),
-            ("school", Lang::En) if topic == "grade" => format!("Is in grade {v}"),
-            ("school", Lang::Vi) if topic == "grade" => format!("Học lớp {v}"),
-            ("school", Lang::En) => format!("Goes to {v}"),
-            ("school", Lang::Vi) => format!("Học ở trường {v}"),
-            ("occupation", Lang::En) => format!("Works as {v}"),
-            ("occupation", Lang::Vi) => format!("Làm nghề {v}"),
-            ("favorite", Lang::En) => {
+        // "two cats", "hai anh trai": a counted value says itself.
+        let counted = v.split_whitespace().count() > 1;
+        let assertion = match (key.family(), &finding.shape, lang) {
+            ("name", _, Lang::En) => format!("Name is {v}"),
+            ("name", _, Lang::Vi) => format!("Tên là {v}"),
+            ("nickname", _, Lang::En) => format!("Nickname is {v}"),
+            ("nickname", _, Lang::Vi) => format!("Biệt danh là {v}"),
+            ("age", _, Lang::En) => format!("Is {v} years old"),
+            ("age", _, Lang::Vi) => format!("{v} tuổi"),
+            ("birthday", _, Lang::En) => format!("Birthday is {v}"),
+            ("birthday", _, Lang::Vi) => format!("Sinh nhật vào {v}"),
+            ("location", _, Lang::En) => format!("Lives in {v}"),
+            ("location", _, Lang::Vi) => format!("Sống ở {v}"),
+            ("school", _, Lang::En) if topic == "grade" => format!("Is in grade {v}"),
+            ("school", _, Lang::Vi) if topic == "grade" => format!("Học lớp {v}"),
+            ("school", _, Lang::En) => format!("Goes to {v}"),
+            ("school", _, Lang::Vi) => format!("Học ở trường {v}"),
+            ("occupation", _, Lang::En) => format!("Occupation: {v}"),
+            ("occupation", _, Lang::Vi) => format!("Làm nghề {v}"),
+            ("favorite", _, Lang::En) => {
                 format!("Favourite {} is {v}", self.lexicon.topic_label(topic, lang))
             }
-            ("favorite", Lang::Vi) => format!(
+            ("favorite", _, Lang::Vi) => format!(
                 "{} yêu thích là {v}",
                 title_case_word(&self.lexicon.topic_label(topic, lang))
             ),
-            ("likes", Lang::En) => format!("Likes {v}"),
-            ("likes", Lang::Vi) => format!("Thích {v}"),
-            ("dislikes", Lang::En) => format!("Does not like {v}"),
-            ("dislikes", Lang::Vi) => format!("Không thích {v}"),
-            ("family", Lang::En) if finding.named => {
-                format!("Has a {} named {v}", label(&self.lexicon.relation_labels))
+            ("likes", _, Lang::En) => format!("Likes {v}"),
+            ("likes", _, Lang::Vi) => format!("Thích {v}"),
+            ("dislikes", _, Lang::En) => format!("Does not like {v}"),
+            ("dislikes", _, Lang::Vi) => format!("Không thích {v}"),
+            ("family", Shape::Named, Lang::En) => format!("Has a {relation} named {v}"),
+            ("family", Shape::Named, Lang::Vi) => format!("Có {relation} tên là {v}"),
+            ("family", Shape::Job(job), Lang::En) => {
+                format!("{} is a {job}", title_case_word(&relation))
             }
-            ("family", Lang::Vi) if finding.named => {
-                format!("Có {} tên là {v}", label(&self.lexicon.relation_labels))
+            ("family", Shape::Job(job), Lang::Vi) => {
+                format!("{} là {job}", title_case_word(&relation))
             }
-            ("family", Lang::En) => format!("Has a {}", label(&self.lexicon.relation_labels)),
-            ("family", Lang::Vi) => format!("Có {}", label(&self.lexicon.relation_labels)),
-            ("pet", Lang::En) if topic.is_empty() => "Has a pet".to_owned(),
-            ("pet", Lang::Vi) if topic.is_empty() => "Có thú cưng".to_owned(),
-            ("pet", Lang::En) if finding.named => {
-                format!("Has a pet {} named {v}", label(&self.lexicon.animal_labels))
-            }
-            ("pet", Lang::Vi) if finding.named => {
-                format!("Có con {} tên là {v}", label(&self.lexicon.animal_labels))
-            }
-            ("pet", Lang::En) => format!("Has a pet {v}"),
-            ("pet", Lang::Vi) => format!("Nuôi {v}"),
-            ("health", Lang::En) if topic == "allergy" => format!("Is allergic to {v}"),
-            ("health", Lang::Vi) if topic == "allergy" => format!("Bị dị ứng {v}"),
-            ("health", Lang::En) => format!("Diet: {v}"),
-            ("health", Lang::Vi) => format!("Chế độ ăn: {v}"),
-            ("goal", Lang::En) => format!("Wants to be {v} when growing up"),
-            ("goal", Lang::Vi) => format!("Ước mơ làm {v}"),
-            (_, Lang::En) => format!("{key}: {v}"),
-            (_, Lang::Vi) => format!("{key}: {v}"),
+            ("family", _, Lang::En) if counted => format!("Has {v}"),
+            ("family", _, Lang::Vi) if counted => format!("Có {v}"),
+            ("family", _, Lang::En) => format!("Has a {relation}"),
+            ("family", _, Lang::Vi) => format!("Có {relation}"),
+            ("pet", _, Lang::En) if topic.is_empty() => "Has a pet".to_owned(),
+            ("pet", _, Lang::Vi) if topic.is_empty() => "Có thú cưng".to_owned(),
+            ("pet", Shape::Named, Lang::En) => format!("Has a pet {animal} named {v}"),
+            ("pet", Shape::Named, Lang::Vi) => format!("Có con {animal} tên là {v}"),
+            ("pet", _, Lang::En) if counted => format!("Has {v}"),
+            ("pet", _, Lang::En) => format!("Has a pet {v}"),
+            ("pet", _, Lang::Vi) => format!("Nuôi {v}"),
+            ("health", _, Lang::En) if topic == "allergy" => format!("Is allergic to {v}"),
+            ("health", _, Lang::Vi) if topic == "allergy" => format!("Bị dị ứng {v}"),
+            ("health", _, Lang::En) => format!("Diet: {v}"),
+            ("health", _, Lang::Vi) => format!("Chế độ ăn: {v}"),
+            ("goal", _, Lang::En) => format!("Dream job: {v}"),
+            ("goal", _, Lang::Vi) => format!("Ước mơ làm {v}"),
+            (_, _, Lang::En) | (_, _, Lang::Vi) => format!("{key}: {v}"),
         };
         if finding.polarity == Polarity::Assert {
             return assertion;
@@ -3240,12 +2931,8 @@ impl RulesExtractor {
         match (key.family(), value, lang) {
             ("pet", None, Lang::En) if topic.is_empty() => "No longer has a pet".to_owned(),
             ("pet", None, Lang::Vi) if topic.is_empty() => "Không còn nuôi thú cưng".to_owned(),
-            ("pet", None, Lang::En) => {
-                format!("No longer has a pet {}", label(&self.lexicon.animal_labels))
-            }
-            ("pet", None, Lang::Vi) => {
-                format!("Không còn nuôi {}", label(&self.lexicon.animal_labels))
-            }
+            ("pet", None, Lang::En) => format!("No longer has a pet {animal}"),
+            ("pet", None, Lang::Vi) => format!("Không còn nuôi {animal}"),
             ("pet", Some(name), Lang::En) => format!("No longer has the pet {name}"),
             ("pet", Some(name), Lang::Vi) => format!("Không còn nuôi {name}"),
             ("likes", Some(thing), Lang::En) => format!("No longer likes {thing}"),
@@ -3267,11 +2954,11 @@ mod tests {
     }
 
     fn user(text: &str) -> ChatMessage {
-        ChatMessage::new(Role::User, text).unwrap()
+        ChatMessage::new(Role::User, text).expect("a valid message")
     }
 
     fn assistant(text: &str) -> ChatMessage {
-        ChatMessage::new(Role::Assistant, text).unwrap()
+        ChatMessage::new(Role::Assistant, text).expect("a valid message")
     }
 
     /// `key=value` for asserts, `!key=value` for negations, in order.
@@ -3480,5 +3167,106 @@ mod tests {
         let english = extractor().extract_messages(&[user("My favorite color is blue.")]);
         assert_eq!(english[0].text.as_str(), "Favourite colour is blue");
         assert_eq!(english[0].language.as_str(), "en");
+    }
+
+    #[test]
+    fn a_bare_correction_takes_the_key_it_corrects() {
+        assert_eq!(says("I'm 7. Oh wait, 8!"), ["age=7", "age=8"]);
+        assert_eq!(
+            says("My favourite colour is blue. Oh wait, I mean red!"),
+            ["favorite.color=blue", "favorite.color=red"]
+        );
+        assert_eq!(says("Em 8 tuổi. À nhầm, 9 tuổi ạ."), ["age=8", "age=9"]);
+        assert_eq!(says("I like pizza. Red!"), ["likes.food=pizza"]);
+    }
+
+    #[test]
+    fn answers_to_have_questions_name_pets_and_relatives() {
+        assert_eq!(
+            read(&[
+                assistant("Do you have any pets?"),
+                user("Yes, a cat named Luna.")
+            ]),
+            ["pet.cat=Luna"]
+        );
+        assert_eq!(
+            read(&[assistant("Do you have a dog?"), user("Yes!")]),
+            ["pet.dog=dog"]
+        );
+        assert!(read(&[assistant("Do you have a dog?"), user("No.")]).is_empty());
+    }
+
+    #[test]
+    fn habits_and_relatives_jobs() {
+        assert_eq!(
+            says("I play the piano every day."),
+            ["likes.activity=piano"]
+        );
+        assert_eq!(says("Em học võ."), ["likes.activity=võ"]);
+        assert!(says("I play with my friends.").is_empty());
+        assert_eq!(
+            says("Mẹ em là giáo viên."),
+            ["family.mother=mẹ (giáo viên)"]
+        );
+        let text = extractor().extract_messages(&[user("My dad is a pilot.")]);
+        assert_eq!(text[0].text.as_str(), "Father is a pilot");
+    }
+
+    #[test]
+    fn lists_keep_lexicon_phrases_whole_and_names_keep_their_capitals() {
+        assert_eq!(
+            says("I love mac and cheese and hot dogs."),
+            ["likes.food=mac and cheese", "likes.food=hot dogs"]
+        );
+        assert_eq!(says("Con tên là An."), ["name=An"]);
+        assert_eq!(
+            says("My favorite game is Minecraft."),
+            ["favorite.game=Minecraft"]
+        );
+        assert_eq!(says("Em sống ở Nha Trang."), ["location=Nha Trang"]);
+    }
+
+    #[test]
+    fn more_negations() {
+        assert_eq!(
+            says("I'm not into ballet anymore."),
+            ["!likes.activity=ballet", "!favorite.activity=ballet"]
+        );
+        assert_eq!(says("I used to have a hamster."), ["!pet.hamster=-"]);
+        assert_eq!(says("Bean passed away."), ["!pet=Bean"]);
+        assert_eq!(
+            says("Em không muốn làm bác sĩ nữa."),
+            ["!goal.dream_job=bác sĩ"]
+        );
+        assert!(says("I quit last month.").is_empty());
+    }
+
+    #[test]
+    fn topics_come_from_the_lexicon_data() {
+        let custom = BUNDLED_LEXICON.replace(
+            "[topics.food]",
+            "[topics.dessert_flavor]\nlabel = { en = \"flavour\", vi = \"vị\" }\nwords.en = [\"pistachio\"]\n\n[topics.food]",
+        );
+        let extractor = RulesExtractor::from_lexicon_str(&custom).expect("a valid lexicon");
+        let found = extractor.extract_messages(&[user("I like pistachio.")]);
+        assert_eq!(found[0].key.as_str(), "likes.dessert_flavor");
+        let bad = BUNDLED_LEXICON.replace("[topics.food]", "[topics.Bad-Topic]");
+        assert!(RulesExtractor::from_lexicon_str(&bad).is_err());
+    }
+
+    #[test]
+    fn unusual_text_never_panics() {
+        for text in [
+            "İ İstanbul İ'm İ like İce cream",
+            "I like \u{212A}iwi and \u{1E9E}",
+            "!!!",
+            "a, , and ,",
+            "My favourite is",
+            "Em thích",
+            "I have a",
+            "\u{1F600} \u{1F600}",
+        ] {
+            let _ = says(text);
+        }
     }
 }
