@@ -15,8 +15,14 @@ const CONVERSATIONS: &[&[&str]] = &[
     &["I have a dog called Max.", "My favorite color is blue."],
     &["Em tên là Minh, em 8 tuổi.", "Em thích ăn kem và bánh mì."],
     &["I like pizza and ice cream.", "I'm allergic to peanuts."],
-    &["Nhà em có một con chó tên là Milu.", "Em học lớp 3 ở trường Kim Đồng."],
-    &["When I grow up I want to be an astronaut.", "I love playing football."],
+    &[
+        "Nhà em có một con chó tên là Milu.",
+        "Em học lớp 3 ở trường Kim Đồng.",
+    ],
+    &[
+        "When I grow up I want to be an astronaut.",
+        "I love playing football.",
+    ],
 ];
 
 fn arg(name: &str, default: &str) -> String {
@@ -39,7 +45,10 @@ async fn main() {
     let jobs: usize = arg("jobs", "600").parse().expect("jobs");
     let concurrency: usize = arg("concurrency", "32").parse().expect("concurrency");
     let users: usize = arg("users", "100").parse().expect("users");
-    let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("client");
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
@@ -95,7 +104,9 @@ async fn main() {
     for worker in workers {
         for (job_id, latency, (status, attempts)) in worker.await.expect("worker") {
             latencies.push(latency);
-            *outcomes.entry(format!("{status} (attempts {attempts})")).or_default() += 1;
+            *outcomes
+                .entry(format!("{status} (attempts {attempts})"))
+                .or_default() += 1;
             ids.insert(job_id);
         }
     }
