@@ -54,6 +54,23 @@ pub trait EventLog: Send + Sync {
     async fn count_after(&self, after: LogPosition) -> Result<i64, EventLogError>;
 }
 
+/// Reads a row selected with the event columns (transaction id cast to bigint).
+pub(crate) fn recorded_event(row: &sqlx::postgres::PgRow) -> Result<RecordedEvent, sqlx::Error> {
+    Ok(RecordedEvent {
+        position: LogPosition {
+            transaction_id: row.try_get("transaction_id")?,
+            global_position: row.try_get("global_position")?,
+        },
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        sequence: row.try_get("sequence")?,
+        event_type: row.try_get("event_type")?,
+        event_version: row.try_get("event_version")?,
+        payload: row.try_get("payload")?,
+        metadata: row.try_get("metadata")?,
+    })
+}
+
 #[derive(Debug, Clone)]
 pub struct PostgresEventLog {
     pool: PgPool,
@@ -87,22 +104,8 @@ impl EventLog for PostgresEventLog {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(RecordedEvent {
-                    position: LogPosition {
-                        transaction_id: row.try_get("transaction_id")?,
-                        global_position: row.try_get("global_position")?,
-                    },
-                    aggregate_type: row.try_get("aggregate_type")?,
-                    aggregate_id: row.try_get("aggregate_id")?,
-                    sequence: row.try_get("sequence")?,
-                    event_type: row.try_get("event_type")?,
-                    event_version: row.try_get("event_version")?,
-                    payload: row.try_get("payload")?,
-                    metadata: row.try_get("metadata")?,
-                })
-            })
+        rows.iter()
+            .map(recorded_event)
             .collect::<Result<_, sqlx::Error>>()
             .map_err(EventLogError::from)
     }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::ProjectionError;
 use crate::decode::committed_at;
-use crate::event_log::{LogPosition, RecordedEvent};
+use crate::event_log::RecordedEvent;
 use crate::fact_record::{FactRecord, FactSourceRecord, apply_change, fact_change};
 
 /// One version of a fact: the event that made it, and who and what caused it.
@@ -37,22 +37,6 @@ pub struct FactHistory {
     pub fact_id: Uuid,
     pub user_id: String,
     pub versions: Vec<FactVersion>,
-}
-
-fn recorded(row: &sqlx::postgres::PgRow) -> Result<RecordedEvent, sqlx::Error> {
-    Ok(RecordedEvent {
-        position: LogPosition {
-            transaction_id: row.try_get("transaction_id")?,
-            global_position: row.try_get("global_position")?,
-        },
-        aggregate_type: row.try_get("aggregate_type")?,
-        aggregate_id: row.try_get("aggregate_id")?,
-        sequence: row.try_get("sequence")?,
-        event_type: row.try_get("event_type")?,
-        event_version: row.try_get("event_version")?,
-        payload: row.try_get("payload")?,
-        metadata: row.try_get("metadata")?,
-    })
 }
 
 const EVENT_COLUMNS: &str = "transaction_id::text::bigint AS transaction_id, global_position,
@@ -140,7 +124,7 @@ pub async fn fact_history(
     let mut user_id = None;
     let mut versions = Vec::new();
     for row in &rows {
-        let event = recorded(row)?;
+        let event = crate::event_log::recorded_event(row)?;
         let typed: UserMemoryEvent = serde_json::from_value(event.payload.clone())
             .map_err(|e| ProjectionError::corrupt(&event, e))?;
         user_id.get_or_insert_with(|| {
@@ -175,7 +159,7 @@ pub async fn facts_as_of(
     .await?;
     let mut facts = BTreeMap::new();
     for row in &rows {
-        let event = recorded(row)?;
+        let event = crate::event_log::recorded_event(row)?;
         let at = committed_at(&event);
         if at > as_of {
             break;
