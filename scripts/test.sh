@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: services up, model fetched, every test run against
-# the real PostgreSQL, Redis and RabbitMQ.
+# the real PostgreSQL, Redis and RabbitMQ; then the docs page rendered in headless Chromium with
+# no network, and a bounded schemathesis run against a real server's /openapi.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/services.sh
@@ -10,3 +11,5 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
+./scripts/docs-page-check.sh
+FUZZ_MAX_TIME="${FUZZ_MAX_TIME:-90}" ./scripts/fuzz-api.sh

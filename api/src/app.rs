@@ -18,11 +18,11 @@ use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{ApiKeys, OPEN_TENANT};
+use crate::auth::ApiKeys;
 use crate::config::Config;
-use crate::problem::route_not_found;
-use crate::routes;
+use crate::problem::{method_not_allowed, route_not_found};
 use crate::state::{AppState, Dependencies};
+use crate::{openapi, routes};
 use pika_projections::{DaemonSettings, PostgresEventLog, ProjectionDaemon, all_projections};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -121,7 +121,12 @@ fn spawn_background(
     roles: Roles,
     stopped: &watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<JoinHandle<()>>> {
-    let mut tasks = Vec::new();
+    let mut tasks = vec![tokio::spawn(
+        state
+            .api_keys
+            .clone()
+            .refresh_until_stopped(stopped.clone()),
+    )];
     let queue = match &state.config.amqp_url {
         Some(url) => Some(Arc::new(AmqpJobQueue::new(
             url.expose_secret().to_owned(),
@@ -200,6 +205,12 @@ async fn connect(config: Config, roles: Roles) -> anyhow::Result<AppState> {
             .await
             .context("applying migrations failed")?;
     }
+    let api_keys = ApiKeys::load(
+        postgres.clone(),
+        &config.api_keys,
+        config.allow_unauthenticated,
+    )
+    .await?;
     let redis = match &config.redis_url {
         Some(url) => Some(
             redis::Client::open(url.expose_secret())
@@ -226,12 +237,6 @@ async fn connect(config: Config, roles: Roles) -> anyhow::Result<AppState> {
         redis,
         amqp_url: config.amqp_url.clone(),
     };
-    let api_keys = ApiKeys::new(&config.api_keys, config.allow_unauthenticated)?;
-    if api_keys.is_open() {
-        tracing::warn!(
-            "no API key configured: every request acts for tenant \"{OPEN_TENANT}\"; for local development only"
-        );
-    }
     Ok(AppState {
         search,
         embedder,
@@ -244,16 +249,22 @@ async fn connect(config: Config, roles: Roles) -> anyhow::Result<AppState> {
 }
 
 fn router(state: AppState) -> Router {
-    Router::new()
+    let (api, mut doc) = utoipa_axum::router::OpenApiRouter::with_openapi(openapi::base())
         .merge(routes::health::router())
         .merge(routes::facts::router())
+        .merge(routes::fact_commands::router())
         .merge(routes::extractions::router())
         .merge(routes::metrics::router())
         .merge(routes::search::router())
+        .split_for_parts();
+    openapi::finish(&mut doc);
+    api.merge(openapi::router(&doc))
         .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(crate::http_metrics::record))
+        .layer(TraceLayer::new_for_http().make_span_with(crate::http_metrics::request_span))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }

@@ -5,11 +5,14 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use pika_commands::storage;
+use pika_domain::TenantId;
 use pika_projections::rebuild::rebuild;
 use pika_projections::{EventLog, PostgresEventLog, all_projections, projection_status};
 use secrecy::ExposeSecret;
+use uuid::Uuid;
 
 use crate::app::{Application, Roles};
+use crate::auth::{self, KeyRecord, Revocation};
 use crate::config::Config;
 use crate::telemetry;
 
@@ -42,6 +45,40 @@ pub enum Command {
         #[command(subcommand)]
         action: ProjectionsAction,
     },
+    /// Create, list and revoke API keys (in the database at PIKA_DATABASE_URL).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Create a key and print its secret. The secret is shown this once: only its SHA-256
+    /// digest is stored.
+    Create {
+        /// The tenant the key acts for.
+        #[arg(long, value_parser = parse_tenant)]
+        tenant: TenantId,
+        /// A note to recognise the key by in `keys list` (who or what uses it).
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// List keys, revoked ones included; secrets are never shown (they are not stored).
+    List {
+        /// Only this tenant's keys.
+        #[arg(long, value_parser = parse_tenant)]
+        tenant: Option<TenantId>,
+    },
+    /// Revoke a key: running servers refuse it within seconds.
+    Revoke {
+        /// The key's id, as `keys list` shows it.
+        id: Uuid,
+    },
+}
+
+fn parse_tenant(value: &str) -> Result<TenantId, String> {
+    TenantId::parse(value).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,6 +108,7 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Projections {
             action: ProjectionsAction::Rebuild { projection },
         } => projections_rebuild(&config, projection.as_deref()).await,
+        Command::Keys { action } => keys(&config, action).await,
         Command::Worker => anyhow::bail!(
             "this command is not available in this build yet; `serve` runs the whole service"
         ),
@@ -161,6 +199,89 @@ async fn projections_rebuild(config: &Config, only: Option<&str>) -> anyhow::Res
     Ok(())
 }
 
+async fn keys(config: &Config, action: KeysAction) -> anyhow::Result<()> {
+    let pool = connect(config).await?;
+    match action {
+        KeysAction::Create { tenant, label } => {
+            let key = auth::create_key(&pool, &tenant, label.as_deref()).await?;
+            println!("id:      {}", key.record.id);
+            println!("tenant:  {}", key.record.tenant);
+            println!("label:   {}", key.record.label.as_deref().unwrap_or("-"));
+            println!("secret:  {}", key.secret.expose_secret());
+            eprintln!(
+                "Store the secret now: it is shown only this once and cannot be recovered. Send \
+                 it as `Authorization: Bearer <secret>`; running servers accept it within {} s.",
+                auth::REFRESH_EVERY.as_secs()
+            );
+        }
+        KeysAction::List { tenant } => {
+            let keys = auth::list_keys(&pool, tenant.as_ref()).await?;
+            if keys.is_empty() {
+                eprintln!("no API keys");
+            } else {
+                print!("{}", key_table(&keys));
+            }
+        }
+        KeysAction::Revoke { id } => match auth::revoke_key(&pool, id).await? {
+            Revocation::Revoked(key) => println!(
+                "revoked key {} of tenant {}; running servers refuse it within {} s",
+                key.id,
+                key.tenant,
+                auth::REFRESH_EVERY.as_secs()
+            ),
+            Revocation::AlreadyRevoked(key) => println!(
+                "key {} of tenant {} was already revoked at {}",
+                key.id,
+                key.tenant,
+                key.revoked_at.map_or_else(|| "-".to_owned(), timestamp)
+            ),
+        },
+    }
+    Ok(())
+}
+
+fn timestamp(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// One line per key, columns padded to the widest value so the table reads in a terminal and
+/// splits on whitespace in scripts: a missing value is `-`, and the label, the one free text
+/// that may hold spaces, comes last.
+fn key_table(keys: &[KeyRecord]) -> String {
+    const HEADER: [&str; 6] = ["id", "tenant", "prefix", "created", "revoked", "label"];
+    let rows: Vec<[String; 6]> = keys
+        .iter()
+        .map(|key| {
+            [
+                key.id.to_string(),
+                key.tenant.clone(),
+                key.prefix.clone().unwrap_or_else(|| "-".to_owned()),
+                timestamp(key.created_at),
+                key.revoked_at.map_or_else(|| "-".to_owned(), timestamp),
+                key.label.clone().unwrap_or_else(|| "-".to_owned()),
+            ]
+        })
+        .collect();
+    let mut widths = HEADER.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let header = HEADER.map(str::to_owned);
+    let mut table = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        table.push_str(cells.join("  ").trim_end());
+        table.push('\n');
+    }
+    table
+}
+
 async fn migrate(config: &Config) -> anyhow::Result<()> {
     let pool = connect(config).await?;
     storage::migrate(&pool)
@@ -194,4 +315,64 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_key_table_aligns_columns_and_puts_the_free_text_last() {
+        let created = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 24, 9, 30, 0)
+            .single()
+            .expect("a valid time");
+        let keys = [
+            KeyRecord {
+                id: Uuid::nil(),
+                tenant: "acme".into(),
+                label: Some("ci runner".into()),
+                prefix: Some("pika_0123abcd".into()),
+                created_at: created,
+                revoked_at: None,
+            },
+            KeyRecord {
+                id: Uuid::max(),
+                tenant: "b".into(),
+                label: None,
+                prefix: None,
+                created_at: created,
+                revoked_at: Some(created),
+            },
+        ];
+        let table = key_table(&keys);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 3, "{table}");
+        let words: Vec<Vec<&str>> = lines
+            .iter()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            words[0],
+            ["id", "tenant", "prefix", "created", "revoked", "label"]
+        );
+        assert_eq!(
+            words[1],
+            [
+                "00000000-0000-0000-0000-000000000000",
+                "acme",
+                "pika_0123abcd",
+                "2026-11-24T09:30:00Z",
+                "-",
+                "ci",
+                "runner"
+            ]
+        );
+        assert_eq!(words[2][4], "2026-11-24T09:30:00Z");
+        assert_eq!(words[2][5], "-");
+        let column = |line: &str, word: &str| line.find(word).expect("the word is in the line");
+        assert_eq!(column(lines[0], "tenant"), column(lines[1], "acme"));
+        assert_eq!(column(lines[0], "label"), column(lines[1], "ci runner"));
+    }
 }

@@ -4,9 +4,13 @@
 mod app;
 mod auth;
 pub mod cli;
+mod commits;
 pub mod config;
 mod extract;
+mod http_metrics;
+mod openapi;
 mod problem;
+mod read_your_writes;
 mod routes;
 pub mod search;
 mod state;

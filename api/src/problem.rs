@@ -16,7 +16,12 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
     Unprocessable(String),
+    /// The request is valid but the current state forbids it (a retracted fact, a duplicate).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("expected a JSON body (Content-Type: application/json)")]
@@ -28,7 +33,14 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
-#[derive(Debug, Serialize)]
+/// An RFC 7807 problem document, the body of every error answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "type": "/problems/not-found",
+    "title": "Not found",
+    "status": 404,
+    "detail": "no fact 0190f3a4-5b6c-7d8e-9f00-112233445566"
+}))]
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: String,
@@ -84,12 +96,21 @@ impl IntoResponse for ApiError {
             Self::NotFound(detail) => {
                 Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
             }
+            Self::MethodNotAllowed(detail) => Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+                detail,
+            ),
             Self::Unprocessable(detail) => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid",
                 "Invalid request",
                 detail,
             ),
+            Self::Conflict(detail) => {
+                Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
+            }
             Self::PayloadTooLarge(detail) => Problem::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too-large",
@@ -131,11 +152,11 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl<E: std::error::Error> From<pika_commands::CommandError<E>> for ApiError {
+impl<E: std::error::Error + Into<ApiError>> From<pika_commands::CommandError<E>> for ApiError {
     fn from(error: pika_commands::CommandError<E>) -> Self {
         use pika_commands::CommandError;
         match error {
-            CommandError::Rejected(rule) => Self::Unprocessable(rule.to_string()),
+            CommandError::Rejected(rule) => rule.into(),
             CommandError::Conflict { .. } => {
                 Self::Unavailable("too many concurrent changes to this user; retry".into())
             }
@@ -143,6 +164,54 @@ impl<E: std::error::Error> From<pika_commands::CommandError<E>> for ApiError {
                 tracing::error!(error = %cause, "event store error");
                 Self::Unavailable("the event store is unavailable; retry".into())
             }
+        }
+    }
+}
+
+/// Each domain refusal has one status: a fact the user does not have is unknown, a rule the
+/// current state breaks is a conflict the client may resolve, anything else is invalid input.
+impl From<pika_domain::UserMemoryError> for ApiError {
+    fn from(error: pika_domain::UserMemoryError) -> Self {
+        use pika_domain::UserMemoryError as E;
+        let detail = error.to_string();
+        match error {
+            E::FactNotFound(_) => Self::NotFound(detail),
+            E::FactRetracted(_)
+            | E::DuplicateFactId(_)
+            | E::DuplicateValue { .. }
+            | E::TooManyFacts { .. } => Self::Conflict(detail),
+            E::TooManyOperations { .. } | E::RepeatedOperation(_) | E::NoteTooLong { .. } => {
+                Self::Unprocessable(detail)
+            }
+        }
+    }
+}
+
+impl From<pika_domain::ExtractionJobError> for ApiError {
+    fn from(error: pika_domain::ExtractionJobError) -> Self {
+        use pika_domain::ExtractionJobError as E;
+        let detail = error.to_string();
+        match error {
+            E::UnknownJob => Self::NotFound(detail),
+            E::AlreadySubmitted | E::IllegalTransition { .. } => Self::Conflict(detail),
+            E::Invalid(_) => Self::Unprocessable(detail),
+        }
+    }
+}
+
+/// A lost connection is the client's to retry; any other database error is our bug.
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed => {
+                tracing::error!(error = %error, "database error");
+                Self::Unavailable("the database is unavailable; retry".into())
+            }
+            other => Self::Internal(other.into()),
         }
     }
 }
@@ -168,4 +237,9 @@ impl From<pika_domain::ValidationError> for ApiError {
 /// Unknown routes answer in the same format as every other error.
 pub async fn route_not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!("no route for {}", uri.path()))
+}
+
+/// A known route with a method it does not serve; axum still adds the `Allow` header.
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{method} is not served at {}", uri.path()))
 }

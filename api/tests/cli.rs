@@ -17,7 +17,7 @@ fn help_describes_every_subcommand() {
     let output = pika_memory().arg("--help").output().unwrap();
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
-    for command in ["serve", "api", "worker", "migrate", "projections"] {
+    for command in ["serve", "api", "worker", "migrate", "projections", "keys"] {
         assert!(help.contains(command), "{command} missing from:\n{help}");
     }
 }

@@ -1,4 +1,5 @@
 //! Given/when/then tests for the `ExtractionJob` state machine.
+#![allow(clippy::unwrap_used)] // test code: a panic is how a check fails
 
 use cqrs_es::test::TestFramework;
 use pika_domain::*;

@@ -387,37 +387,62 @@ pub async fn projection_status(
 ) -> Result<Vec<ProjectionStatus>, ProjectionError> {
     let mut statuses = Vec::new();
     for projection in projections {
-        let row: Option<(i64, i64, i64, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT transaction_id, global_position, events_applied, updated_at
-               FROM projection_checkpoints WHERE projection = $1",
-        )
-        .bind(projection.name())
-        .fetch_optional(pool)
-        .await?;
-        let (position, events_applied, updated_at) = match row {
-            Some((transaction_id, global_position, applied, at)) => (
-                LogPosition {
-                    transaction_id,
-                    global_position,
-                },
-                applied,
-                Some(at),
-            ),
-            None => (LogPosition::default(), 0, None),
-        };
-        let lag_events = log.count_after(position).await?;
-        let oldest_pending = log.read_after(position, 1).await?;
-        let lag_seconds = oldest_pending.first().map_or(0.0, |event| {
-            (Utc::now() - committed_at(event)).num_milliseconds().max(0) as f64 / 1000.0
-        });
-        statuses.push(ProjectionStatus {
-            projection: projection.name().to_owned(),
-            position,
-            events_applied,
-            lag_events,
-            lag_seconds,
-            updated_at,
-        });
+        statuses.push(status_of(pool, log, projection.name()).await?);
     }
     Ok(statuses)
+}
+
+/// Every projection that has a checkpoint, including those that hold no rows (the job
+/// dispatcher, cache invalidation), whose lag an operator needs as much.
+pub async fn recorded_projection_status(
+    pool: &PgPool,
+    log: &dyn EventLog,
+) -> Result<Vec<ProjectionStatus>, ProjectionError> {
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT projection FROM projection_checkpoints ORDER BY projection")
+            .fetch_all(pool)
+            .await?;
+    let mut statuses = Vec::new();
+    for name in names {
+        statuses.push(status_of(pool, log, &name).await?);
+    }
+    Ok(statuses)
+}
+
+async fn status_of(
+    pool: &PgPool,
+    log: &dyn EventLog,
+    name: &str,
+) -> Result<ProjectionStatus, ProjectionError> {
+    let row: Option<(i64, i64, i64, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT transaction_id, global_position, events_applied, updated_at
+           FROM projection_checkpoints WHERE projection = $1",
+    )
+    .bind(name)
+    .fetch_optional(pool)
+    .await?;
+    let (position, events_applied, updated_at) = match row {
+        Some((transaction_id, global_position, applied, at)) => (
+            LogPosition {
+                transaction_id,
+                global_position,
+            },
+            applied,
+            Some(at),
+        ),
+        None => (LogPosition::default(), 0, None),
+    };
+    let lag_events = log.count_after(position).await?;
+    let oldest_pending = log.read_after(position, 1).await?;
+    let lag_seconds = oldest_pending.first().map_or(0.0, |event| {
+        (Utc::now() - committed_at(event)).num_milliseconds().max(0) as f64 / 1000.0
+    });
+    Ok(ProjectionStatus {
+        projection: name.to_owned(),
+        position,
+        events_applied,
+        lag_events,
+        lag_seconds,
+        updated_at,
+    })
 }

@@ -10,6 +10,7 @@
 //! only start writing after the earlier one committed.
 
 use async_trait::async_trait;
+use futures_util::stream::{BoxStream, StreamExt};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Row};
 
@@ -32,6 +33,24 @@ pub struct RecordedEvent {
     pub payload: serde_json::Value,
     pub metadata: serde_json::Value,
 }
+
+/// An event as stored, payload still as text: what a rebuild streams (see
+/// [`PostgresEventLog::stream_after`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawEvent {
+    pub position: LogPosition,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub payload: String,
+    /// The metadata's `time`, the commit time.
+    pub time: Option<String>,
+}
+
+/// The gap-safe predicate and order every reader of the log uses: past a position, only below
+/// the oldest transaction still running.
+const SAFE_TAIL: &str = "WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+                AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+              ORDER BY transaction_id, global_position";
 
 #[derive(Debug, thiserror::Error)]
 pub enum EventLogError {
@@ -80,6 +99,43 @@ impl PostgresEventLog {
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
     }
+
+    /// Every event readable now after `after`, in log order, as one streamed query: no round
+    /// trip per batch, and the database produces rows while the caller folds them.
+    pub fn stream_after(
+        &self,
+        after: LogPosition,
+    ) -> BoxStream<'_, Result<RawEvent, EventLogError>> {
+        sqlx::query(stream_sql())
+            .bind(after.transaction_id.to_string())
+            .bind(after.global_position)
+            .fetch(&self.pool)
+            .map(|row| {
+                let row = row?;
+                Ok(RawEvent {
+                    position: LogPosition {
+                        transaction_id: row.try_get(0)?,
+                        global_position: row.try_get(1)?,
+                    },
+                    aggregate_type: row.try_get(2)?,
+                    aggregate_id: row.try_get(3)?,
+                    payload: row.try_get(4)?,
+                    time: row.try_get(5)?,
+                })
+            })
+            .boxed()
+    }
+}
+
+fn stream_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "SELECT transaction_id::text::bigint, global_position, aggregate_type, aggregate_id,
+                    payload::text, metadata ->> 'time'
+               FROM events {SAFE_TAIL}"
+        )
+    })
 }
 
 #[async_trait]
@@ -89,16 +145,14 @@ impl EventLog for PostgresEventLog {
         after: LogPosition,
         limit: u32,
     ) -> Result<Vec<RecordedEvent>, EventLogError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "SELECT transaction_id::text::bigint AS transaction_id, global_position,
                     aggregate_type, aggregate_id, sequence, event_type, event_version,
                     payload, metadata
                FROM events
-              WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
-                AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-              ORDER BY transaction_id, global_position
-              LIMIT $3",
-        )
+              {SAFE_TAIL}
+              LIMIT $3"
+        ))
         .bind(after.transaction_id.to_string())
         .bind(after.global_position)
         .bind(i64::from(limit))

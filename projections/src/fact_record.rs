@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A live fact as the read side shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FactRecord {
     pub fact_id: Uuid,
     pub user_id: String,
@@ -26,7 +26,7 @@ pub struct FactRecord {
 }
 
 /// Which job and which of its messages stated the fact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FactSourceRecord {
     pub job_id: Option<Uuid>,
     pub message_indexes: Vec<i32>,
@@ -116,28 +116,38 @@ pub fn fact_change(
     }
 }
 
-/// Applies a change to an in-memory set of live facts.
-pub fn apply_change(facts: &mut BTreeMap<Uuid, FactRecord>, change: FactChange) {
-    match change {
-        FactChange::Insert(record) => {
-            facts.insert(record.fact_id, record);
-        }
-        FactChange::Update {
-            fact_id,
+impl FactChange {
+    /// Applies an `Update` to the fact's record; other changes do not edit a record.
+    pub fn apply_to(self, record: &mut FactRecord) {
+        if let Self::Update {
             value,
             text,
             confidence,
             source,
             version,
             updated_at,
-        } => {
+            ..
+        } = self
+        {
+            record.value = value;
+            record.text = text;
+            record.confidence = confidence;
+            record.source = source;
+            record.version = version;
+            record.updated_at = updated_at;
+        }
+    }
+}
+
+/// Applies a change to an in-memory set of live facts.
+pub fn apply_change(facts: &mut BTreeMap<Uuid, FactRecord>, change: FactChange) {
+    match change {
+        FactChange::Insert(record) => {
+            facts.insert(record.fact_id, record);
+        }
+        update @ FactChange::Update { fact_id, .. } => {
             if let Some(record) = facts.get_mut(&fact_id) {
-                record.value = value;
-                record.text = text;
-                record.confidence = confidence;
-                record.source = source;
-                record.version = version;
-                record.updated_at = updated_at;
+                update.apply_to(record);
             }
         }
         FactChange::Remove { fact_id } => {

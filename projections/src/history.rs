@@ -15,7 +15,7 @@ use crate::event_log::RecordedEvent;
 use crate::fact_record::{FactRecord, FactSourceRecord, apply_change, fact_change};
 
 /// One version of a fact: the event that made it, and who and what caused it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FactVersion {
     pub event: String,
     pub sequence: i64,
@@ -32,12 +32,19 @@ pub struct FactVersion {
 }
 
 /// Every version of one fact, oldest first.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FactHistory {
     pub fact_id: Uuid,
     pub user_id: String,
     pub versions: Vec<FactVersion>,
 }
+
+/// The sequence of the user's last `UserForgotten` (0 when never forgotten). What a user asked
+/// to be forgotten is never served again: history and "as of" queries read only what came
+/// after, though the events stay in the log (see the README on forgetting).
+const AFTER_LAST_FORGET: &str = "COALESCE((SELECT max(f.sequence) FROM events f
+        WHERE f.aggregate_type = 'UserMemory' AND f.aggregate_id = e.aggregate_id
+          AND f.event_type = 'UserForgotten'), 0)";
 
 const EVENT_COLUMNS: &str = "transaction_id::text::bigint AS transaction_id, global_position,
     aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata";
@@ -111,10 +118,11 @@ pub async fn fact_history(
     fact_id: Uuid,
 ) -> Result<Option<FactHistory>, ProjectionError> {
     let rows = sqlx::query(&format!(
-        "SELECT {EVENT_COLUMNS} FROM events
+        "SELECT {EVENT_COLUMNS} FROM events e
           WHERE aggregate_type = 'UserMemory'
             AND ((payload -> event_type) ->> 'fact_id') = $1
             AND starts_with(aggregate_id, $2)
+            AND sequence > {AFTER_LAST_FORGET}
           ORDER BY sequence"
     ))
     .bind(fact_id.to_string())
@@ -150,8 +158,9 @@ pub async fn facts_as_of(
     as_of: DateTime<Utc>,
 ) -> Result<Vec<FactRecord>, ProjectionError> {
     let rows = sqlx::query(&format!(
-        "SELECT {EVENT_COLUMNS} FROM events
+        "SELECT {EVENT_COLUMNS} FROM events e
           WHERE aggregate_type = 'UserMemory' AND aggregate_id = $1
+            AND sequence > {AFTER_LAST_FORGET}
           ORDER BY sequence"
     ))
     .bind(user_memory_id(tenant, user))
@@ -217,7 +226,7 @@ pub async fn live_facts(
 
 /// A user's favourites, likes and dislikes by topic (the L2 read model); empty for a user
 /// with no facts yet.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FavoriteSummaryView {
     pub user_id: String,
     #[serde(flatten)]

@@ -11,8 +11,9 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::ProjectionError;
+use crate::bulk::CopyRows;
 use crate::decode::DomainEvent;
-use crate::event_log::RecordedEvent;
+use crate::event_log::{LogPosition, RecordedEvent};
 use crate::projection::{ChangedUser, Projection, TableSet};
 
 /// What goes on the job queue: just enough to find the job in the event store.
@@ -88,8 +89,130 @@ impl Projection for JobDispatcher {
     }
 }
 
+/// A row of the `extraction_jobs` read model. One pure transition ([`JobRecord::next`])
+/// serves the live projection and the rebuild's fold, so the two cannot disagree.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct JobRecord {
+    pub user_id: String,
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub submitted_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub added: i32,
+    pub updated: i32,
+    pub retracted: i32,
+    pub unchanged: i32,
+    pub transaction_id: i64,
+    pub global_position: i64,
+}
+
+/// The row's columns, in the order [`JobRecord`] and the bulk writer use.
+pub const JOB_COLUMNS: &str = "user_id, status, attempts, last_error, idempotency_key, \
+    submitted_at, started_at, finished_at, added, updated, retracted, unchanged, \
+    transaction_id, global_position";
+
+fn saturating_i32(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+impl JobRecord {
+    /// The row after one of the job's events. A job's first event creates it; any other event
+    /// for a job with no row (never submitted) leaves no row.
+    pub fn next(
+        current: Option<Self>,
+        event: &ExtractionJobEvent,
+        at: DateTime<Utc>,
+        position: LogPosition,
+    ) -> Option<Self> {
+        if let ExtractionJobEvent::Submitted {
+            user_id,
+            idempotency_key,
+            ..
+        } = event
+        {
+            return Some(current.unwrap_or_else(|| Self {
+                user_id: user_id.to_string(),
+                status: "queued".into(),
+                attempts: 0,
+                last_error: None,
+                idempotency_key: idempotency_key.clone(),
+                submitted_at: at,
+                started_at: None,
+                finished_at: None,
+                added: 0,
+                updated: 0,
+                retracted: 0,
+                unchanged: 0,
+                transaction_id: position.transaction_id,
+                global_position: position.global_position,
+            }));
+        }
+        let mut row = current?;
+        match event {
+            ExtractionJobEvent::Submitted { .. } => {}
+            ExtractionJobEvent::Started { attempt } => {
+                row.status = "running".into();
+                row.started_at = Some(at);
+                row.attempts = saturating_i32(*attempt);
+            }
+            ExtractionJobEvent::Completed { counts } => {
+                row.status = "completed".into();
+                row.finished_at = Some(at);
+                row.added = saturating_i32(counts.added);
+                row.updated = saturating_i32(counts.updated);
+                row.retracted = saturating_i32(counts.retracted);
+                row.unchanged = saturating_i32(counts.unchanged);
+            }
+            ExtractionJobEvent::Failed {
+                error, retryable, ..
+            } => {
+                // A retryable failure waits for its next attempt; a permanent one is final.
+                if *retryable {
+                    row.status = "queued".into();
+                } else {
+                    row.status = "failed".into();
+                    row.finished_at = Some(at);
+                }
+                row.last_error = Some(error.clone());
+            }
+            ExtractionJobEvent::DeadLettered { reason } => {
+                row.status = "dead_lettered".into();
+                row.last_error = Some(reason.clone());
+                row.finished_at = Some(at);
+            }
+        }
+        row.transaction_id = position.transaction_id;
+        row.global_position = position.global_position;
+        Some(row)
+    }
+
+    /// Appends the row, after its tenant and job id, in [`JOB_COLUMNS`] order.
+    pub fn copy_row(&self, rows: &mut CopyRows, tenant: &str, job_id: Uuid) {
+        rows.text(tenant)
+            .plain(job_id)
+            .text(&self.user_id)
+            .text(&self.status)
+            .plain(self.attempts)
+            .optional_text(self.last_error.as_deref())
+            .optional_text(self.idempotency_key.as_deref())
+            .time(self.submitted_at)
+            .optional_time(self.started_at)
+            .optional_time(self.finished_at)
+            .plain(self.added)
+            .plain(self.updated)
+            .plain(self.retracted)
+            .plain(self.unchanged)
+            .plain(self.transaction_id)
+            .plain(self.global_position)
+            .end_row();
+    }
+}
+
 /// A job as a client sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JobView {
     pub job_id: Uuid,
     pub user_id: String,
@@ -119,7 +242,7 @@ impl JobView {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, utoipa::ToSchema)]
 pub struct JobResult {
     pub added: i32,
     pub updated: i32,

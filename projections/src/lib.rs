@@ -2,6 +2,7 @@
 //! into read models, the daemon that runs them exactly once each, and the audit-trail queries
 //! answered straight from the event store.
 
+pub mod bulk;
 pub mod daemon;
 pub mod decode;
 pub mod event_log;
@@ -13,7 +14,10 @@ pub mod projection;
 pub mod rebuild;
 pub mod search;
 
-pub use daemon::{DaemonSettings, ProjectionDaemon, ProjectionStatus, projection_status};
+pub use daemon::{
+    DaemonSettings, ProjectionDaemon, ProjectionStatus, projection_status,
+    recorded_projection_status,
+};
 pub use event_log::{EventLog, EventLogError, LogPosition, PostgresEventLog, RecordedEvent};
 pub use projection::{ChangedUser, Projection, TableSet, all_projections};
 

@@ -1,14 +1,20 @@
 //! The read models, each a `Projection` the daemon feeds in log order.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
-use pika_domain::{ExtractionJobEvent, UserMemoryEvent};
+use chrono::{DateTime, Utc};
+use pika_domain::UserMemoryEvent;
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::ProjectionError;
+use crate::bulk::{CopyRows, RebuildFold};
 use crate::decode::{DomainEvent, committed_at};
-use crate::event_log::RecordedEvent;
-use crate::fact_record::{FactChange, fact_change};
+use crate::event_log::{LogPosition, RecordedEvent};
+use crate::fact_record::{FactChange, FactRecord, fact_change};
 use crate::favorite_summary::FavoriteSummary;
+use crate::jobs::{JOB_COLUMNS, JobRecord};
 
 /// A user whose read-model rows changed, so caches holding their answers can be dropped.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -45,6 +51,11 @@ pub trait Projection: Send + Sync {
     fn after(&self) -> &'static [&'static str] {
         &[]
     }
+    /// How a rebuild folds the whole log in memory and writes the rows at once; `None` replays
+    /// event by event through [`Projection::apply`].
+    fn rebuild_fold(&self) -> Option<Box<dyn RebuildFold>> {
+        None
+    }
     /// Writes what one event changes, inside the caller's transaction.
     async fn apply(
         &self,
@@ -75,6 +86,10 @@ impl Projection for FactsProjection {
 
     fn tables(&self) -> &'static [&'static str] {
         &["facts"]
+    }
+
+    fn rebuild_fold(&self) -> Option<Box<dyn RebuildFold>> {
+        Some(Box::<FactsFold>::default())
     }
 
     async fn apply(
@@ -189,6 +204,10 @@ impl Projection for FavoriteSummaryProjection {
         &["user_favorite_summary"]
     }
 
+    fn rebuild_fold(&self) -> Option<Box<dyn RebuildFold>> {
+        Some(Box::<SummaryFold>::default())
+    }
+
     async fn apply(
         &self,
         connection: &mut PgConnection,
@@ -288,6 +307,10 @@ impl Projection for ExtractionJobsProjection {
         &["extraction_jobs"]
     }
 
+    fn rebuild_fold(&self) -> Option<Box<dyn RebuildFold>> {
+        Some(Box::<JobsFold>::default())
+    }
+
     async fn apply(
         &self,
         connection: &mut PgConnection,
@@ -304,96 +327,244 @@ impl Projection for ExtractionJobsProjection {
             return Ok(None);
         };
         let table = tables.name("extraction_jobs");
-        let at = committed_at(event);
-        let position = (
-            event.position.transaction_id,
-            event.position.global_position,
+        let current: Option<JobRecord> = sqlx::query_as(&format!(
+            "SELECT {JOB_COLUMNS} FROM {table} WHERE tenant = $1 AND job_id = $2 FOR UPDATE"
+        ))
+        .bind(tenant.as_str())
+        .bind(job_id)
+        .fetch_optional(&mut *connection)
+        .await?;
+        let next = JobRecord::next(
+            current.clone(),
+            job_event,
+            committed_at(event),
+            event.position,
         );
-        let sql;
-        let query = match job_event {
-            ExtractionJobEvent::Submitted {
-                user_id,
-                idempotency_key,
-                ..
-            } => sqlx::query({
-                sql = format!(
-                "INSERT INTO {table} (tenant, job_id, user_id, status, idempotency_key, submitted_at,
-                    transaction_id, global_position)
-                 VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7)
-                 ON CONFLICT (tenant, job_id) DO NOTHING"
-            );
-            &sql
-            })
-            .bind(tenant.as_str())
-            .bind(job_id)
-            .bind(user_id.as_str())
-            .bind(idempotency_key.as_deref())
-            .bind(at),
-            ExtractionJobEvent::Started { attempt } => sqlx::query({
-                sql = format!(
-                "UPDATE {table} SET status = 'running', started_at = $3, attempts = $4,
-                    transaction_id = $5, global_position = $6
-                 WHERE tenant = $1 AND job_id = $2"
-            );
-            &sql
-            })
-            .bind(tenant.as_str())
-            .bind(job_id)
-            .bind(at)
-            .bind(i32::try_from(*attempt).unwrap_or(i32::MAX)),
-            ExtractionJobEvent::Completed { counts } => sqlx::query({
-                sql = format!(
-                "UPDATE {table} SET status = 'completed', finished_at = $3, added = $4, updated = $5,
-                    retracted = $6, unchanged = $7, transaction_id = $8, global_position = $9
-                 WHERE tenant = $1 AND job_id = $2"
-            );
-            &sql
-            })
-            .bind(tenant.as_str())
-            .bind(job_id)
-            .bind(at)
-            .bind(i32::try_from(counts.added).unwrap_or(i32::MAX))
-            .bind(i32::try_from(counts.updated).unwrap_or(i32::MAX))
-            .bind(i32::try_from(counts.retracted).unwrap_or(i32::MAX))
-            .bind(i32::try_from(counts.unchanged).unwrap_or(i32::MAX)),
-            ExtractionJobEvent::Failed {
-                error, retryable, ..
-            } => {
-                // A retryable failure waits for its next attempt; a permanent one is final.
-                let status = if *retryable { "queued" } else { "failed" };
-                sqlx::query({
-                    sql = format!(
-                    "UPDATE {table} SET status = $3, last_error = $4,
-                        finished_at = CASE WHEN $3 = 'failed' THEN $5 ELSE finished_at END,
-                        transaction_id = $6, global_position = $7
-                     WHERE tenant = $1 AND job_id = $2"
-                );
-                &sql
-                })
-                .bind(tenant.as_str())
-                .bind(job_id)
-                .bind(status)
-                .bind(error)
-                .bind(at)
-            }
-            ExtractionJobEvent::DeadLettered { reason } => sqlx::query({
-                sql = format!(
-                "UPDATE {table} SET status = 'dead_lettered', last_error = $3, finished_at = $4,
-                    transaction_id = $5, global_position = $6
-                 WHERE tenant = $1 AND job_id = $2"
-            );
-            &sql
-            })
-            .bind(tenant.as_str())
-            .bind(job_id)
-            .bind(reason)
-            .bind(at),
+        let Some(row) = next.filter(|row| Some(row) != current.as_ref()) else {
+            return Ok(None);
         };
-        query
-            .bind(position.0)
-            .bind(position.1)
-            .execute(&mut *connection)
-            .await?;
+        sqlx::query(&format!(
+            "INSERT INTO {table} (tenant, job_id, {JOB_COLUMNS})
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+             ON CONFLICT (tenant, job_id) DO UPDATE SET status = $4, attempts = $5,
+                last_error = $6, started_at = $9, finished_at = $10, added = $11, updated = $12,
+                retracted = $13, unchanged = $14, transaction_id = $15, global_position = $16"
+        ))
+        .bind(tenant.as_str())
+        .bind(job_id)
+        .bind(&row.user_id)
+        .bind(&row.status)
+        .bind(row.attempts)
+        .bind(&row.last_error)
+        .bind(&row.idempotency_key)
+        .bind(row.submitted_at)
+        .bind(row.started_at)
+        .bind(row.finished_at)
+        .bind(row.added)
+        .bind(row.updated)
+        .bind(row.retracted)
+        .bind(row.unchanged)
+        .bind(row.transaction_id)
+        .bind(row.global_position)
+        .execute(&mut *connection)
+        .await?;
         Ok(None)
+    }
+}
+
+/// Live facts keyed by tenant, user and fact, with the position of the last event that
+/// touched each.
+#[derive(Debug, Default)]
+struct FactsFold {
+    facts: HashMap<(String, String, Uuid), (FactRecord, i64)>,
+}
+
+#[async_trait]
+impl RebuildFold for FactsFold {
+    fn apply(&mut self, position: LogPosition, at: DateTime<Utc>, event: &DomainEvent) {
+        let DomainEvent::UserMemory {
+            tenant,
+            user_id,
+            event,
+        } = event
+        else {
+            return;
+        };
+        let Some(change) = fact_change(user_id.as_str(), event, at) else {
+            return;
+        };
+        let key = |fact_id| (tenant.to_string(), user_id.to_string(), fact_id);
+        match change {
+            FactChange::Insert(record) => {
+                self.facts
+                    .entry(key(record.fact_id))
+                    .or_insert((record, position.global_position));
+            }
+            FactChange::Remove { fact_id } => {
+                self.facts.remove(&key(fact_id));
+            }
+            update @ FactChange::Update { fact_id, .. } => {
+                if let Some((record, at_position)) = self.facts.get_mut(&key(fact_id)) {
+                    update.apply_to(record);
+                    *at_position = position.global_position;
+                }
+            }
+        }
+    }
+
+    async fn write(
+        self: Box<Self>,
+        connection: &mut PgConnection,
+        tables: TableSet,
+    ) -> Result<u64, ProjectionError> {
+        let table = tables.name("facts");
+        // Vectors are joined in from `embedding_cache` as the live path does, so the rows go
+        // through a staging table first.
+        sqlx::query(
+            "CREATE TEMP TABLE facts_rebuild_staging (LIKE facts INCLUDING DEFAULTS)
+             ON COMMIT DROP",
+        )
+        .execute(&mut *connection)
+        .await?;
+        let mut rows = CopyRows::default();
+        for ((tenant, _, _), (fact, position)) in &self.facts {
+            rows.text(tenant)
+                .text(&fact.user_id)
+                .plain(fact.fact_id)
+                .text(&fact.key)
+                .text(&fact.kind)
+                .text(&fact.value)
+                .text(&fact.text)
+                .plain(fact.confidence)
+                .text(&fact.language)
+                .optional_plain(fact.source.job_id)
+                .integers(&fact.source.message_indexes)
+                .plain(fact.version)
+                .time(fact.created_at)
+                .time(fact.updated_at)
+                .plain(position)
+                .end_row();
+        }
+        const COLUMNS: &str = "tenant, user_id, fact_id, key, kind, value, text, confidence, \
+            language, source_job_id, source_messages, version, created_at, updated_at, \
+            global_position";
+        rows.copy_into(connection, "facts_rebuild_staging", COLUMNS)
+            .await?;
+        let written = sqlx::query(&format!(
+            "INSERT INTO {table} ({COLUMNS}, embedding, embedding_model)
+             SELECT s.tenant, s.user_id, s.fact_id, s.key, s.kind, s.value, s.text, s.confidence,
+                    s.language, s.source_job_id, s.source_messages, s.version, s.created_at,
+                    s.updated_at, s.global_position, e.vector, e.model
+               FROM facts_rebuild_staging s
+               LEFT JOIN embedding_cache e ON e.text_sha256 = sha256(convert_to(s.text, 'UTF8'))"
+        ))
+        .execute(&mut *connection)
+        .await?;
+        Ok(written.rows_affected())
+    }
+}
+
+/// Each user's summary with the time and position of its last change.
+#[derive(Debug, Default)]
+struct SummaryFold {
+    users: HashMap<(String, String), (FavoriteSummary, DateTime<Utc>, i64)>,
+}
+
+#[async_trait]
+impl RebuildFold for SummaryFold {
+    fn apply(&mut self, position: LogPosition, at: DateTime<Utc>, event: &DomainEvent) {
+        let DomainEvent::UserMemory {
+            tenant,
+            user_id,
+            event,
+        } = event
+        else {
+            return;
+        };
+        if matches!(event, UserMemoryEvent::ExtractionApplied { .. }) {
+            return;
+        }
+        let entry = self
+            .users
+            .entry((tenant.to_string(), user_id.to_string()))
+            .or_insert_with(|| (FavoriteSummary::default(), at, 0));
+        entry.0.apply(event);
+        entry.1 = at;
+        entry.2 = position.global_position;
+    }
+
+    async fn write(
+        self: Box<Self>,
+        connection: &mut PgConnection,
+        tables: TableSet,
+    ) -> Result<u64, ProjectionError> {
+        let table = tables.name("user_favorite_summary");
+        let mut rows = CopyRows::default();
+        for ((tenant, user_id), (summary, at, position)) in &self.users {
+            rows.text(tenant)
+                .text(user_id)
+                .text(&json_text(&summary.favorites))
+                .text(&json_text(&summary.likes))
+                .text(&json_text(&summary.dislikes))
+                .plain(summary.live_facts)
+                .time(*at)
+                .plain(position)
+                .end_row();
+        }
+        rows.copy_into(
+            connection,
+            &table,
+            "tenant, user_id, favorites, likes, dislikes, live_facts, last_changed_at, \
+             global_position",
+        )
+        .await
+    }
+}
+
+/// Maps of strings always serialise.
+fn json_text(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// Every job's row.
+#[derive(Debug, Default)]
+struct JobsFold {
+    jobs: HashMap<(String, Uuid), JobRecord>,
+}
+
+#[async_trait]
+impl RebuildFold for JobsFold {
+    fn apply(&mut self, position: LogPosition, at: DateTime<Utc>, event: &DomainEvent) {
+        let DomainEvent::ExtractionJob {
+            tenant,
+            job_id,
+            event,
+        } = event
+        else {
+            return;
+        };
+        let key = (tenant.to_string(), *job_id);
+        let current = self.jobs.remove(&key);
+        if let Some(row) = JobRecord::next(current, event, at, position) {
+            self.jobs.insert(key, row);
+        }
+    }
+
+    async fn write(
+        self: Box<Self>,
+        connection: &mut PgConnection,
+        tables: TableSet,
+    ) -> Result<u64, ProjectionError> {
+        let table = tables.name("extraction_jobs");
+        let mut rows = CopyRows::default();
+        for ((tenant, job_id), row) in &self.jobs {
+            row.copy_row(&mut rows, tenant, *job_id);
+        }
+        rows.copy_into(
+            connection,
+            &table,
+            &format!("tenant, job_id, {JOB_COLUMNS}"),
+        )
+        .await
     }
 }

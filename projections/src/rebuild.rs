@@ -7,15 +7,19 @@
 
 use std::sync::Arc;
 
+use futures_util::TryStreamExt;
 use sqlx::PgPool;
 
 use crate::ProjectionError;
-use crate::decode::decode;
-use crate::event_log::{EventLog, LogPosition, RecordedEvent};
+use crate::decode::{decode, decode_parts, parse_commit_time};
+use crate::event_log::{EventLog, LogPosition, PostgresEventLog, RecordedEvent};
 use crate::projection::{Projection, TableSet};
 
 /// Events applied per transaction while filling the fresh tables.
 const REBUILD_BATCH: u32 = 5_000;
+
+/// How often a folding rebuild reports progress, in events.
+const PROGRESS_EVERY: u64 = 10_000;
 
 /// What a rebuild did, with the store's own count to check it against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +44,64 @@ async fn apply_events(
     Ok(())
 }
 
+/// Fills the fresh tables from everything readable now; returns where it stopped and how many
+/// events it read.
+async fn fill(
+    pool: &PgPool,
+    log: &dyn EventLog,
+    projection: &dyn Projection,
+    progress: &mut impl FnMut(u64),
+) -> Result<(LogPosition, u64), ProjectionError> {
+    let mut position = LogPosition::default();
+    let mut applied = 0u64;
+    if let Some(fold) = projection.rebuild_fold() {
+        let stream_log = PostgresEventLog::new(pool.clone());
+        let mut events = stream_log.stream_after(position);
+        let mut fold = fold;
+        let mut unreported = 0;
+        while let Some(event) = events.try_next().await? {
+            if let Some(decoded) = decode_parts(
+                &event.aggregate_type,
+                &event.aggregate_id,
+                event.payload.as_str(),
+                event.position.global_position,
+            )? {
+                fold.apply(
+                    event.position,
+                    parse_commit_time(event.time.as_deref()),
+                    &decoded,
+                );
+            }
+            position = event.position;
+            unreported += 1;
+            if unreported == PROGRESS_EVERY {
+                progress(unreported);
+                applied += unreported;
+                unreported = 0;
+            }
+        }
+        progress(unreported);
+        applied += unreported;
+        let mut tx = pool.begin().await?;
+        fold.write(&mut tx, TableSet::Rebuild).await?;
+        tx.commit().await?;
+        return Ok((position, applied));
+    }
+    loop {
+        let events = log.read_after(position, REBUILD_BATCH).await?;
+        let Some(last) = events.last().map(|e| e.position) else {
+            break;
+        };
+        let mut tx = pool.begin().await?;
+        apply_events(&mut tx, projection, &events).await?;
+        tx.commit().await?;
+        position = last;
+        applied += events.len() as u64;
+        progress(events.len() as u64);
+    }
+    Ok((position, applied))
+}
+
 /// Rebuilds one projection; `progress` is told how many events each step applied.
 pub async fn rebuild(
     pool: &PgPool,
@@ -58,20 +120,7 @@ pub async fn rebuild(
         .execute(pool)
         .await?;
     }
-    let mut position = LogPosition::default();
-    let mut applied = 0u64;
-    loop {
-        let events = log.read_after(position, REBUILD_BATCH).await?;
-        let Some(last) = events.last().map(|e| e.position) else {
-            break;
-        };
-        let mut tx = pool.begin().await?;
-        apply_events(&mut tx, projection.as_ref(), &events).await?;
-        tx.commit().await?;
-        position = last;
-        applied += events.len() as u64;
-        progress(events.len() as u64);
-    }
+    let (mut position, mut applied) = fill(pool, log, projection.as_ref(), &mut progress).await?;
 
     // The swap: hold the checkpoint row so the live daemon pauses, apply what arrived
     // meanwhile, rename, and move the checkpoint to where the fresh tables stand.

@@ -1,42 +1,28 @@
 //! Rebuild rate on a large event store: `cargo run --release -p pika-tests --example
-//! rebuild_rate [EVENTS]` (default 100,000). Writes the history through the real write side
-//! into a fresh database, catches the live projections up, then times
+//! rebuild_rate [EVENTS]` (default 100,000). Writes a random history of extraction jobs
+//! (submitted, started, applied, completed, failed or dead-lettered) over 1,000 users through
+//! the real write side into a fresh database, catches the live projections up, then times
 //! `projections rebuild` for each read model and checks the rebuilt tables equal the live ones.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use pika_commands::{CommandContext, RetryPolicy, WriteModel};
+use pika_commands::{RetryPolicy, WriteModel};
 use pika_domain::*;
 use pika_projections::rebuild::rebuild;
 use pika_projections::{DaemonSettings, PostgresEventLog, ProjectionDaemon, all_projections};
 use pika_tests::TestDatabase;
+use pika_tests::history::{REBUILT_TABLES, event_count, random_job, table_rows};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 
-const OPERATIONS_PER_COMMIT: usize = 100;
-
-fn candidate(key: &str, value: &str) -> FactCandidate {
-    FactCandidate {
-        key: FactKey::parse(key).expect("key"),
-        value: FactValue::parse(value).expect("value"),
-        text: FactText::parse(&format!("{key} is {value}")).expect("text"),
-        confidence: Confidence::new(0.8).expect("confidence"),
-        language: Language::parse("en").expect("language"),
-        source: FactSource::default(),
-    }
-}
-
-async fn table_rows(pool: &sqlx::PgPool, table: &str, order: &str) -> String {
-    sqlx::query_scalar(&format!(
-        "SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY {order}), '[]')::text FROM {table} t"
-    ))
-    .fetch_one(pool)
-    .await
-    .expect("rows")
-}
+const USERS: u64 = 1_000;
+const WRITERS: u64 = 4;
+const OPERATIONS_PER_JOB: usize = 30;
 
 #[tokio::main]
 async fn main() {
-    let target: usize = std::env::args()
+    let target: i64 = std::env::args()
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(100_000);
@@ -44,35 +30,24 @@ async fn main() {
     let model = Arc::new(WriteModel::postgres(pool.clone(), RetryPolicy::default()));
     let tenant = TenantId::parse("bench").expect("tenant");
     let started = Instant::now();
-    let mut written = 0;
-    let mut commit = 0;
-    while written < target {
-        let user = UserId::parse(&format!("user-{}", commit % 1000)).expect("user");
-        let operations = (0..OPERATIONS_PER_COMMIT)
-            .map(|n| FactOperation::Add {
-                fact_id: FactId::generate(),
-                candidate: if n % 10 == 0 {
-                    candidate("favorite.color", &format!("colour {}", commit % 7))
-                } else {
-                    candidate("likes.thing", &format!("thing {commit}-{n}"))
-                },
-            })
-            .collect();
-        let command = UserMemoryCommand::ApplyExtraction {
-            job_id: JobId::generate(),
-            operations,
-        };
-        let context = CommandContext::new(format!("bench-{commit}"), "bench");
-        model
-            .execute_user_memory(&tenant, &user, command, &context)
-            .await
-            .expect("commit");
-        commit += 1;
-        written = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events")
-            .fetch_one(&pool)
-            .await
-            .expect("count") as usize;
+    let mut writers = Vec::new();
+    for writer in 0..WRITERS {
+        let (model, pool, tenant) = (model.clone(), pool.clone(), tenant.clone());
+        writers.push(tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(writer);
+            let mut round = 0u64;
+            while !round.is_multiple_of(20) || event_count(&pool).await < target {
+                let user = UserId::parse(&format!("user-{}", (round * WRITERS + writer) % USERS))
+                    .expect("user");
+                random_job(&model, &mut rng, &tenant, &user, OPERATIONS_PER_JOB).await;
+                round += 1;
+            }
+        }));
     }
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    let written = event_count(&pool).await;
     println!(
         "wrote {written} events in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -91,8 +66,10 @@ async fn main() {
         "live daemon applied them in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let facts = table_rows(&pool, "facts", "tenant, user_id, fact_id").await;
-    let summary = table_rows(&pool, "user_favorite_summary", "tenant, user_id").await;
+    let mut live = Vec::new();
+    for (table, order) in REBUILT_TABLES {
+        live.push(table_rows(&pool, table, order).await);
+    }
 
     for projection in all_projections() {
         let name = projection.name();
@@ -108,13 +85,8 @@ async fn main() {
             report.events_in_store
         );
     }
-    assert_eq!(
-        table_rows(&pool, "facts", "tenant, user_id, fact_id").await,
-        facts
-    );
-    assert_eq!(
-        table_rows(&pool, "user_favorite_summary", "tenant, user_id").await,
-        summary
-    );
+    for ((table, order), live) in REBUILT_TABLES.iter().zip(&live) {
+        assert_eq!(&table_rows(&pool, table, order).await, live, "{table}");
+    }
     println!("rebuilt tables equal the live ones");
 }

@@ -75,3 +75,78 @@ async fn the_application_refuses_to_start_against_an_unreachable_database() {
     let error = format!("{:#}", started.expect_err("no database"));
     assert!(error.contains("PIKA_DATABASE_URL"), "{error}");
 }
+
+#[tokio::test]
+async fn metrics_show_requests_by_route_and_status_and_projection_lag() {
+    let app = TestApp::spawn().await;
+    let added: serde_json::Value = app
+        .client
+        .post(app.url("/v1/users/kid/facts"))
+        .bearer_auth(pika_tests::TEST_API_SECRET)
+        .json(&serde_json::json!({"key": "favorite.color", "value": "blue"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let position = added["position"].as_i64().expect("the commit's position");
+    let listed = app
+        .client
+        .get(app.url(&format!("/v1/users/kid/facts?min_position={position}")))
+        .bearer_auth(pika_tests::TEST_API_SECRET)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    let missing = app.client.get(app.url("/v1/nowhere")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let has = |needle: &[&str]| {
+        metrics
+            .lines()
+            .any(|line| needle.iter().all(|part| line.contains(part)))
+    };
+    assert!(
+        has(&[
+            "pika_http_requests_total{",
+            "route=\"/v1/users/{user_id}/facts\"",
+            "method=\"GET\"",
+            "status=\"200\"",
+        ]),
+        "{metrics}"
+    );
+    assert!(
+        has(&[
+            "pika_http_requests_total{",
+            "route=\"unmatched\"",
+            "status=\"404\""
+        ]),
+        "{metrics}"
+    );
+    assert!(
+        has(&[
+            "pika_http_request_duration_seconds_bucket{",
+            "route=\"/v1/users/{user_id}/facts\"",
+        ]),
+        "latency is a histogram: {metrics}"
+    );
+    assert!(
+        has(&["pika_projection_lag_events{projection=\"facts\"} 0"]),
+        "{metrics}"
+    );
+    assert!(
+        has(&["pika_projection_position{projection=\"facts\"}"]),
+        "{metrics}"
+    );
+    app.stop().await;
+}

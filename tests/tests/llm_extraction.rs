@@ -1,67 +1,10 @@
 //! The LLM extractor against a local server that speaks the OpenAI chat protocol.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::State;
-use axum::routing::post;
+use pika_tests::llm_stub::{Answer, LlmStub};
 use pika_tests::{TEST_API_SECRET, TestApp};
 use serde_json::{Value, json};
-
-#[derive(Debug, Clone)]
-enum Answer {
-    Facts(Value),
-    Slow(Duration),
-    Malformed,
-}
-
-#[derive(Debug, Clone, Default)]
-struct Stub {
-    answers: Arc<Mutex<VecDeque<Answer>>>,
-    requests: Arc<Mutex<Vec<Value>>>,
-}
-
-async fn chat(State(stub): State<Stub>, Json(request): Json<Value>) -> Json<Value> {
-    stub.requests.lock().unwrap().push(request);
-    let answer = stub
-        .answers
-        .lock()
-        .unwrap()
-        .pop_front()
-        .unwrap_or(Answer::Malformed);
-    let content = match answer {
-        Answer::Facts(facts) => json!({"facts": facts}).to_string(),
-        Answer::Slow(delay) => {
-            tokio::time::sleep(delay).await;
-            json!({"facts": []}).to_string()
-        }
-        Answer::Malformed => "Sure! Here are the facts: the user has a dog.".to_owned(),
-    };
-    Json(json!({
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]
-    }))
-}
-
-async fn start_stub(answers: Vec<Answer>) -> (Stub, String) {
-    let stub = Stub {
-        answers: Arc::new(Mutex::new(answers.into())),
-        ..Stub::default()
-    };
-    let app = axum::Router::new()
-        .route("/v1/chat/completions", post(chat))
-        .with_state(stub.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://127.0.0.1:{}/v1",
-        listener.local_addr().unwrap().port()
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (stub, url)
-}
 
 async fn app_with_llm(url: &str) -> TestApp {
     TestApp::spawn_with(|settings| {
@@ -105,7 +48,7 @@ fn milu() -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn valid_llm_output_is_applied_in_the_users_language() {
-    let (stub, url) = start_stub(vec![Answer::Facts(milu())]).await;
+    let (stub, url) = LlmStub::start(vec![Answer::Facts(milu())]).await;
     let app = app_with_llm(&url).await;
     let job = run_job(&app, "be-llm").await;
     assert_eq!(job["status"], "completed", "{job}");
@@ -122,7 +65,7 @@ async fn valid_llm_output_is_applied_in_the_users_language() {
     assert_eq!(facts["facts"][0]["key"], "pet.dog");
     assert_eq!(facts["facts"][0]["text"], "Em có một con chó tên là Milu");
     assert_eq!(facts["facts"][0]["language"], "vi");
-    let requests = stub.requests.lock().unwrap().clone();
+    let requests = stub.requests();
     assert_eq!(requests[0]["model"], "stub-model");
     assert!(
         requests[0]["messages"][1]["content"]
@@ -135,7 +78,7 @@ async fn valid_llm_output_is_applied_in_the_users_language() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timeout_is_retried() {
-    let (stub, url) = start_stub(vec![
+    let (stub, url) = LlmStub::start(vec![
         Answer::Slow(Duration::from_secs(3)),
         Answer::Facts(milu()),
     ])
@@ -144,13 +87,13 @@ async fn a_timeout_is_retried() {
     let job = run_job(&app, "be-slow").await;
     assert_eq!(job["status"], "completed", "{job}");
     assert_eq!(job["attempts"], 2);
-    assert_eq!(stub.requests.lock().unwrap().len(), 2);
+    assert_eq!(stub.requests().len(), 2);
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_answer_fails_the_job_with_the_reason() {
-    let (_stub, url) = start_stub(vec![Answer::Malformed]).await;
+    let (_stub, url) = LlmStub::start(vec![Answer::Malformed]).await;
     let app = app_with_llm(&url).await;
     let job = run_job(&app, "be-garbled").await;
     assert_eq!(job["status"], "failed", "{job}");

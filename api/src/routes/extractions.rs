@@ -3,10 +3,8 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::routing::{get, post};
 use pika_commands::{CommandContext, CommandError};
 use pika_domain::{
     ChatMessage, Conversation, ExtractionJobCommand, ExtractionJobError, JobId, JobStatus, Role,
@@ -14,11 +12,14 @@ use pika_domain::{
 };
 use pika_projections::jobs::{JobView, job_view};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::auth::Tenant;
 use crate::extract::{ApiJson, ApiQuery};
-use crate::problem::ApiError;
+use crate::problem::{ApiError, Problem};
 use crate::state::AppState;
 
 /// Namespace of job ids derived from idempotency keys.
@@ -27,31 +28,45 @@ const MAX_IDEMPOTENCY_KEY: usize = 255;
 /// The longest a client may long-poll a job.
 const MAX_WAIT: Duration = Duration::from_secs(30);
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/extractions", post(submit))
-        .route("/v1/jobs/{job_id}", get(job_status))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(submit))
+        .routes(routes!(job_status))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SubmitBody {
+    #[schema(pattern = "^[A-Za-z0-9_.:@-]{1,128}$")]
     user_id: String,
+    #[schema(min_items = 1, max_items = 200)]
     messages: Vec<MessageBody>,
+    /// Kept with the job as it is, up to 16 KiB of JSON.
     #[serde(default)]
     metadata: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MessageBody {
+    #[schema(schema_with = role_schema)]
     role: Role,
+    #[schema(min_length = 1, max_length = 8000)]
     content: String,
 }
 
-#[derive(Debug, Serialize)]
+/// `Role` belongs to the domain crate, which stays free of HTTP concerns such as schemas.
+fn role_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["user", "assistant", "system"]))
+        .build()
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 struct Accepted {
     job_id: Uuid,
+    /// `queued`, or the job's current status when an `Idempotency-Key` repeats a submission.
     status: String,
 }
 
@@ -90,6 +105,37 @@ fn conversation(messages: Vec<MessageBody>) -> Result<Conversation, ApiError> {
     Conversation::new(messages).map_err(|e| ApiError::Unprocessable(e.to_string()))
 }
 
+/// Submit a conversation for fact extraction.
+///
+/// The job is committed before this answers, so an accepted job is never lost. A repeated
+/// `Idempotency-Key` answers with the first request's job instead of submitting again.
+#[utoipa::path(
+    post,
+    path = "/v1/extractions",
+    tag = "extraction",
+    security(("api_key" = [])),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
+            description = "The same key returns the same job for a repeated request"),
+    ),
+    request_body = SubmitBody,
+    responses(
+        (status = 202, description = "Accepted: the job is queued", body = Accepted,
+            headers(("Location" = String, description = "`/v1/jobs/{job_id}`")),
+            links(("status" = (operation_id = "job_status",
+                parameters(("job_id" = "$response.body#/job_id")))))),
+        (status = 400, description = "Malformed JSON or a bad Idempotency-Key", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 413, description = "Over 1 MiB, or more than 200 messages", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "A bad user id, message or metadata, or an unknown field",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The event store is unavailable; retry", body = Problem,
+            content_type = "application/problem+json"),
+    )
+)]
 #[tracing::instrument(skip_all, fields(tenant = %tenant.0))]
 async fn submit(
     State(state): State<AppState>,
@@ -151,10 +197,12 @@ async fn submit(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct JobQuery {
     /// Long-poll: wait up to this many seconds (at most 30) for the job to finish.
+    #[param(minimum = 0)]
     wait: Option<f64>,
 }
 
@@ -162,6 +210,26 @@ fn finished(status: &str) -> bool {
     matches!(status, "completed" | "failed" | "dead_lettered")
 }
 
+/// A job's status, attempts, last error, times and result counts.
+///
+/// `completed` is reported only once every read model shows the job's facts, so a client that
+/// waited for it reads them right after.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{job_id}",
+    tag = "extraction",
+    security(("api_key" = [])),
+    params(("job_id" = Uuid, Path, description = "The id `POST /v1/extractions` answered with"), JobQuery),
+    responses(
+        (status = 200, description = "The job", body = JobView),
+        (status = 400, description = "A bad job id or query parameter", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 404, description = "No such job for this tenant", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable; retry", body = Problem,
+            content_type = "application/problem+json"),
+    )
+)]
 #[tracing::instrument(skip(state, tenant), fields(tenant = %tenant.0))]
 async fn job_status(
     State(state): State<AppState>,
@@ -171,8 +239,9 @@ async fn job_status(
 ) -> Result<Json<JobView>, ApiError> {
     let job_id: JobId = job_id.parse()?;
     let wait = match query.wait {
+        // Clamped before the conversion, which panics on more seconds than a `Duration` holds.
         Some(seconds) if seconds.is_finite() && seconds >= 0.0 => {
-            Duration::from_secs_f64(seconds).min(MAX_WAIT)
+            Duration::from_secs_f64(seconds.min(MAX_WAIT.as_secs_f64()))
         }
         Some(_) => {
             return Err(ApiError::BadRequest(

@@ -2,13 +2,38 @@
 
 use std::sync::OnceLock;
 
-use axum::Router;
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use pika_projections::{PostgresEventLog, recorded_projection_status};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::state::AppState;
+
+/// Projection positions and lag, read at scrape time: the daemon may run in another process,
+/// and the store is the one place that knows both the checkpoints and the log's end.
+async fn record_projection_lag(state: &AppState) {
+    let pool = &state.dependencies.postgres;
+    let log = PostgresEventLog::new(pool.clone());
+    match recorded_projection_status(pool, &log).await {
+        Ok(statuses) => {
+            for status in statuses {
+                let labels = [("projection", status.projection)];
+                metrics::gauge!("pika_projection_lag_events", &labels)
+                    .set(status.lag_events as f64);
+                metrics::gauge!("pika_projection_lag_seconds", &labels).set(status.lag_seconds);
+                metrics::gauge!("pika_projection_position", &labels)
+                    .set(status.position.global_position as f64);
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "projection lag not read for /metrics");
+            metrics::counter!("pika_metrics_read_errors_total").increment(1);
+        }
+    }
+}
 
 static RECORDER: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -16,15 +41,37 @@ static RECORDER: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 /// share it. `None` when another recorder was installed first.
 pub fn install() -> Option<PrometheusHandle> {
     RECORDER
-        .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Suffix("seconds".into()),
+                    &[
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                        5.0, 10.0,
+                    ],
+                )
+                .ok()?
+                .install_recorder()
+                .ok()
+        })
         .clone()
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(render))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(render))
 }
 
-async fn render() -> impl IntoResponse {
+/// Prometheus metrics in the text exposition format. No key, so a scraper needs no secret.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "operations",
+    responses((status = 200, description = "The metrics", body = String,
+        content_type = "text/plain"))
+)]
+async fn render(State(state): State<AppState>) -> impl IntoResponse {
+    record_projection_lag(&state).await;
     let body = install().map(|handle| handle.render()).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

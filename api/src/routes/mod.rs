@@ -1,4 +1,5 @@
 pub mod extractions;
+pub mod fact_commands;
 pub mod facts;
 pub mod health;
 pub mod metrics;

@@ -1,43 +1,88 @@
 //! `POST /v1/search` and `GET /v1/users/{user_id}/favorites`.
 
 use axum::Json;
-use axum::Router;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue};
-use axum::routing::{get, post};
 use pika_domain::UserId;
-use pika_projections::search::{ScoredFact, SearchFilter};
-use serde::{Deserialize, Serialize};
+use pika_projections::fact_record::FactRecord;
+use pika_projections::history::FavoriteSummaryView;
+use pika_projections::search::SearchFilter;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Tenant;
 use crate::extract::ApiJson;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, Problem};
 use crate::search::service::{Layer, SearchQuery};
 use crate::state::AppState;
 
 const MAX_QUERY_CHARS: usize = 1_000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/search", post(search))
-        .route("/v1/users/{user_id}/favorites", get(favorites))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(search))
+        .routes(routes!(favorites))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SearchBody {
+    #[schema(pattern = "^[A-Za-z0-9_.:@-]{1,128}$")]
     user_id: String,
+    #[schema(min_length = 1, max_length = 1000)]
     query: String,
+    #[schema(minimum = 1, maximum = 100, default = 10)]
     limit: Option<u32>,
+    /// Only facts of these kinds (`preference`, `dislike`, `identity`, …).
     kinds: Option<Vec<String>>,
+    /// Only these keys; `likes.*` stands for `likes` and every `likes.` key.
     keys: Option<Vec<String>>,
+    #[schema(minimum = 0, maximum = 1, default = 0)]
     min_score: Option<f64>,
 }
 
-#[derive(Debug, Serialize)]
-struct SearchResponse<'a> {
-    results: &'a [ScoredFact],
-    served_from: &'static str,
+// The search handler splices cached bytes into its answer instead of serialising a value, so
+// this type exists only to describe that answer.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "describes bytes the search handler writes itself")]
+struct SearchResults {
+    results: Vec<SearchHit>,
+    #[schema(schema_with = served_from_schema)]
+    served_from: String,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "describes bytes the search handler writes itself")]
+struct SearchHit {
+    #[serde(flatten)]
+    fact: FactRecord,
+    /// Fused relevance in [0, 1]: 1 is first by both meaning and words.
+    #[schema(minimum = 0, maximum = 1)]
+    score: f64,
+}
+
+// The favourites handler adds `served_from` to the summary as JSON; this type describes it.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "describes the JSON the favourites handler builds")]
+struct Favorites {
+    #[serde(flatten)]
+    summary: FavoriteSummaryView,
+    #[schema(schema_with = served_from_schema)]
+    served_from: String,
+}
+
+/// `Layer` lives with the search service, which knows nothing of schemas.
+fn served_from_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["L0", "L1", "L2", "L4"]))
+        .description(Some(
+            "The cache layer that answered, as in the X-Cache header",
+        ))
+        .build()
 }
 
 fn cache_header(layer: Layer) -> HeaderMap {
@@ -80,22 +125,73 @@ impl SearchBody {
     }
 }
 
+/// Rank the user's live facts for a message.
+///
+/// Answers come from the first cache layer that holds a current answer (L0 in process, L1
+/// Redis), else from ranking (L4); `X-Cache` names the layer so clients and dashboards can see
+/// cache behaviour without parsing the body.
+#[utoipa::path(
+    post,
+    path = "/v1/search",
+    tag = "search",
+    security(("api_key" = [])),
+    request_body = SearchBody,
+    responses(
+        (status = 200, description = "The best facts first", body = SearchResults,
+            headers(("X-Cache" = String, description = "The layer that answered: L0, L1 or L4"))),
+        (status = 400, description = "Malformed JSON", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 413, description = "Over 1 MiB", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 422, description = "A bad user id, query, limit or min_score, or an unknown field",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The read models are unavailable; retry", body = Problem,
+            content_type = "application/problem+json"),
+    )
+)]
 #[tracing::instrument(skip_all, fields(tenant = %tenant.0))]
 async fn search(
     State(state): State<AppState>,
     tenant: Tenant,
     ApiJson(body): ApiJson<SearchBody>,
-) -> Result<(HeaderMap, Json<serde_json::Value>), ApiError> {
+) -> Result<(HeaderMap, Body), ApiError> {
     let query = body.into_query(&tenant)?;
     let (answer, layer) = state.search.search(&query).await?;
-    let response = SearchResponse {
-        results: &answer.results,
-        served_from: layer.as_str(),
-    };
-    let body = serde_json::to_value(&response).map_err(|e| ApiError::Internal(e.into()))?;
-    Ok((cache_header(layer), Json(body)))
+    // `{"results": [...], "served_from": "L0"}`, spliced around the cached results' bytes.
+    let mut body = Vec::with_capacity(answer.results_json.len() + 48);
+    body.extend_from_slice(b"{\"results\":");
+    body.extend_from_slice(&answer.results_json);
+    body.extend_from_slice(b",\"served_from\":\"");
+    body.extend_from_slice(layer.as_str().as_bytes());
+    body.extend_from_slice(b"\"}");
+    let mut headers = cache_header(layer);
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok((headers, Body::from(body)))
 }
 
+/// Favourites, likes and dislikes by topic, from the `user_favorite_summary` read model (L2).
+///
+/// A user with no facts yet has an empty summary, not a 404.
+#[utoipa::path(
+    get,
+    path = "/v1/users/{user_id}/favorites",
+    tag = "search",
+    security(("api_key" = [])),
+    params(("user_id" = String, Path, pattern = "^[A-Za-z0-9_.:@-]{1,128}$")),
+    responses(
+        (status = 200, description = "The summary", body = Favorites,
+            headers(("X-Cache" = String, description = "Always L2"))),
+        (status = 400, description = "A bad user id", body = Problem,
+            content_type = "application/problem+json"),
+        (status = 503, description = "The read models are unavailable; retry", body = Problem,
+            content_type = "application/problem+json"),
+    )
+)]
 #[tracing::instrument(skip(state, tenant), fields(tenant = %tenant.0))]
 async fn favorites(
     State(state): State<AppState>,

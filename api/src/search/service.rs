@@ -3,15 +3,19 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
 use pika_domain::Embedder;
 use pika_projections::ProjectionError;
-use pika_projections::search::{IndexedFact, ScoredFact, SearchFilter, load_index, rank};
+use pika_projections::search::{ScoredFact, SearchFilter, UserIndex, load_index, rank};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use super::cache::{CacheVersions, RedisCache};
 
+/// Part of every L1 key: a release that changes the stored form of answers changes it, so it
+/// never reads another release's bytes.
+const L1_FORMAT: &str = "v2";
 /// How long an L1 answer may live; a change makes it unreachable long before.
 const L1_TTL: Duration = Duration::from_secs(600);
 /// Query vectors are deterministic for a model, so they may live a day.
@@ -77,9 +81,23 @@ pub fn normalise_query(query: &str) -> String {
         .join(" ")
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// An answer as the JSON array of its results, serialised once when ranked: L0 and L1 hits
+/// send these bytes as they are, so a hit costs no serialisation.
+#[derive(Debug, Clone)]
 pub struct SearchAnswer {
-    pub results: Vec<ScoredFact>,
+    pub results_json: Bytes,
+}
+
+impl SearchAnswer {
+    fn new(results: &[ScoredFact]) -> Result<Self, ProjectionError> {
+        let json = serde_json::to_vec(results).map_err(|e| ProjectionError::Corrupt {
+            position: 0,
+            detail: format!("search results not serialisable: {e}"),
+        })?;
+        Ok(Self {
+            results_json: Bytes::from(json),
+        })
+    }
 }
 
 pub struct SearchService {
@@ -87,7 +105,7 @@ pub struct SearchService {
     embedder: Arc<dyn Embedder>,
     redis: Option<RedisCache>,
     answers: moka::future::Cache<String, Arc<SearchAnswer>>,
-    indexes: moka::future::Cache<String, Arc<Vec<IndexedFact>>>,
+    indexes: moka::future::Cache<String, Arc<UserIndex>>,
 }
 
 impl std::fmt::Debug for SearchService {
@@ -159,11 +177,11 @@ impl SearchService {
                 record(Layer::L0, started);
                 return Ok((answer, Layer::L0));
             }
-            let l1_key = redis.key(&["search", key]);
-            if let Ok(Some(bytes)) = redis.get_bytes(&l1_key).await
-                && let Ok(answer) = serde_json::from_slice::<SearchAnswer>(&bytes)
-            {
-                let answer = Arc::new(answer);
+            let l1_key = redis.key(&["search", L1_FORMAT, key]);
+            if let Ok(Some(bytes)) = redis.get_bytes(&l1_key).await {
+                let answer = Arc::new(SearchAnswer {
+                    results_json: Bytes::from(bytes),
+                });
                 self.answers.insert(key.clone(), answer.clone()).await;
                 record(Layer::L1, started);
                 return Ok((answer, Layer::L1));
@@ -182,14 +200,16 @@ impl SearchService {
             query.limit,
             query.min_score,
         );
-        let answer = Arc::new(SearchAnswer { results });
+        let answer = Arc::new(SearchAnswer::new(&results)?);
         if let (Some(key), Some(redis)) = (key, &self.redis) {
-            if let Ok(bytes) = serde_json::to_vec(answer.as_ref()) {
-                redis
-                    .set_bytes(&redis.key(&["search", &key]), &bytes, L1_TTL)
-                    .await
-                    .ok();
-            }
+            redis
+                .set_bytes(
+                    &redis.key(&["search", L1_FORMAT, &key]),
+                    &answer.results_json,
+                    L1_TTL,
+                )
+                .await
+                .ok();
             self.answers.insert(key, answer.clone()).await;
         }
         record(Layer::L4, started);
@@ -241,7 +261,7 @@ impl SearchService {
         tenant: &str,
         user: &str,
         versions: Option<CacheVersions>,
-    ) -> Result<Arc<Vec<IndexedFact>>, ProjectionError> {
+    ) -> Result<Arc<UserIndex>, ProjectionError> {
         let model = self.embedder.model().to_owned();
         let Some(v) = versions else {
             return Ok(Arc::new(

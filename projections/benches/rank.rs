@@ -1,0 +1,65 @@
+//! L4 ranking cost on one user's facts: `cargo bench -p pika-projections --bench rank`.
+//! A full search miss pays this beside the query embedding, so it must stay well under a
+//! millisecond for the search goals to hold.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use pika_projections::fact_record::{FactRecord, FactSourceRecord};
+use pika_projections::search::{IndexedFact, SearchFilter, UserIndex, rank};
+
+const FACTS: usize = 1_000;
+const DIMENSIONS: usize = 384;
+
+fn vector(seed: usize) -> Vec<f32> {
+    let raw: Vec<f32> = (0..DIMENSIONS)
+        .map(|i| (((seed * 31 + i * 17) % 97) as f32 - 48.0) / 48.0)
+        .collect();
+    let norm = raw.iter().map(|x| x * x).sum::<f32>().sqrt();
+    raw.into_iter().map(|x| x / norm).collect()
+}
+
+fn facts() -> UserIndex {
+    let facts = (0..FACTS)
+        .map(|n| {
+            let value = format!("item {n}");
+            let record = FactRecord {
+                fact_id: uuid::Uuid::now_v7(),
+                user_id: "load-0".into(),
+                key: ["likes.food", "likes.game", "family.cousin", "goal.skill"][n % 4].into(),
+                kind: "preference".into(),
+                value: value.clone(),
+                text: format!("I like playing with {value} after school"),
+                confidence: 0.9,
+                language: "en".into(),
+                source: FactSourceRecord {
+                    job_id: None,
+                    message_indexes: vec![0],
+                },
+                version: 1,
+                created_at: chrono::Utc::now(),
+                updated_at: chrono::Utc::now(),
+            };
+            IndexedFact::new(record, Some(vector(n)))
+        })
+        .collect();
+    UserIndex::new(facts)
+}
+
+fn bench(c: &mut Criterion) {
+    let facts = facts();
+    let query = vector(7);
+    c.bench_function("rank 1000 facts, vector and words", |b| {
+        b.iter(|| {
+            rank(
+                &facts,
+                "what about item 12 and her dog",
+                Some(&query),
+                &SearchFilter::default(),
+                10,
+                0.0,
+            )
+        });
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
