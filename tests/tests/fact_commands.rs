@@ -470,6 +470,20 @@ async fn another_tenant_can_neither_read_nor_change_a_fact() {
     }
     let path = format!("/v1/users/be-an/facts?min_position={min}");
     assert_eq!(get(&app, &path, OTHER_SECRET).await.1["facts"], json!([]));
+    // User ids live in each tenant's own namespace: the other tenant's "be-an" is a user with
+    // no facts, so its search and favourites are empty (a 404 only where another tenant had
+    // the id would itself reveal that it exists).
+    assert_eq!(
+        search(&app, "be-an", "Mochi").await.len(),
+        1,
+        "the owner finds it"
+    );
+    let body = Some(json!({"user_id": "be-an", "query": "Mochi"}));
+    let (status, found, _) = call(&app, Method::POST, "/v1/search", OTHER_SECRET, body).await;
+    assert_eq!((status, &found["results"]), (200, &json!([])), "{found}");
+    let (status, favourites) = get(&app, "/v1/users/be-an/favorites", OTHER_SECRET).await;
+    assert_eq!(status, 200);
+    assert!(!favourites.to_string().contains("Mochi"), "{favourites}");
     assert_eq!(event_count(&app).await, before, "nothing was written");
 
     let (status, fact_body) =
