@@ -3,6 +3,7 @@
 //! inside one process.
 
 mod retry;
+pub mod sqlite;
 pub mod storage;
 mod write_model;
 

@@ -2,20 +2,102 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
-use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::persist::{
+    PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream, SerializedEvent,
+    SerializedSnapshot,
+};
 use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventStore};
 use pika_domain::{
     ExtractionJob, ExtractionJobCommand, ExtractionJobError, JobId, TenantId, UserId, UserMemory,
     UserMemoryCommand, UserMemoryError, extraction_job_id, user_memory_id,
 };
 use postgres_es::PostgresEventRepository;
+use serde_json::Value;
 use sqlx::PgPool;
+use sqlx::sqlite::SqlitePool;
 use tokio::sync::Mutex;
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::RetryPolicy;
+use crate::sqlite::SqliteEventRepository;
 
-type Store<A> = PersistedEventStore<PostgresEventRepository, A>;
+type Store<A> = PersistedEventStore<EventRepository, A>;
+
+/// The event store a deployment writes to: Postgres when scaled out, one SQLite file when
+/// embedded. One type for both keeps `WriteModel` and everything above it free of the choice.
+enum EventRepository {
+    Postgres(PostgresEventRepository),
+    Sqlite(SqliteEventRepository),
+}
+
+impl PersistedEventRepository for EventRepository {
+    async fn get_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        match self {
+            Self::Postgres(repository) => repository.get_events::<A>(aggregate_id).await,
+            Self::Sqlite(repository) => repository.get_events::<A>(aggregate_id).await,
+        }
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        match self {
+            Self::Postgres(repository) => {
+                repository
+                    .get_last_events::<A>(aggregate_id, last_sequence)
+                    .await
+            }
+            Self::Sqlite(repository) => {
+                repository
+                    .get_last_events::<A>(aggregate_id, last_sequence)
+                    .await
+            }
+        }
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        match self {
+            Self::Postgres(repository) => repository.get_snapshot::<A>(aggregate_id).await,
+            Self::Sqlite(repository) => repository.get_snapshot::<A>(aggregate_id).await,
+        }
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        match self {
+            Self::Postgres(repository) => repository.persist::<A>(events, snapshot_update).await,
+            Self::Sqlite(repository) => repository.persist::<A>(events, snapshot_update).await,
+        }
+    }
+
+    async fn stream_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
+        match self {
+            Self::Postgres(repository) => repository.stream_events::<A>(aggregate_id).await,
+            Self::Sqlite(repository) => repository.stream_events::<A>(aggregate_id).await,
+        }
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        match self {
+            Self::Postgres(repository) => repository.stream_all_events::<A>().await,
+            Self::Sqlite(repository) => repository.stream_all_events::<A>().await,
+        }
+    }
+}
 
 /// A `UserMemory` snapshot is taken every this many events, so loading a long-lived user reads
 /// one snapshot and a few events rather than their whole history.
@@ -87,14 +169,24 @@ impl std::fmt::Debug for WriteModel {
 
 impl WriteModel {
     pub fn postgres(pool: PgPool, retry: RetryPolicy) -> Self {
-        let memory_store = || {
-            PersistedEventStore::new_snapshot_store(
-                PostgresEventRepository::new(pool.clone()),
-                USER_MEMORY_SNAPSHOT_EVERY,
-            )
-        };
-        let job_store =
-            || PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone()));
+        Self::over(
+            move || EventRepository::Postgres(PostgresEventRepository::new(pool.clone())),
+            retry,
+        )
+    }
+
+    /// The embedded write model: the same frameworks over the SQLite event store.
+    pub fn sqlite(pool: SqlitePool, retry: RetryPolicy) -> Self {
+        Self::over(
+            move || EventRepository::Sqlite(SqliteEventRepository::new(pool.clone())),
+            retry,
+        )
+    }
+
+    fn over(repository: impl Fn() -> EventRepository, retry: RetryPolicy) -> Self {
+        let memory_store =
+            || PersistedEventStore::new_snapshot_store(repository(), USER_MEMORY_SNAPSHOT_EVERY);
+        let job_store = || PersistedEventStore::new_event_store(repository());
         Self {
             user_memory: CqrsFramework::new(memory_store(), vec![], ()),
             user_memory_store: memory_store(),

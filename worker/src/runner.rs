@@ -48,7 +48,8 @@ impl Default for WorkerPolicy {
 }
 
 impl WorkerPolicy {
-    fn backoff(&self, attempt: u32) -> Duration {
+    /// The wait before retry `attempt`: doubling from `base_backoff`, capped at `max_backoff`.
+    pub fn backoff(&self, attempt: u32) -> Duration {
         self.base_backoff
             .saturating_mul(1u32 << attempt.min(16))
             .min(self.max_backoff)
@@ -68,6 +69,22 @@ pub enum Outcome {
     DeadLetter {
         reason: String,
     },
+}
+
+/// Counts and logs how a delivery ended, the same for every queue.
+pub(crate) fn record_outcome(outcome: &Outcome) {
+    let label = match outcome {
+        Outcome::Completed => "completed",
+        Outcome::Duplicate => "duplicate",
+        Outcome::Retry { .. } => "retried",
+        Outcome::DeadLetter { .. } => "dead_lettered",
+    };
+    metrics::counter!("pika_jobs_total", "outcome" => label).increment(1);
+    match outcome {
+        Outcome::Retry { attempt, reason } => warn!(attempt, %reason, "job will be retried"),
+        Outcome::DeadLetter { reason } => warn!(%reason, "job dead-lettered"),
+        Outcome::Completed | Outcome::Duplicate => {}
+    }
 }
 
 /// Headers carried by retried messages, for attempts that fail before the job can record them.
@@ -108,6 +125,10 @@ impl ExtractionWorker {
             embeddings: None,
             policy,
         }
+    }
+
+    pub fn policy(&self) -> &WorkerPolicy {
+        &self.policy
     }
 
     /// Stores vectors of new fact texts before each commit, for semantic search.
@@ -386,17 +407,10 @@ impl ExtractionWorker {
         payload: &[u8],
         outcome: &Outcome,
     ) -> Result<(), String> {
-        let label = match outcome {
-            Outcome::Completed => "completed",
-            Outcome::Duplicate => "duplicate",
-            Outcome::Retry { .. } => "retried",
-            Outcome::DeadLetter { .. } => "dead_lettered",
-        };
-        metrics::counter!("pika_jobs_total", "outcome" => label).increment(1);
+        record_outcome(outcome);
         match outcome {
             Outcome::Completed | Outcome::Duplicate => Ok(()),
             Outcome::Retry { attempt, reason } => {
-                warn!(attempt, %reason, "job will be retried");
                 let outgoing = Outgoing {
                     headers: vec![
                         (ATTEMPT_HEADER, attempt.to_string()),
@@ -409,7 +423,6 @@ impl ExtractionWorker {
                     .await
             }
             Outcome::DeadLetter { reason } => {
-                warn!(%reason, "job dead-lettered");
                 let outgoing = Outgoing {
                     headers: vec![(REASON_HEADER, reason.clone())],
                     delay: None,

@@ -1,0 +1,202 @@
+//! The embedded (SQLite) write side: the same commands and guarantees as on Postgres.
+
+use std::sync::Arc;
+
+use pika_commands::sqlite::{connect_sqlite, migrate_sqlite};
+use pika_commands::{CommandContext, CommandError, RetryPolicy, WriteModel};
+use pika_domain::*;
+use pika_tests::data_dir::TestDataDir;
+use sqlx::Row;
+use sqlx::sqlite::SqlitePool;
+
+fn tenant() -> TenantId {
+    TenantId::parse("acme").unwrap()
+}
+
+fn user(name: &str) -> UserId {
+    UserId::parse(name).unwrap()
+}
+
+fn candidate(key: &str, value: &str) -> FactCandidate {
+    FactCandidate {
+        key: FactKey::parse(key).unwrap(),
+        value: FactValue::parse(value).unwrap(),
+        text: FactText::parse(&format!("likes {value}")).unwrap(),
+        confidence: Confidence::new(0.8).unwrap(),
+        language: Language::parse("en").unwrap(),
+        source: FactSource::default(),
+    }
+}
+
+fn add(value: &str) -> UserMemoryCommand {
+    UserMemoryCommand::AddFact {
+        fact_id: FactId::generate(),
+        candidate: candidate("likes.thing", value),
+    }
+}
+
+fn context() -> CommandContext {
+    CommandContext::new("req-1", "test")
+}
+
+async fn migrated(dir: &TestDataDir) -> SqlitePool {
+    let pool = connect_sqlite(dir.path(), 4).await.unwrap();
+    migrate_sqlite(&pool).await.unwrap();
+    pool
+}
+
+async fn sequences(pool: &SqlitePool, aggregate_id: &str) -> Vec<i64> {
+    sqlx::query_scalar("SELECT sequence FROM events WHERE aggregate_id = ? ORDER BY sequence")
+        .bind(aggregate_id)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_commands_from_five_write_models_are_each_applied_once() {
+    let dir = TestDataDir::new();
+    let pool = migrated(&dir).await;
+    // Five write models, each with its own pool on the one file, stand for five processes:
+    // only the store's unique sequence and the retry loop keep them from losing an update.
+    let mut models = Vec::new();
+    for _ in 0..5 {
+        let own_pool = connect_sqlite(dir.path(), 2).await.unwrap();
+        models.push(Arc::new(WriteModel::sqlite(
+            own_pool,
+            RetryPolicy {
+                max_attempts: 60,
+                ..RetryPolicy::default()
+            },
+        )));
+    }
+    let kid = user("kid-concurrent");
+    let mut tasks = Vec::new();
+    for n in 0..50 {
+        let model = models[n % 5].clone();
+        let kid = kid.clone();
+        tasks.push(tokio::spawn(async move {
+            model
+                .execute_user_memory(&tenant(), &kid, add(&format!("thing {n}")), &context())
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().expect("every command is applied");
+    }
+    let memory = models[0].load_user_memory(&tenant(), &kid).await.unwrap();
+    assert_eq!(memory.live_facts().len(), 50);
+    let seqs = sequences(&pool, &user_memory_id(&tenant(), &kid)).await;
+    assert_eq!(
+        seqs,
+        (1..=50).collect::<Vec<i64>>(),
+        "no gap and no duplicate"
+    );
+}
+
+#[tokio::test]
+async fn positions_follow_commit_order_and_carry_the_commit_metadata() {
+    let dir = TestDataDir::new();
+    let pool = migrated(&dir).await;
+    let model = WriteModel::sqlite(pool.clone(), RetryPolicy::default());
+    let kid = user("kid-order");
+    let operations = ["pizza", "kites", "dragons"]
+        .map(|v| FactOperation::Add {
+            fact_id: FactId::generate(),
+            candidate: candidate("likes.thing", v),
+        })
+        .to_vec();
+    let apply = UserMemoryCommand::ApplyExtraction {
+        job_id: JobId::generate(),
+        operations,
+    };
+    model
+        .execute_user_memory(&tenant(), &kid, apply, &context())
+        .await
+        .unwrap();
+    model
+        .execute_user_memory(&tenant(), &kid, add("yo-yos"), &context())
+        .await
+        .unwrap();
+
+    let rows = sqlx::query(
+        "SELECT global_position, sequence, event_type, metadata FROM events
+          ORDER BY global_position",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let positions: Vec<i64> = rows.iter().map(|r| r.get("global_position")).collect();
+    let sequences: Vec<i64> = rows.iter().map(|r| r.get("sequence")).collect();
+    assert_eq!(positions, [1, 2, 3, 4, 5]);
+    assert_eq!(sequences, [1, 2, 3, 4, 5]);
+    let types: Vec<String> = rows.iter().map(|r| r.get("event_type")).collect();
+    assert_eq!(types[3], "ExtractionApplied");
+    let metadata: serde_json::Value =
+        serde_json::from_str(&rows[0].get::<String, _>("metadata")).unwrap();
+    assert_eq!(metadata["correlation_id"], "req-1");
+    assert_eq!(metadata["actor"], "test");
+}
+
+#[tokio::test]
+async fn a_rule_violation_is_rejected_and_writes_nothing() {
+    let dir = TestDataDir::new();
+    let pool = migrated(&dir).await;
+    let model = WriteModel::sqlite(pool.clone(), RetryPolicy::default());
+    let kid = user("kid-rules");
+    let outcome = model
+        .execute_user_memory(
+            &tenant(),
+            &kid,
+            UserMemoryCommand::RetractFact {
+                fact_id: FactId::generate(),
+                note: None,
+            },
+            &context(),
+        )
+        .await;
+    assert!(
+        matches!(outcome, Err(CommandError::Rejected(_))),
+        "{outcome:?}"
+    );
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+}
+
+#[tokio::test]
+async fn a_long_history_loads_from_its_snapshot_after_a_restart() {
+    let dir = TestDataDir::new();
+    let kid = user("kid-snapshot");
+    let events = {
+        let pool = migrated(&dir).await;
+        let model = WriteModel::sqlite(pool.clone(), RetryPolicy::default());
+        for n in 0..230 {
+            model
+                .execute_user_memory(&tenant(), &kid, add(&format!("toy {n}")), &context())
+                .await
+                .unwrap();
+        }
+        pool.close().await;
+        230
+    };
+
+    let pool = migrated(&dir).await;
+    let snapshot: (i64, i64) = sqlx::query_as(
+        "SELECT last_sequence, current_snapshot FROM snapshots WHERE aggregate_id = ?",
+    )
+    .bind(user_memory_id(&tenant(), &kid))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(snapshot, (200, 2), "a snapshot every 100 events");
+    let model = WriteModel::sqlite(pool, RetryPolicy::default());
+    let memory = model.load_user_memory(&tenant(), &kid).await.unwrap();
+    assert_eq!(
+        memory.live_facts().len(),
+        events,
+        "snapshot plus the events after it"
+    );
+}
