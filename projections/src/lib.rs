@@ -5,6 +5,7 @@
 pub mod bulk;
 pub mod daemon;
 pub mod decode;
+pub mod embedded;
 pub mod event_log;
 pub mod fact_record;
 pub mod favorite_summary;

@@ -1,0 +1,332 @@
+//! The embedded read models against a real SQLite file: the same rows as the Postgres
+//! projections for the same log, exactly once across failures and restarts, and each
+//! submitted job queued once.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use pika_commands::sqlite::{connect_sqlite, migrate_sqlite};
+use pika_commands::{RetryPolicy, WriteModel};
+use pika_domain::*;
+use pika_projections::embedded::EmbeddedProjector;
+use pika_projections::{DaemonSettings, PostgresEventLog, ProjectionDaemon, all_projections};
+use pika_tests::TestDatabase;
+use pika_tests::data_dir::TestDataDir;
+use pika_tests::history::random_job;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::{PgPool, Row};
+
+const USERS: usize = 20;
+const JOBS: usize = 150;
+
+/// A random history written through the Postgres write model.
+async fn postgres_history(pool: &PgPool) {
+    let model = WriteModel::postgres(pool.clone(), RetryPolicy::default());
+    let tenant = TenantId::parse("acme").unwrap();
+    let mut rng = StdRng::seed_from_u64(7);
+    for _ in 0..JOBS {
+        let kid = UserId::parse(&format!("kid-{}", rng.random_range(0..USERS))).unwrap();
+        let size = rng.random_range(4..12);
+        random_job(&model, &mut rng, &tenant, &kid, size).await;
+    }
+}
+
+/// Copies the Postgres log into the SQLite file, positions included.
+async fn copy_log(from: &PgPool, to: &SqlitePool) -> usize {
+    let rows = sqlx::query(
+        "SELECT global_position, aggregate_type, aggregate_id, sequence, event_type,
+                event_version, payload::text AS payload, metadata::text AS metadata
+           FROM events ORDER BY global_position",
+    )
+    .fetch_all(from)
+    .await
+    .unwrap();
+    for row in &rows {
+        sqlx::query(
+            "INSERT INTO events (global_position, aggregate_type, aggregate_id, sequence,
+                event_type, event_version, payload, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(row.get::<i64, _>("global_position"))
+        .bind(row.get::<String, _>("aggregate_type"))
+        .bind(row.get::<String, _>("aggregate_id"))
+        .bind(row.get::<i64, _>("sequence"))
+        .bind(row.get::<String, _>("event_type"))
+        .bind(row.get::<String, _>("event_version"))
+        .bind(row.get::<String, _>("payload"))
+        .bind(row.get::<String, _>("metadata"))
+        .execute(to)
+        .await
+        .unwrap();
+    }
+    rows.len()
+}
+
+fn time(at: Option<DateTime<Utc>>) -> Value {
+    json!(at.map(|at| at.to_rfc3339()))
+}
+
+fn pg_fact(row: &PgRow) -> Value {
+    json!([
+        row.get::<String, _>("tenant"),
+        row.get::<String, _>("user_id"),
+        row.get::<uuid::Uuid, _>("fact_id").to_string(),
+        row.get::<String, _>("key"),
+        row.get::<String, _>("kind"),
+        row.get::<String, _>("value"),
+        row.get::<String, _>("text"),
+        row.get::<f64, _>("confidence"),
+        row.get::<String, _>("language"),
+        row.get::<Option<uuid::Uuid>, _>("source_job_id")
+            .map(|id| id.to_string()),
+        row.get::<Vec<i32>, _>("source_messages"),
+        row.get::<i32, _>("version"),
+        time(Some(row.get("created_at"))),
+        time(Some(row.get("updated_at"))),
+        row.get::<i64, _>("global_position"),
+    ])
+}
+
+fn sqlite_fact(row: &SqliteRow) -> Value {
+    let messages: Vec<i32> =
+        serde_json::from_str(&row.get::<String, _>("source_messages")).unwrap();
+    json!([
+        row.get::<String, _>("tenant"),
+        row.get::<String, _>("user_id"),
+        row.get::<String, _>("fact_id"),
+        row.get::<String, _>("key"),
+        row.get::<String, _>("kind"),
+        row.get::<String, _>("value"),
+        row.get::<String, _>("text"),
+        row.get::<f64, _>("confidence"),
+        row.get::<String, _>("language"),
+        row.get::<Option<String>, _>("source_job_id"),
+        messages,
+        row.get::<i32, _>("version"),
+        time(Some(row.get("created_at"))),
+        time(Some(row.get("updated_at"))),
+        row.get::<i64, _>("global_position"),
+    ])
+}
+
+fn pg_summary(row: &PgRow) -> Value {
+    json!([
+        row.get::<String, _>("tenant"),
+        row.get::<String, _>("user_id"),
+        row.get::<Value, _>("favorites"),
+        row.get::<Value, _>("likes"),
+        row.get::<Value, _>("dislikes"),
+        row.get::<i32, _>("live_facts"),
+        time(Some(row.get("last_changed_at"))),
+        row.get::<i64, _>("global_position"),
+    ])
+}
+
+fn sqlite_summary(row: &SqliteRow) -> Value {
+    let parse =
+        |column: &str| -> Value { serde_json::from_str(&row.get::<String, _>(column)).unwrap() };
+    json!([
+        row.get::<String, _>("tenant"),
+        row.get::<String, _>("user_id"),
+        parse("favorites"),
+        parse("likes"),
+        parse("dislikes"),
+        row.get::<i32, _>("live_facts"),
+        time(Some(row.get("last_changed_at"))),
+        row.get::<i64, _>("global_position"),
+    ])
+}
+
+fn job_fields(job: pika_projections::jobs::JobRecord, tenant: String, job_id: String) -> Value {
+    json!([
+        tenant,
+        job_id,
+        job.user_id,
+        job.status,
+        job.attempts,
+        job.last_error,
+        job.idempotency_key,
+        time(Some(job.submitted_at)),
+        time(job.started_at),
+        time(job.finished_at),
+        [job.added, job.updated, job.retracted, job.unchanged],
+        job.global_position,
+    ])
+}
+
+async fn postgres_rows(pool: &PgPool) -> [Vec<Value>; 3] {
+    let facts = sqlx::query("SELECT * FROM facts ORDER BY tenant, user_id, fact_id")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    let summaries = sqlx::query("SELECT * FROM user_favorite_summary ORDER BY tenant, user_id")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    let jobs = sqlx::query("SELECT * FROM extraction_jobs ORDER BY tenant, job_id")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    let jobs = jobs
+        .iter()
+        .map(|row| {
+            let record: pika_projections::jobs::JobRecord = sqlx::FromRow::from_row(row).unwrap();
+            job_fields(
+                record,
+                row.get("tenant"),
+                row.get::<uuid::Uuid, _>("job_id").to_string(),
+            )
+        })
+        .collect();
+    [
+        facts.iter().map(pg_fact).collect(),
+        summaries.iter().map(pg_summary).collect(),
+        jobs,
+    ]
+}
+
+async fn sqlite_rows(pool: &SqlitePool) -> [Vec<Value>; 3] {
+    let facts = sqlx::query("SELECT * FROM facts ORDER BY tenant, user_id, fact_id")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    let summaries = sqlx::query("SELECT * FROM user_favorite_summary ORDER BY tenant, user_id")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    let jobs = sqlx::query("SELECT * FROM extraction_jobs ORDER BY tenant, job_id")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    let jobs = jobs
+        .iter()
+        .map(|row| {
+            let record = pika_projections::embedded::job_record(row).unwrap();
+            job_fields(record, row.get("tenant"), row.get("job_id"))
+        })
+        .collect();
+    [
+        facts.iter().map(sqlite_fact).collect(),
+        summaries.iter().map(sqlite_summary).collect(),
+        jobs,
+    ]
+}
+
+async fn embedded(dir: &TestDataDir) -> SqlitePool {
+    let pool = connect_sqlite(dir.path(), 4).await.unwrap();
+    migrate_sqlite(&pool).await.unwrap();
+    pool
+}
+
+async fn queued_jobs(pool: &SqlitePool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM job_queue")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_read_models_equal_the_postgres_ones_for_the_same_log_across_a_restart() {
+    let (_database, pg) = TestDatabase::migrated().await;
+    postgres_history(&pg).await;
+    let daemon = ProjectionDaemon::new(
+        pg.clone(),
+        Arc::new(PostgresEventLog::new(pg.clone())),
+        all_projections(),
+        DaemonSettings::default(),
+    );
+    daemon.catch_up().await.unwrap();
+
+    let dir = TestDataDir::new();
+    let sqlite = embedded(&dir).await;
+    let events = copy_log(&pg, &sqlite).await;
+    // Half the log, a restart (a new pool and projector on the same file), then the rest.
+    let half = {
+        let projector = EmbeddedProjector::new(sqlite.clone());
+        projector.apply_next_batch().await.unwrap()
+    };
+    assert!(half > 0 && half < events, "{half} of {events}");
+    sqlite.close().await;
+    let sqlite = embedded(&dir).await;
+    let projector = EmbeddedProjector::new(sqlite.clone());
+    assert_eq!(
+        projector.catch_up().await.unwrap() + half,
+        events,
+        "each event once"
+    );
+    assert_eq!(projector.catch_up().await.unwrap(), 0);
+
+    let expected = postgres_rows(&pg).await;
+    let actual = sqlite_rows(&sqlite).await;
+    assert!(expected[0].len() > 100, "the history left live facts");
+    for status in ["completed", "failed", "dead_lettered"] {
+        assert!(
+            expected[2].iter().any(|job| job[3] == status),
+            "the history has {status} jobs"
+        );
+    }
+    for (table, (expected, actual)) in ["facts", "user_favorite_summary", "extraction_jobs"]
+        .iter()
+        .zip(expected.iter().zip(&actual))
+    {
+        assert_eq!(expected.len(), actual.len(), "{table} row count");
+        for (expected, actual) in expected.iter().zip(actual) {
+            assert_eq!(expected, actual, "{table}");
+        }
+    }
+    assert_eq!(
+        queued_jobs(&sqlite).await,
+        JOBS as i64,
+        "every job queued once"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_that_fails_leaves_nothing_and_is_applied_once_when_it_can_be() {
+    let dir = TestDataDir::new();
+    let pool = embedded(&dir).await;
+    let model = WriteModel::sqlite(pool.clone(), RetryPolicy::default());
+    let tenant = TenantId::parse("acme").unwrap();
+    let mut rng = StdRng::seed_from_u64(3);
+    random_job(&model, &mut rng, &tenant, &UserId::parse("kid").unwrap(), 5).await;
+    let good: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+            payload, metadata)
+         VALUES ('UserMemory', 'acme/kid', 999, 'FactAdded', '1.0', '{\"FactAdded\": 1}', '{}')",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let projector = EmbeddedProjector::new(pool.clone());
+    let error = projector
+        .catch_up()
+        .await
+        .expect_err("an event it cannot read");
+    assert!(error.to_string().contains("cannot be projected"), "{error}");
+    let facts: i64 = sqlx::query_scalar("SELECT count(*) FROM facts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(facts, 0, "no row of the failed batch survives");
+    assert_eq!(queued_jobs(&pool).await, 0, "nor its queued job");
+
+    sqlx::query("DELETE FROM events WHERE sequence = 999")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(projector.catch_up().await.unwrap() as i64, good);
+    assert_eq!(
+        projector.catch_up().await.unwrap(),
+        0,
+        "nothing applied twice"
+    );
+    assert_eq!(queued_jobs(&pool).await, 1);
+}
