@@ -3,41 +3,12 @@
 use std::sync::Arc;
 
 use pika_commands::sqlite::{connect_sqlite, migrate_sqlite};
-use pika_commands::{CommandContext, CommandError, RetryPolicy, WriteModel};
+use pika_commands::{CommandError, RetryPolicy, WriteModel};
 use pika_domain::*;
 use pika_tests::data_dir::TestDataDir;
+use pika_tests::fixtures::{add, candidate, context, tenant, user};
 use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
-
-fn tenant() -> TenantId {
-    TenantId::parse("acme").unwrap()
-}
-
-fn user(name: &str) -> UserId {
-    UserId::parse(name).unwrap()
-}
-
-fn candidate(key: &str, value: &str) -> FactCandidate {
-    FactCandidate {
-        key: FactKey::parse(key).unwrap(),
-        value: FactValue::parse(value).unwrap(),
-        text: FactText::parse(&format!("likes {value}")).unwrap(),
-        confidence: Confidence::new(0.8).unwrap(),
-        language: Language::parse("en").unwrap(),
-        source: FactSource::default(),
-    }
-}
-
-fn add(value: &str) -> UserMemoryCommand {
-    UserMemoryCommand::AddFact {
-        fact_id: FactId::generate(),
-        candidate: candidate("likes.thing", value),
-    }
-}
-
-fn context() -> CommandContext {
-    CommandContext::new("req-1", "test")
-}
 
 async fn migrated(dir: &TestDataDir) -> SqlitePool {
     let pool = connect_sqlite(dir.path(), 4).await.unwrap();

@@ -3,41 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pika_commands::{CommandContext, CommandError, RetryPolicy, WriteModel};
+use pika_commands::{CommandError, RetryPolicy, WriteModel};
 use pika_domain::*;
 use pika_projections::{EventLog, LogPosition, PostgresEventLog};
 use pika_tests::TestDatabase;
+use pika_tests::fixtures::{add, candidate, context, tenant, user};
 use sqlx::{PgPool, Row};
-
-fn tenant() -> TenantId {
-    TenantId::parse("acme").unwrap()
-}
-
-fn user(name: &str) -> UserId {
-    UserId::parse(name).unwrap()
-}
-
-fn candidate(key: &str, value: &str) -> FactCandidate {
-    FactCandidate {
-        key: FactKey::parse(key).unwrap(),
-        value: FactValue::parse(value).unwrap(),
-        text: FactText::parse(&format!("likes {value}")).unwrap(),
-        confidence: Confidence::new(0.8).unwrap(),
-        language: Language::parse("en").unwrap(),
-        source: FactSource::default(),
-    }
-}
-
-fn add(value: &str) -> UserMemoryCommand {
-    UserMemoryCommand::AddFact {
-        fact_id: FactId::generate(),
-        candidate: candidate("likes.thing", value),
-    }
-}
-
-fn context() -> CommandContext {
-    CommandContext::new("req-1", "test")
-}
 
 async fn sequences(pool: &PgPool, aggregate_id: &str) -> Vec<i64> {
     sqlx::query_scalar("SELECT sequence FROM events WHERE aggregate_id = $1 ORDER BY sequence")
