@@ -175,3 +175,27 @@ pub async fn event_count(pool: &PgPool) -> i64 {
         .await
         .expect("count")
 }
+
+/// Runs `daemon` until every read model has applied the last event of the log. A transaction
+/// open anywhere in the cluster (another test's) holds the safe tail back for a moment, so a
+/// single catch-up may stop short.
+pub async fn catch_up_fully(daemon: &pika_projections::ProjectionDaemon, pool: &PgPool) {
+    for _ in 0..500 {
+        daemon.catch_up().await.expect("projections apply");
+        let caught_up: bool = sqlx::query_scalar(
+            "SELECT count(*) = 3
+                    AND coalesce(min(c.global_position) = (SELECT max(global_position) FROM events),
+                                 false)
+               FROM projection_checkpoints c
+              WHERE c.projection IN ('facts', 'user_favorite_summary', 'extraction_jobs')",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("checkpoints");
+        if caught_up {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the projections never caught up with the log");
+}

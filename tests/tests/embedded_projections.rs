@@ -12,7 +12,7 @@ use pika_projections::embedded::EmbeddedProjector;
 use pika_projections::{DaemonSettings, PostgresEventLog, ProjectionDaemon, all_projections};
 use pika_tests::TestDatabase;
 use pika_tests::data_dir::TestDataDir;
-use pika_tests::history::random_job;
+use pika_tests::history::{catch_up_fully, random_job};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
@@ -215,17 +215,6 @@ fn sqlite_row(table: &str, row: &SqliteRow) -> Value {
     }
 }
 
-async fn postgres_caught_up(pool: &PgPool) -> bool {
-    sqlx::query_scalar(
-        "SELECT count(*) = 3 AND min(c.global_position) = (SELECT max(global_position) FROM events)
-           FROM projection_checkpoints c
-          WHERE c.projection IN ('facts', 'user_favorite_summary', 'extraction_jobs')",
-    )
-    .fetch_one(pool)
-    .await
-    .unwrap()
-}
-
 async fn embedded(dir: &TestDataDir) -> SqlitePool {
     let pool = connect_sqlite(dir.path(), 4).await.unwrap();
     migrate_sqlite(&pool).await.unwrap();
@@ -249,15 +238,7 @@ async fn the_embedded_read_models_equal_the_postgres_ones_for_the_same_log_acros
         all_projections(),
         DaemonSettings::default(),
     );
-    // Another test's open transaction anywhere in the cluster holds the safe tail back, so
-    // catch up until every projection has passed the last event.
-    let mut waited = 0;
-    while !postgres_caught_up(&pg).await {
-        daemon.catch_up().await.unwrap();
-        waited += 1;
-        assert!(waited < 500, "the Postgres projections never caught up");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    catch_up_fully(&daemon, &pg).await;
 
     let dir = TestDataDir::new();
     let sqlite = embedded(&dir).await;

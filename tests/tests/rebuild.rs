@@ -7,7 +7,7 @@ use pika_domain::*;
 use pika_projections::rebuild::rebuild;
 use pika_projections::{DaemonSettings, PostgresEventLog, ProjectionDaemon, all_projections};
 use pika_tests::TestDatabase;
-use pika_tests::history::{REBUILT_TABLES, event_count, random_job, table_rows};
+use pika_tests::history::{REBUILT_TABLES, catch_up_fully, event_count, random_job, table_rows};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -57,7 +57,7 @@ async fn a_rebuild_after_a_random_history_equals_the_live_tables_row_for_row() {
         all_projections(),
         DaemonSettings::default(),
     );
-    daemon.catch_up().await.unwrap();
+    catch_up_fully(&daemon, &pool).await;
     let mut live = Vec::new();
     for (table, order) in REBUILT_TABLES {
         live.push(table_rows(&pool, table, order).await);
