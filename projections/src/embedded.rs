@@ -134,7 +134,7 @@ impl EmbeddedProjector {
         let mut queued_jobs = false;
         let mut last = checkpoint;
         for row in &rows {
-            let event = recorded_event(row)?;
+            let event = sqlite_recorded_event(row)?;
             last = event.position.global_position;
             let Some(decoded) = decode(&event)? else {
                 continue;
@@ -191,7 +191,7 @@ pub async fn applied_position(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
     Ok(position.unwrap_or(0))
 }
 
-fn recorded_event(row: &SqliteRow) -> Result<RecordedEvent, ProjectionError> {
+pub(crate) fn sqlite_recorded_event(row: &SqliteRow) -> Result<RecordedEvent, ProjectionError> {
     let json = |column: &str| -> Result<serde_json::Value, sqlx::Error> {
         let text: String = row.try_get(column)?;
         serde_json::from_str(&text).map_err(|error| sqlx::Error::ColumnDecode {

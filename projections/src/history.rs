@@ -129,19 +129,31 @@ pub async fn fact_history(
     .bind(format!("{tenant}/"))
     .fetch_all(pool)
     .await?;
+    let events = rows
+        .iter()
+        .map(crate::event_log::recorded_event)
+        .collect::<Result<Vec<_>, _>>()?;
+    history_from_events(fact_id, &events)
+}
+
+/// A fact's audit trail from its events (oldest first, after the user's last forget): one
+/// step for both backends.
+pub fn history_from_events(
+    fact_id: Uuid,
+    events: &[RecordedEvent],
+) -> Result<Option<FactHistory>, ProjectionError> {
     let mut user_id = None;
     let mut versions = Vec::new();
-    for row in &rows {
-        let event = crate::event_log::recorded_event(row)?;
+    for event in events {
         let typed: UserMemoryEvent = serde_json::from_value(event.payload.clone())
-            .map_err(|e| ProjectionError::corrupt(&event, e))?;
+            .map_err(|e| ProjectionError::corrupt(event, e))?;
         user_id.get_or_insert_with(|| {
             event
                 .aggregate_id
                 .split_once('/')
                 .map_or_else(String::new, |(_, u)| u.to_owned())
         });
-        versions.extend(version_of(&event, typed));
+        versions.extend(version_of(event, typed));
     }
     Ok(user_id.map(|user_id| FactHistory {
         fact_id,
@@ -166,15 +178,28 @@ pub async fn facts_as_of(
     .bind(user_memory_id(tenant, user))
     .fetch_all(pool)
     .await?;
+    let events = rows
+        .iter()
+        .map(crate::event_log::recorded_event)
+        .collect::<Result<Vec<_>, _>>()?;
+    facts_as_of_events(user, &events, as_of)
+}
+
+/// The facts live at `as_of` from the user's events in sequence order: one step for both
+/// backends.
+pub fn facts_as_of_events(
+    user: &UserId,
+    events: &[RecordedEvent],
+    as_of: DateTime<Utc>,
+) -> Result<Vec<FactRecord>, ProjectionError> {
     let mut facts = BTreeMap::new();
-    for row in &rows {
-        let event = crate::event_log::recorded_event(row)?;
-        let at = committed_at(&event);
+    for event in events {
+        let at = committed_at(event);
         if at > as_of {
             break;
         }
         let typed: UserMemoryEvent = serde_json::from_value(event.payload.clone())
-            .map_err(|e| ProjectionError::corrupt(&event, e))?;
+            .map_err(|e| ProjectionError::corrupt(event, e))?;
         if let Some(change) = fact_change(user.as_str(), &typed, at) {
             apply_change(&mut facts, change);
         }
@@ -184,7 +209,8 @@ pub async fn facts_as_of(
     Ok(list)
 }
 
-/// A user's live facts from the `facts` read model.
+/// A user's live facts from the `facts` read model, by key, age and id: one job adds several
+/// facts at one commit time, and the id makes the list the same on every read.
 pub async fn live_facts(
     pool: &PgPool,
     tenant: &TenantId,
@@ -194,34 +220,57 @@ pub async fn live_facts(
         "SELECT fact_id, user_id, key, kind, value, text, confidence, language, source_job_id,
                 source_messages, version, created_at, updated_at
            FROM facts WHERE tenant = $1 AND user_id = $2
-          ORDER BY key, created_at",
+          ORDER BY key, created_at, fact_id",
     )
     .bind(tenant.as_str())
     .bind(user.as_str())
     .fetch_all(pool)
     .await?;
     rows.iter()
-        .map(|row| {
-            Ok(FactRecord {
-                fact_id: row.try_get("fact_id")?,
-                user_id: row.try_get("user_id")?,
-                key: row.try_get("key")?,
-                kind: row.try_get("kind")?,
-                value: row.try_get("value")?,
-                text: row.try_get("text")?,
-                confidence: row.try_get("confidence")?,
-                language: row.try_get("language")?,
-                source: FactSourceRecord {
-                    job_id: row.try_get("source_job_id")?,
-                    message_indexes: row.try_get("source_messages")?,
-                },
-                version: row.try_get("version")?,
-                created_at: row.try_get("created_at")?,
-                updated_at: row.try_get("updated_at")?,
-            })
-        })
+        .map(fact_from_row)
         .collect::<Result<_, sqlx::Error>>()
         .map_err(ProjectionError::from)
+}
+
+/// One live fact of this tenant from the `facts` read model.
+pub async fn live_fact(
+    pool: &PgPool,
+    tenant: &TenantId,
+    fact_id: Uuid,
+) -> Result<Option<FactRecord>, ProjectionError> {
+    let row = sqlx::query(
+        "SELECT fact_id, user_id, key, kind, value, text, confidence, language, source_job_id,
+                source_messages, version, created_at, updated_at
+           FROM facts WHERE tenant = $1 AND fact_id = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(fact_id)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref()
+        .map(fact_from_row)
+        .transpose()
+        .map_err(ProjectionError::from)
+}
+
+fn fact_from_row(row: &sqlx::postgres::PgRow) -> Result<FactRecord, sqlx::Error> {
+    Ok(FactRecord {
+        fact_id: row.try_get("fact_id")?,
+        user_id: row.try_get("user_id")?,
+        key: row.try_get("key")?,
+        kind: row.try_get("kind")?,
+        value: row.try_get("value")?,
+        text: row.try_get("text")?,
+        confidence: row.try_get("confidence")?,
+        language: row.try_get("language")?,
+        source: FactSourceRecord {
+            job_id: row.try_get("source_job_id")?,
+            message_indexes: row.try_get("source_messages")?,
+        },
+        version: row.try_get("version")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
 }
 
 /// A user's favourites, likes and dislikes by topic (the L2 read model); empty for a user

@@ -282,25 +282,26 @@ pub async fn job_view(
     Ok(row.map(JobRow::into_view))
 }
 
+/// A job row with whether every gating read model has applied its last event.
 #[derive(sqlx::FromRow)]
-struct JobRow {
-    job_id: Uuid,
-    user_id: String,
-    status: String,
-    attempts: i32,
-    last_error: Option<String>,
-    submitted_at: DateTime<Utc>,
-    started_at: Option<DateTime<Utc>>,
-    finished_at: Option<DateTime<Utc>>,
-    added: i32,
-    updated: i32,
-    retracted: i32,
-    unchanged: i32,
-    visible: bool,
+pub(crate) struct JobRow {
+    pub(crate) job_id: Uuid,
+    pub(crate) user_id: String,
+    pub(crate) status: String,
+    pub(crate) attempts: i32,
+    pub(crate) last_error: Option<String>,
+    pub(crate) submitted_at: DateTime<Utc>,
+    pub(crate) started_at: Option<DateTime<Utc>>,
+    pub(crate) finished_at: Option<DateTime<Utc>>,
+    pub(crate) added: i32,
+    pub(crate) updated: i32,
+    pub(crate) retracted: i32,
+    pub(crate) unchanged: i32,
+    pub(crate) visible: bool,
 }
 
 impl JobRow {
-    fn into_view(self) -> JobView {
+    pub(crate) fn into_view(self) -> JobView {
         let finished = matches!(
             self.status.as_str(),
             "completed" | "failed" | "dead_lettered"

@@ -12,6 +12,7 @@ pub mod favorite_summary;
 pub mod history;
 pub mod jobs;
 pub mod projection;
+pub mod read_store;
 pub mod rebuild;
 pub mod search;
 

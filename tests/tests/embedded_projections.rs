@@ -9,6 +9,8 @@ use pika_commands::sqlite::{connect_sqlite, migrate_sqlite};
 use pika_commands::{RetryPolicy, WriteModel};
 use pika_domain::*;
 use pika_projections::embedded::EmbeddedProjector;
+use pika_projections::read_store::ReadStore;
+use pika_projections::search::{SearchFilter, rank};
 use pika_projections::{DaemonSettings, PostgresEventLog, ProjectionDaemon, all_projections};
 use pika_tests::TestDatabase;
 use pika_tests::data_dir::TestDataDir;
@@ -228,9 +230,17 @@ async fn queued_jobs(pool: &SqlitePool) -> i64 {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_embedded_read_models_equal_the_postgres_ones_for_the_same_log_across_a_restart() {
-    let (_database, pg) = TestDatabase::migrated().await;
+/// A random Postgres history, projected there and copied into a fresh SQLite file, which is
+/// projected in two runs with a restart between.
+struct SameLog {
+    _database: TestDatabase,
+    pg: PgPool,
+    _dir: TestDataDir,
+    sqlite: SqlitePool,
+}
+
+async fn same_log_in_both() -> SameLog {
+    let (database, pg) = TestDatabase::migrated().await;
     postgres_history(&pg).await;
     let daemon = ProjectionDaemon::new(
         pg.clone(),
@@ -243,7 +253,6 @@ async fn the_embedded_read_models_equal_the_postgres_ones_for_the_same_log_acros
     let dir = TestDataDir::new();
     let sqlite = embedded(&dir).await;
     let events = copy_log(&pg, &sqlite).await;
-    // Half the log, a restart (a new pool and projector on the same file), then the rest.
     let half = {
         let projector = EmbeddedProjector::new(sqlite.clone());
         projector.apply_next_batch().await.unwrap()
@@ -258,7 +267,18 @@ async fn the_embedded_read_models_equal_the_postgres_ones_for_the_same_log_acros
         "each event once"
     );
     assert_eq!(projector.catch_up().await.unwrap(), 0);
+    SameLog {
+        _database: database,
+        pg,
+        _dir: dir,
+        sqlite,
+    }
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_read_models_equal_the_postgres_ones_for_the_same_log_across_a_restart() {
+    let SameLog { pg, sqlite, .. } = &same_log_in_both().await;
+    let (pg, sqlite) = (pg.clone(), sqlite.clone());
     let expected = postgres_rows(&pg).await;
     let actual = sqlite_rows(&sqlite).await;
     assert!(expected[0].len() > 100, "the history left live facts");
@@ -334,4 +354,101 @@ async fn a_batch_that_fails_leaves_nothing_and_is_applied_once_when_it_can_be() 
         "nothing applied twice"
     );
     assert_eq!(queued_jobs(&pool).await, 1);
+}
+
+fn same<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_read_question_gets_the_same_answer_from_both_backends() {
+    let SameLog { pg, sqlite, .. } = &same_log_in_both().await;
+    let postgres = ReadStore::Postgres(pg.clone());
+    let embedded = ReadStore::Sqlite(sqlite.clone());
+    let tenant = TenantId::parse("acme").unwrap();
+    let middle: DateTime<Utc> = sqlx::query_scalar(
+        "SELECT (metadata ->> 'time')::timestamptz FROM events
+          ORDER BY global_position OFFSET (SELECT count(*) / 2 FROM events) LIMIT 1",
+    )
+    .fetch_one(pg)
+    .await
+    .unwrap();
+    let mut histories = 0;
+    for n in 0..USERS {
+        let user = UserId::parse(&format!("kid-{n}")).unwrap();
+        let facts = postgres.live_facts(&tenant, &user).await.unwrap();
+        assert_eq!(
+            same(&facts),
+            same(&embedded.live_facts(&tenant, &user).await.unwrap())
+        );
+        assert_eq!(
+            same(&postgres.facts_as_of(&tenant, &user, middle).await.unwrap()),
+            same(&embedded.facts_as_of(&tenant, &user, middle).await.unwrap()),
+            "{user} as of {middle}"
+        );
+        assert_eq!(
+            same(&postgres.favorite_summary(&tenant, &user).await.unwrap()),
+            same(&embedded.favorite_summary(&tenant, &user).await.unwrap())
+        );
+        for fact in facts.iter().take(3) {
+            let history = postgres.fact_history(&tenant, fact.fact_id).await.unwrap();
+            assert!(history.is_some());
+            assert_eq!(
+                same(&history),
+                same(&embedded.fact_history(&tenant, fact.fact_id).await.unwrap())
+            );
+            assert_eq!(
+                same(&postgres.fact(&tenant, fact.fact_id).await.unwrap()),
+                same(&embedded.fact(&tenant, fact.fact_id).await.unwrap())
+            );
+            histories += 1;
+        }
+        let index_pg = postgres
+            .load_index("acme", user.as_str(), "m")
+            .await
+            .unwrap();
+        let index_sqlite = embedded
+            .load_index("acme", user.as_str(), "m")
+            .await
+            .unwrap();
+        for query in ["cá", "kites", "favorite color"] {
+            let filter = SearchFilter::default();
+            assert_eq!(
+                same(&rank(&index_pg, query, None, &filter, 5, 0.0)),
+                same(&rank(&index_sqlite, query, None, &filter, 5, 0.0)),
+                "{user}: {query}"
+            );
+        }
+    }
+    assert!(histories > 20, "{histories}");
+    let other = TenantId::parse("other").unwrap();
+    let jobs: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT job_id FROM extraction_jobs")
+        .fetch_all(pg)
+        .await
+        .unwrap();
+    for job in jobs {
+        let gating = pika_projections::jobs::READ_MODELS;
+        let view = postgres.job_view(&tenant, job, gating).await.unwrap();
+        assert!(view.is_some());
+        assert_eq!(
+            same(&view),
+            same(&embedded.job_view(&tenant, job, gating).await.unwrap())
+        );
+        assert!(
+            embedded
+                .job_view(&other, job, gating)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    let unknown = uuid::Uuid::new_v4();
+    assert!(embedded.fact(&tenant, unknown).await.unwrap().is_none());
+    assert!(
+        embedded
+            .fact_history(&tenant, unknown)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
