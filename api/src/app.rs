@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::problem::{method_not_allowed, route_not_found};
 use crate::state::{AppState, Dependencies};
 use crate::{openapi, routes};
+use pika_projections::read_store::ReadStore;
 use pika_projections::{DaemonSettings, PostgresEventLog, ProjectionDaemon, all_projections};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -228,7 +229,7 @@ async fn connect(config: Config, roles: Roles) -> anyhow::Result<AppState> {
         job_gating.push(CacheInvalidation::NAME);
     }
     let search = Arc::new(SearchService::new(
-        postgres.clone(),
+        ReadStore::Postgres(postgres.clone()),
         embedder.clone(),
         redis_cache,
     ));
@@ -241,6 +242,7 @@ async fn connect(config: Config, roles: Roles) -> anyhow::Result<AppState> {
         search,
         embedder,
         job_gating: Arc::new(job_gating),
+        reads: ReadStore::Postgres(postgres.clone()),
         write_model: Arc::new(WriteModel::postgres(postgres, RetryPolicy::default())),
         api_keys: Arc::new(api_keys),
         config: Arc::new(config),

@@ -69,6 +69,8 @@ pub struct AppState {
     /// Projections a finished job must have passed before it is reported finished.
     pub job_gating: Arc<Vec<&'static str>>,
     pub write_model: Arc<WriteModel>,
+    /// The read models and event store the queries read: Postgres, or the embedded file.
+    pub reads: pika_projections::read_store::ReadStore,
     pub api_keys: Arc<ApiKeys>,
     pub dependencies: Dependencies,
 }

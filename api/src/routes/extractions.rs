@@ -10,7 +10,7 @@ use pika_domain::{
     ChatMessage, Conversation, ExtractionJobCommand, ExtractionJobError, JobId, JobStatus, Role,
     UserId,
 };
-use pika_projections::jobs::{JobView, job_view};
+use pika_projections::jobs::JobView;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -168,16 +168,11 @@ async fn submit(
     {
         Ok(()) => "queued".to_owned(),
         // The same key again: the first request's job answers.
-        Err(CommandError::Rejected(ExtractionJobError::AlreadySubmitted)) if key.is_some() => {
-            job_view(
-                &state.dependencies.postgres,
-                &tenant.0,
-                job_id.as_uuid(),
-                &state.job_gating,
-            )
+        Err(CommandError::Rejected(ExtractionJobError::AlreadySubmitted)) if key.is_some() => state
+            .reads
+            .job_view(&tenant.0, job_id.as_uuid(), &state.job_gating)
             .await?
-            .map_or_else(|| "queued".to_owned(), |view| view.status)
-        }
+            .map_or_else(|| "queued".to_owned(), |view| view.status),
         Err(CommandError::Rejected(ExtractionJobError::Invalid(e))) => {
             return Err(ApiError::Unprocessable(e.to_string()));
         }
@@ -252,13 +247,10 @@ async fn job_status(
     };
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let view = match job_view(
-            &state.dependencies.postgres,
-            &tenant.0,
-            job_id.as_uuid(),
-            &state.job_gating,
-        )
-        .await?
+        let view = match state
+            .reads
+            .job_view(&tenant.0, job_id.as_uuid(), &state.job_gating)
+            .await?
         {
             Some(view) => view,
             None => accepted_but_not_projected(&state, &tenant, job_id).await?,

@@ -6,14 +6,13 @@ use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use pika_domain::{FactId, UserId};
 use pika_projections::Projection;
-use pika_projections::fact_record::{FactRecord, FactSourceRecord};
-use pika_projections::history::{self, FactHistory};
+use pika_projections::fact_record::FactRecord;
+use pika_projections::history::FactHistory;
 use pika_projections::projection::FactsProjection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use crate::auth::Tenant;
 use crate::extract::ApiQuery;
@@ -85,12 +84,11 @@ async fn list_facts(
     ApiQuery(query): ApiQuery<ListFactsQuery>,
 ) -> Result<Json<FactList>, ApiError> {
     let user = UserId::parse(&user_id)?;
-    let pool = &state.dependencies.postgres;
     let facts = match query.as_of {
-        Some(as_of) => history::facts_as_of(pool, &tenant.0, &user, as_of).await?,
+        Some(as_of) => state.reads.facts_as_of(&tenant.0, &user, as_of).await?,
         None => {
             caught_up(&state, query.min_position).await?;
-            history::live_facts(pool, &tenant.0, &user).await?
+            state.reads.live_facts(&tenant.0, &user).await?
         }
     };
     Ok(Json(FactList {
@@ -124,7 +122,9 @@ async fn fact_history(
     Path(fact_id): Path<String>,
 ) -> Result<Json<FactHistory>, ApiError> {
     let fact_id: FactId = fact_id.parse()?;
-    history::fact_history(&state.dependencies.postgres, &tenant.0, fact_id.as_uuid())
+    state
+        .reads
+        .fact_history(&tenant.0, fact_id.as_uuid())
         .await
         .map_err(|e| ApiError::Internal(e.into()))?
         .map(Json)
@@ -167,54 +167,10 @@ async fn one_fact(
 ) -> Result<Json<FactRecord>, ApiError> {
     let fact_id: FactId = fact_id.parse()?;
     caught_up(&state, query.min_position).await?;
-    let row: Option<FactRow> = sqlx::query_as(
-        "SELECT fact_id, user_id, key, kind, value, text, confidence, language, source_job_id,
-                source_messages, version, created_at, updated_at
-           FROM facts WHERE tenant = $1 AND fact_id = $2",
-    )
-    .bind(tenant.0.as_str())
-    .bind(fact_id.as_uuid())
-    .fetch_optional(&state.dependencies.postgres)
-    .await?;
-    row.map(|row| Json(row.into()))
+    state
+        .reads
+        .fact(&tenant.0, fact_id.as_uuid())
+        .await?
+        .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no live fact {fact_id}")))
-}
-
-#[derive(Debug, sqlx::FromRow)]
-struct FactRow {
-    fact_id: Uuid,
-    user_id: String,
-    key: String,
-    kind: String,
-    value: String,
-    text: String,
-    confidence: f64,
-    language: String,
-    source_job_id: Option<Uuid>,
-    source_messages: Vec<i32>,
-    version: i32,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl From<FactRow> for FactRecord {
-    fn from(row: FactRow) -> Self {
-        Self {
-            fact_id: row.fact_id,
-            user_id: row.user_id,
-            key: row.key,
-            kind: row.kind,
-            value: row.value,
-            text: row.text,
-            confidence: row.confidence,
-            language: row.language,
-            source: FactSourceRecord {
-                job_id: row.source_job_id,
-                message_indexes: row.source_messages,
-            },
-            version: row.version,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        }
-    }
 }

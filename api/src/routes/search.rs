@@ -199,9 +199,7 @@ async fn favorites(
     Path(user_id): Path<String>,
 ) -> Result<(HeaderMap, Json<serde_json::Value>), ApiError> {
     let user = UserId::parse(&user_id)?;
-    let summary =
-        pika_projections::history::favorite_summary(&state.dependencies.postgres, &tenant.0, &user)
-            .await?;
+    let summary = state.reads.favorite_summary(&tenant.0, &user).await?;
     let mut body = serde_json::to_value(&summary).map_err(|e| ApiError::Internal(e.into()))?;
     body["served_from"] = Layer::L2.as_str().into();
     Ok((cache_header(Layer::L2), Json(body)))

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use pika_domain::Embedder;
 use pika_projections::ProjectionError;
-use pika_projections::search::{ScoredFact, SearchFilter, UserIndex, load_index, rank};
+use pika_projections::read_store::ReadStore;
+use pika_projections::search::{ScoredFact, SearchFilter, UserIndex, rank};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::PgPool;
 
 use super::cache::{CacheVersions, RedisCache};
 
@@ -101,7 +101,7 @@ impl SearchAnswer {
 }
 
 pub struct SearchService {
-    pool: PgPool,
+    reads: ReadStore,
     embedder: Arc<dyn Embedder>,
     redis: Option<RedisCache>,
     answers: moka::future::Cache<String, Arc<SearchAnswer>>,
@@ -123,9 +123,9 @@ fn record(layer: Layer, started: Instant) {
 }
 
 impl SearchService {
-    pub fn new(pool: PgPool, embedder: Arc<dyn Embedder>, redis: Option<RedisCache>) -> Self {
+    pub fn new(reads: ReadStore, embedder: Arc<dyn Embedder>, redis: Option<RedisCache>) -> Self {
         Self {
-            pool,
+            reads,
             embedder,
             redis,
             answers: moka::future::Cache::builder()
@@ -264,15 +264,13 @@ impl SearchService {
     ) -> Result<Arc<UserIndex>, ProjectionError> {
         let model = self.embedder.model().to_owned();
         let Some(v) = versions else {
-            return Ok(Arc::new(
-                load_index(&self.pool, tenant, user, &model).await?,
-            ));
+            return Ok(Arc::new(self.reads.load_index(tenant, user, &model).await?));
         };
         let key = format!("{tenant}/{user}/{}/{}", v.epoch, v.generation);
         if let Some(index) = self.indexes.get(&key).await {
             return Ok(index);
         }
-        let index = Arc::new(load_index(&self.pool, tenant, user, &model).await?);
+        let index = Arc::new(self.reads.load_index(tenant, user, &model).await?);
         self.indexes.insert(key, index.clone()).await;
         Ok(index)
     }
