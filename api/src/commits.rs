@@ -9,10 +9,8 @@
 
 use anyhow::anyhow;
 use pika_commands::CommandContext;
-use pika_domain::{
-    FactId, FactKey, TenantId, UserId, UserMemoryCommand, UserMemoryEvent, user_memory_id,
-};
-use sqlx::PgPool;
+use pika_domain::{FactId, FactKey, TenantId, UserId, UserMemoryCommand, UserMemoryEvent};
+use pika_projections::read_store::UserLogEntry;
 
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -36,19 +34,12 @@ pub struct Commit {
 
 /// The user's last event, `None` for a user this tenant never wrote anything for.
 pub async fn head(
-    pool: &PgPool,
+    state: &AppState,
     tenant: &TenantId,
     user: &UserId,
 ) -> Result<Option<Head>, ApiError> {
-    let row: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT sequence, global_position FROM events
-          WHERE aggregate_type = 'UserMemory' AND aggregate_id = $1
-          ORDER BY sequence DESC LIMIT 1",
-    )
-    .bind(user_memory_id(tenant, user))
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|(sequence, position)| Head { sequence, position }))
+    let head = state.reads.user_head(tenant, user).await?;
+    Ok(head.map(|(sequence, position)| Head { sequence, position }))
 }
 
 pub async fn execute(
@@ -58,33 +49,28 @@ pub async fn execute(
     command: UserMemoryCommand,
     context: &CommandContext,
 ) -> Result<Commit, ApiError> {
-    let pool = &state.dependencies.postgres;
-    let before = head(pool, tenant, user).await?.unwrap_or_default();
+    let before = head(state, tenant, user).await?.unwrap_or_default();
     state
         .write_model
         .execute_user_memory(tenant, user, command, context)
         .await?;
-    let rows: Vec<(i64, serde_json::Value, bool)> = sqlx::query_as(
-        "SELECT global_position, payload,
-                COALESCE(metadata ->> 'correlation_id' = $3, false) AS ours
-           FROM events
-          WHERE aggregate_type = 'UserMemory' AND aggregate_id = $1 AND sequence > $2
-          ORDER BY sequence",
-    )
-    .bind(user_memory_id(tenant, user))
-    .bind(before.sequence)
-    .bind(&context.correlation_id)
-    .fetch_all(pool)
-    .await?;
-    let latest = rows
+    let entries = state
+        .reads
+        .user_log_after(tenant, user, before.sequence)
+        .await?;
+    let latest = entries
         .last()
-        .map_or(before.position, |(position, ..)| *position);
+        .map_or(before.position, |entry| entry.position);
     let mut commit = Commit {
         position: latest,
         events: Vec::new(),
     };
-    for (position, payload, _) in rows.into_iter().filter(|(.., ours)| *ours) {
-        let event = serde_json::from_value(payload).map_err(|e| {
+    let ours = |entry: &UserLogEntry| {
+        entry.correlation_id.as_deref() == Some(context.correlation_id.as_str())
+    };
+    for entry in entries.into_iter().filter(ours) {
+        let position = entry.position;
+        let event = serde_json::from_value(entry.payload).map_err(|e| {
             ApiError::Internal(anyhow!("event at position {position} does not decode: {e}"))
         })?;
         commit.events.push(event);
@@ -104,33 +90,11 @@ pub struct FactOwner {
 /// caught up with yet, or one already retracted, is found in the event store, so a client
 /// correcting a fact it has just added never gets a 404. Both lookups are tenant-scoped.
 pub async fn fact_owner(
-    pool: &PgPool,
+    state: &AppState,
     tenant: &TenantId,
     fact_id: FactId,
 ) -> Result<Option<FactOwner>, ApiError> {
-    let live: Option<(String, String)> =
-        sqlx::query_as("SELECT user_id, key FROM facts WHERE tenant = $1 AND fact_id = $2")
-            .bind(tenant.as_str())
-            .bind(fact_id.as_uuid())
-            .fetch_optional(pool)
-            .await?;
-    let found = match live {
-        Some(row) => Some(row),
-        None => {
-            sqlx::query_as(
-                "SELECT split_part(aggregate_id, '/', 2), (payload -> event_type) ->> 'key'
-                   FROM events
-                  WHERE aggregate_type = 'UserMemory'
-                    AND ((payload -> event_type) ->> 'fact_id') = $1
-                    AND starts_with(aggregate_id, $2)
-                  LIMIT 1",
-            )
-            .bind(fact_id.to_string())
-            .bind(format!("{tenant}/"))
-            .fetch_optional(pool)
-            .await?
-        }
-    };
+    let found = state.reads.fact_owner(tenant, fact_id.as_uuid()).await?;
     let corrupt = |e: pika_domain::ValidationError| {
         ApiError::Internal(anyhow!("stored fact {fact_id} is unreadable: {e}"))
     };

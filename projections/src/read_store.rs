@@ -234,6 +234,224 @@ impl ReadStore {
     }
 }
 
+/// One event of a user's log, as the API reads back a command's commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserLogEntry {
+    pub sequence: i64,
+    pub position: i64,
+    pub payload: serde_json::Value,
+    pub correlation_id: Option<String>,
+}
+
+impl ReadStore {
+    /// The user's last event as (sequence, global position).
+    pub async fn user_head(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+    ) -> Result<Option<(i64, i64)>, ProjectionError> {
+        let id = user_memory_id(tenant, user);
+        let query = "SELECT sequence, global_position FROM events
+                      WHERE aggregate_type = 'UserMemory' AND aggregate_id = $1
+                      ORDER BY sequence DESC LIMIT 1";
+        Ok(match self {
+            Self::Postgres(pool) => sqlx::query_as(query).bind(id).fetch_optional(pool).await?,
+            Self::Sqlite(pool) => sqlx::query_as(query).bind(id).fetch_optional(pool).await?,
+        })
+    }
+
+    /// The user's events past `sequence`, oldest first.
+    pub async fn user_log_after(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        sequence: i64,
+    ) -> Result<Vec<UserLogEntry>, ProjectionError> {
+        let id = user_memory_id(tenant, user);
+        let entries = match self {
+            Self::Postgres(pool) => {
+                let rows: Vec<(i64, i64, serde_json::Value, Option<String>)> = sqlx::query_as(
+                    "SELECT sequence, global_position, payload, metadata ->> 'correlation_id'
+                       FROM events
+                      WHERE aggregate_type = 'UserMemory' AND aggregate_id = $1 AND sequence > $2
+                      ORDER BY sequence",
+                )
+                .bind(id)
+                .bind(sequence)
+                .fetch_all(pool)
+                .await?;
+                rows.into_iter()
+                    .map(
+                        |(sequence, position, payload, correlation_id)| UserLogEntry {
+                            sequence,
+                            position,
+                            payload,
+                            correlation_id,
+                        },
+                    )
+                    .collect()
+            }
+            Self::Sqlite(pool) => {
+                let rows: Vec<(i64, i64, String, Option<String>)> = sqlx::query_as(
+                    "SELECT sequence, global_position, payload,
+                            json_extract(metadata, '$.correlation_id')
+                       FROM events
+                      WHERE aggregate_type = 'UserMemory' AND aggregate_id = ?1 AND sequence > ?2
+                      ORDER BY sequence",
+                )
+                .bind(id)
+                .bind(sequence)
+                .fetch_all(pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(sequence, position, payload, correlation_id)| {
+                        let payload = serde_json::from_str(&payload).map_err(|e| {
+                            ProjectionError::Corrupt {
+                                position,
+                                detail: e.to_string(),
+                            }
+                        })?;
+                        Ok(UserLogEntry {
+                            sequence,
+                            position,
+                            payload,
+                            correlation_id,
+                        })
+                    })
+                    .collect::<Result<_, ProjectionError>>()?
+            }
+        };
+        Ok(entries)
+    }
+
+    /// Whose fact this is and its key: from the `facts` read model, else from the event store
+    /// (a fact not projected yet, or retracted), both scoped to the tenant.
+    pub async fn fact_owner(
+        &self,
+        tenant: &TenantId,
+        fact_id: Uuid,
+    ) -> Result<Option<(String, String)>, ProjectionError> {
+        let prefix = format!("{tenant}/");
+        Ok(match self {
+            Self::Postgres(pool) => {
+                let live = sqlx::query_as(
+                    "SELECT user_id, key FROM facts WHERE tenant = $1 AND fact_id = $2",
+                )
+                .bind(tenant.as_str())
+                .bind(fact_id)
+                .fetch_optional(pool)
+                .await?;
+                match live {
+                    Some(found) => Some(found),
+                    None => {
+                        sqlx::query_as(
+                            "SELECT split_part(aggregate_id, '/', 2),
+                                    (payload -> event_type) ->> 'key'
+                               FROM events
+                              WHERE aggregate_type = 'UserMemory'
+                                AND ((payload -> event_type) ->> 'fact_id') = $1
+                                AND starts_with(aggregate_id, $2)
+                              LIMIT 1",
+                        )
+                        .bind(fact_id.to_string())
+                        .bind(prefix)
+                        .fetch_optional(pool)
+                        .await?
+                    }
+                }
+            }
+            Self::Sqlite(pool) => {
+                let live = sqlx::query_as(
+                    "SELECT user_id, key FROM facts WHERE tenant = ? AND fact_id = ?",
+                )
+                .bind(tenant.as_str())
+                .bind(fact_id.hyphenated().to_string())
+                .fetch_optional(pool)
+                .await?;
+                match live {
+                    Some(found) => Some(found),
+                    None => {
+                        sqlx::query_as(
+                            "SELECT substr(aggregate_id, length(?2) + 1),
+                                    json_extract(payload, '$.' || event_type || '.key')
+                               FROM events
+                              WHERE aggregate_type = 'UserMemory'
+                                AND json_extract(payload, '$.' || event_type || '.fact_id') = ?1
+                                AND substr(aggregate_id, 1, length(?2)) = ?2
+                              LIMIT 1",
+                        )
+                        .bind(fact_id.hyphenated().to_string())
+                        .bind(prefix)
+                        .fetch_optional(pool)
+                        .await?
+                    }
+                }
+            }
+        })
+    }
+
+    /// The largest global position ever handed out, committed or not.
+    pub async fn last_position_issued(&self) -> Result<i64, ProjectionError> {
+        let last: Option<i64> = match self {
+            Self::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT pg_sequence_last_value(
+                        pg_get_serial_sequence('events', 'global_position')::regclass)",
+                )
+                .fetch_one(pool)
+                .await?
+            }
+            Self::Sqlite(pool) => {
+                sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
+                    .fetch_optional(pool)
+                    .await?
+            }
+        };
+        Ok(last.unwrap_or(0))
+    }
+
+    /// Whether `projection` has applied the event at `position`. On Postgres positions commit
+    /// out of order, so the checkpoint is compared in log order against the event there (a
+    /// position no event holds, by position alone); embedded, positions commit in order.
+    pub async fn has_applied(
+        &self,
+        projection: &str,
+        position: i64,
+    ) -> Result<bool, ProjectionError> {
+        if position == 0 {
+            return Ok(true);
+        }
+        let applied: Option<bool> = match self {
+            Self::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT CASE WHEN e.global_position IS NULL THEN c.global_position >= $2
+                                 ELSE (c.transaction_id, c.global_position)
+                                      >= (e.transaction_id::text::bigint, e.global_position)
+                            END
+                       FROM projection_checkpoints c
+                       LEFT JOIN events e ON e.global_position = $2
+                      WHERE c.projection = $1",
+                )
+                .bind(projection)
+                .bind(position)
+                .fetch_optional(pool)
+                .await?
+            }
+            Self::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT global_position >= ?2 FROM projection_checkpoints
+                      WHERE projection = ?1",
+                )
+                .bind(projection)
+                .bind(position)
+                .fetch_optional(pool)
+                .await?
+            }
+        };
+        Ok(applied.unwrap_or(false))
+    }
+}
+
 /// The embedded store keeps a vector as its f32s in little-endian bytes.
 pub fn vector_from_bytes(bytes: &[u8]) -> Vec<f32> {
     bytes

@@ -373,6 +373,7 @@ async fn every_read_question_gets_the_same_answer_from_both_backends() {
     .fetch_one(pg)
     .await
     .unwrap();
+    let other = TenantId::parse("other").unwrap();
     let mut histories = 0;
     for n in 0..USERS {
         let user = UserId::parse(&format!("kid-{n}")).unwrap();
@@ -401,8 +402,32 @@ async fn every_read_question_gets_the_same_answer_from_both_backends() {
                 same(&postgres.fact(&tenant, fact.fact_id).await.unwrap()),
                 same(&embedded.fact(&tenant, fact.fact_id).await.unwrap())
             );
+            assert_eq!(
+                postgres.fact_owner(&tenant, fact.fact_id).await.unwrap(),
+                embedded.fact_owner(&tenant, fact.fact_id).await.unwrap()
+            );
+            assert!(
+                embedded
+                    .fact_owner(&other, fact.fact_id)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
             histories += 1;
         }
+        let head = postgres.user_head(&tenant, &user).await.unwrap();
+        assert_eq!(head, embedded.user_head(&tenant, &user).await.unwrap());
+        let (sequence, _) = head.unwrap();
+        assert_eq!(
+            postgres
+                .user_log_after(&tenant, &user, sequence - 5)
+                .await
+                .unwrap(),
+            embedded
+                .user_log_after(&tenant, &user, sequence - 5)
+                .await
+                .unwrap()
+        );
         let index_pg = postgres
             .load_index("acme", user.as_str(), "m")
             .await
@@ -421,7 +446,12 @@ async fn every_read_question_gets_the_same_answer_from_both_backends() {
         }
     }
     assert!(histories > 20, "{histories}");
-    let other = TenantId::parse("other").unwrap();
+    let last = postgres.last_position_issued().await.unwrap();
+    assert_eq!(last, embedded.last_position_issued().await.unwrap());
+    for projection in ["facts", "user_favorite_summary", "extraction_jobs"] {
+        assert!(embedded.has_applied(projection, last).await.unwrap());
+        assert!(!embedded.has_applied(projection, last + 1).await.unwrap());
+    }
     let jobs: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT job_id FROM extraction_jobs")
         .fetch_all(pg)
         .await

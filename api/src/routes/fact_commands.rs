@@ -294,7 +294,7 @@ async fn owner_of(
     tenant: &TenantId,
     fact_id: FactId,
 ) -> Result<FactOwner, ApiError> {
-    commits::fact_owner(&state.dependencies.postgres, tenant, fact_id)
+    commits::fact_owner(state, tenant, fact_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no fact {fact_id}")))
 }
@@ -477,10 +477,7 @@ async fn forget_user(
     Path(user_id): Path<String>,
 ) -> Result<(StatusCode, Json<UserForgotten>), ApiError> {
     let user = UserId::parse(&user_id)?;
-    if commits::head(&state.dependencies.postgres, &tenant.0, &user)
-        .await?
-        .is_none()
-    {
+    if commits::head(&state, &tenant.0, &user).await?.is_none() {
         return Err(ApiError::NotFound(format!("no user {user}")));
     }
     let context = api_context(&tenant.0, request);
