@@ -7,11 +7,15 @@ use crate::search::invalidation::{CacheInvalidation, evict_on_announcements};
 use crate::search::service::SearchService;
 use anyhow::Context;
 use axum::Router;
+use pika_commands::sqlite::{connect_sqlite, migrate_sqlite};
+use pika_commands::storage::Database;
 use pika_commands::{RetryPolicy, WriteModel, storage};
+use pika_projections::embedded::EmbeddedProjector;
 use pika_projections::jobs::JobDispatcher;
 use pika_projections::jobs::READ_MODELS;
 use pika_worker::amqp::AmqpJobQueue;
 use pika_worker::embedding::store::FactEmbeddings;
+use pika_worker::local_queue::LocalJobQueue;
 use pika_worker::runner::{ExtractionWorker, WorkerPolicy};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -48,6 +52,10 @@ impl Roles {
         worker: false,
     };
 }
+
+/// Connections to the embedded file: SQLite writes one at a time, so a few readers beside the
+/// writer are all that helps.
+const EMBEDDED_CONNECTIONS: u32 = 8;
 
 /// The largest request body accepted; larger ones get a 413 problem.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -128,6 +136,10 @@ fn spawn_background(
             .clone()
             .refresh_until_stopped(stopped.clone()),
     )];
+    if let Database::Sqlite(pool) = &state.dependencies.database {
+        tasks.extend(spawn_embedded(state, pool, stopped)?);
+        return Ok(tasks);
+    }
     let queue = match &state.config.amqp_url {
         Some(url) => Some(Arc::new(AmqpJobQueue::new(
             url.expose_secret().to_owned(),
@@ -147,7 +159,9 @@ fn spawn_background(
         )));
     }
     if roles.projections {
-        let pool = state.dependencies.postgres.clone();
+        let Database::Postgres(pool) = state.dependencies.database.clone() else {
+            anyhow::bail!("the projection daemon runs on Postgres only");
+        };
         let mut projections = all_projections();
         if let Some(redis) = state.search.redis() {
             projections.push(Arc::new(CacheInvalidation::new(redis.clone())));
@@ -166,29 +180,77 @@ fn spawn_background(
     if roles.worker
         && let Some(queue) = queue
     {
-        let extractor = pika_worker::extractor_for(&state.config.extractor_settings())
-            .map_err(|e| anyhow::anyhow!("cannot build the extractor: {e}"))?;
-        let embeddings =
-            FactEmbeddings::new(state.embedder.clone(), state.dependencies.postgres.clone());
-        let worker = Arc::new(
-            ExtractionWorker::new(
-                state.write_model.clone(),
-                extractor,
-                WorkerPolicy::default(),
-            )
-            .with_embeddings(embeddings),
-        );
-        tasks.push(tokio::spawn(worker.run(queue, stopped.clone())));
+        tasks.push(tokio::spawn(
+            extraction_worker(state)?.run(queue, stopped.clone()),
+        ));
     }
     Ok(tasks)
 }
 
-async fn connect(config: Config, roles: Roles) -> anyhow::Result<AppState> {
-    let Some(database_url) = config.database_url.clone() else {
-        anyhow::bail!(
-            "PIKA_DATABASE_URL is not set: embedded mode (no servers) is not available in this \
-             build yet; set PIKA_DATABASE_URL to a Postgres URL"
-        );
+fn extraction_worker(state: &AppState) -> anyhow::Result<Arc<ExtractionWorker>> {
+    let extractor = pika_worker::extractor_for(&state.config.extractor_settings())
+        .map_err(|e| anyhow::anyhow!("cannot build the extractor: {e}"))?;
+    let embeddings =
+        FactEmbeddings::new(state.embedder.clone(), state.dependencies.database.clone());
+    Ok(Arc::new(
+        ExtractionWorker::new(
+            state.write_model.clone(),
+            extractor,
+            WorkerPolicy::default(),
+        )
+        .with_embeddings(embeddings),
+    ))
+}
+
+/// The embedded process runs every part: the projector (which also queues submitted jobs)
+/// and the job queue's consumers, woken by the projector when it queued jobs.
+fn spawn_embedded(
+    state: &AppState,
+    pool: &sqlx::sqlite::SqlitePool,
+    stopped: &watch::Receiver<bool>,
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    let projector = Arc::new(EmbeddedProjector::new(pool.clone()));
+    let queue = Arc::new(LocalJobQueue::with_wake(
+        pool.clone(),
+        projector.jobs_queued(),
+    ));
+    let worker = extraction_worker(state)?;
+    let consumers = usize::from(worker.policy().prefetch.min(4));
+    Ok(vec![
+        tokio::spawn(projector.run(stopped.clone())),
+        tokio::spawn(queue.run(worker, consumers, stopped.clone())),
+    ])
+}
+
+/// Opens the store the configuration names: Postgres when `PIKA_DATABASE_URL` is set, else the
+/// embedded SQLite file in `PIKA_DATA_DIR` (which must then be used without Redis or RabbitMQ:
+/// half a scaled-out deployment is a mistake to report, not to guess around).
+async fn open_database(config: &Config, roles: Roles) -> anyhow::Result<Database> {
+    let Some(database_url) = &config.database_url else {
+        for (name, set) in [
+            ("PIKA_REDIS_URL", config.redis_url.is_some()),
+            ("PIKA_AMQP_URL", config.amqp_url.is_some()),
+        ] {
+            if set {
+                anyhow::bail!(
+                    "{name} is set but PIKA_DATABASE_URL is not: set PIKA_DATABASE_URL for the \
+                     scaled-out mode, or unset {name} for the embedded mode"
+                );
+            }
+        }
+        let pool = connect_sqlite(&config.data_dir, EMBEDDED_CONNECTIONS)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the embedded database in PIKA_DATA_DIR={}",
+                    config.data_dir.display()
+                )
+            })?;
+        migrate_sqlite(&pool)
+            .await
+            .context("applying the embedded migrations failed")?;
+        tracing::info!(data_dir = %config.data_dir.display(), "embedded mode: one SQLite file, caches and job queue in process");
+        return Ok(Database::Sqlite(pool));
     };
     let postgres = storage::connect_postgres(
         database_url.expose_secret(),
@@ -206,8 +268,13 @@ async fn connect(config: Config, roles: Roles) -> anyhow::Result<AppState> {
             .await
             .context("applying migrations failed")?;
     }
+    Ok(Database::Postgres(postgres))
+}
+
+async fn connect(config: Config, roles: Roles) -> anyhow::Result<AppState> {
+    let database = open_database(&config, roles).await?;
     let api_keys = ApiKeys::load(
-        postgres.clone(),
+        database.clone(),
         &config.api_keys,
         config.allow_unauthenticated,
     )
@@ -228,13 +295,23 @@ async fn connect(config: Config, roles: Roles) -> anyhow::Result<AppState> {
     if redis_cache.is_some() {
         job_gating.push(CacheInvalidation::NAME);
     }
+    let (reads, write_model) = match &database {
+        Database::Postgres(pool) => (
+            ReadStore::Postgres(pool.clone()),
+            WriteModel::postgres(pool.clone(), RetryPolicy::default()),
+        ),
+        Database::Sqlite(pool) => (
+            ReadStore::Sqlite(pool.clone()),
+            WriteModel::sqlite(pool.clone(), RetryPolicy::default()),
+        ),
+    };
     let search = Arc::new(SearchService::new(
-        ReadStore::Postgres(postgres.clone()),
+        reads.clone(),
         embedder.clone(),
         redis_cache,
     ));
     let dependencies = Dependencies {
-        postgres: postgres.clone(),
+        database,
         redis,
         amqp_url: config.amqp_url.clone(),
     };
@@ -242,8 +319,8 @@ async fn connect(config: Config, roles: Roles) -> anyhow::Result<AppState> {
         search,
         embedder,
         job_gating: Arc::new(job_gating),
-        reads: ReadStore::Postgres(postgres.clone()),
-        write_model: Arc::new(WriteModel::postgres(postgres, RetryPolicy::default())),
+        reads,
+        write_model: Arc::new(write_model),
         api_keys: Arc::new(api_keys),
         config: Arc::new(config),
         dependencies,

@@ -17,12 +17,14 @@ use std::time::{Duration, Instant};
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use chrono::SubsecRound;
 use chrono::{DateTime, Utc};
 use pika_domain::TenantId;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest as _, Sha256};
-use sqlx::PgPool;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -159,8 +161,31 @@ pub enum Revocation {
 
 const RECORD_COLUMNS: &str = "id, tenant, label, prefix, created_at, revoked_at";
 
+/// Where the keys are kept: the Postgres database, or the embedded SQLite file.
+pub type KeyStore = pika_commands::storage::Database;
+
+fn sqlite_record(row: &SqliteRow) -> Result<KeyRecord, sqlx::Error> {
+    let id: String = row.try_get("id")?;
+    Ok(KeyRecord {
+        id: Uuid::parse_str(&id).map_err(|error| sqlx::Error::ColumnDecode {
+            index: "id".into(),
+            source: Box::new(error),
+        })?,
+        tenant: row.try_get("tenant")?,
+        label: row.try_get("label")?,
+        prefix: row.try_get("prefix")?,
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+/// Times as Postgres keeps them, to the microsecond.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
 pub async fn create_key(
-    pool: &PgPool,
+    store: &KeyStore,
     tenant: &TenantId,
     label: Option<&str>,
 ) -> Result<NewKey, KeyStoreError> {
@@ -171,79 +196,173 @@ pub async fn create_key(
         .chars()
         .take(SHOWN_PREFIX_CHARS)
         .collect();
-    let record = sqlx::query_as::<_, KeyRecord>(&format!(
-        "INSERT INTO api_keys (id, tenant, label, prefix, secret_sha256)
-         VALUES ($1, $2, $3, $4, $5)
-         RETURNING {RECORD_COLUMNS}"
-    ))
-    .bind(Uuid::now_v7())
-    .bind(tenant.as_str())
-    .bind(label)
-    .bind(prefix)
-    .bind(&digest(secret.expose_secret())[..])
-    .fetch_one(pool)
-    .await?;
+    let id = Uuid::now_v7();
+    let digest = digest(secret.expose_secret());
+    let record = match store {
+        KeyStore::Postgres(pool) => {
+            sqlx::query_as::<_, KeyRecord>(&format!(
+                "INSERT INTO api_keys (id, tenant, label, prefix, secret_sha256)
+                 VALUES ($1, $2, $3, $4, $5)
+                 RETURNING {RECORD_COLUMNS}"
+            ))
+            .bind(id)
+            .bind(tenant.as_str())
+            .bind(label)
+            .bind(prefix)
+            .bind(&digest[..])
+            .fetch_one(pool)
+            .await?
+        }
+        KeyStore::Sqlite(pool) => {
+            let row = sqlx::query(&format!(
+                "INSERT INTO api_keys (id, tenant, label, prefix, secret_sha256, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?)
+                 RETURNING {RECORD_COLUMNS}"
+            ))
+            .bind(id.hyphenated().to_string())
+            .bind(tenant.as_str())
+            .bind(label)
+            .bind(prefix)
+            .bind(&digest[..])
+            .bind(now())
+            .fetch_one(pool)
+            .await?;
+            sqlite_record(&row)?
+        }
+    };
     Ok(NewKey { record, secret })
 }
 
 /// Every key, revoked ones included, oldest first per tenant.
 pub async fn list_keys(
-    pool: &PgPool,
+    store: &KeyStore,
     tenant: Option<&TenantId>,
 ) -> Result<Vec<KeyRecord>, KeyStoreError> {
-    Ok(sqlx::query_as::<_, KeyRecord>(&format!(
-        "SELECT {RECORD_COLUMNS} FROM api_keys
-          WHERE $1::text IS NULL OR tenant = $1
-          ORDER BY tenant, created_at, id"
-    ))
-    .bind(tenant.map(TenantId::as_str))
-    .fetch_all(pool)
-    .await?)
+    let tenant = tenant.map(TenantId::as_str);
+    Ok(match store {
+        KeyStore::Postgres(pool) => {
+            sqlx::query_as::<_, KeyRecord>(&format!(
+                "SELECT {RECORD_COLUMNS} FROM api_keys
+                  WHERE $1::text IS NULL OR tenant = $1
+                  ORDER BY tenant, created_at, id"
+            ))
+            .bind(tenant)
+            .fetch_all(pool)
+            .await?
+        }
+        KeyStore::Sqlite(pool) => sqlx::query(&format!(
+            "SELECT {RECORD_COLUMNS} FROM api_keys
+              WHERE ?1 IS NULL OR tenant = ?1
+              ORDER BY tenant, created_at, id"
+        ))
+        .bind(tenant)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(sqlite_record)
+        .collect::<Result<_, _>>()?,
+    })
 }
 
-pub async fn revoke_key(pool: &PgPool, id: Uuid) -> Result<Revocation, KeyStoreError> {
-    let revoked = sqlx::query_as::<_, KeyRecord>(&format!(
-        "UPDATE api_keys SET revoked_at = now()
-          WHERE id = $1 AND revoked_at IS NULL
-          RETURNING {RECORD_COLUMNS}"
-    ))
-    .bind(id)
-    .fetch_optional(pool)
-    .await?;
-    if let Some(record) = revoked {
-        return Ok(Revocation::Revoked(record));
+pub async fn revoke_key(store: &KeyStore, id: Uuid) -> Result<Revocation, KeyStoreError> {
+    let (revoked, existing) = match store {
+        KeyStore::Postgres(pool) => {
+            let revoked = sqlx::query_as::<_, KeyRecord>(&format!(
+                "UPDATE api_keys SET revoked_at = now()
+                  WHERE id = $1 AND revoked_at IS NULL
+                  RETURNING {RECORD_COLUMNS}"
+            ))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+            let existing = sqlx::query_as::<_, KeyRecord>(&format!(
+                "SELECT {RECORD_COLUMNS} FROM api_keys WHERE id = $1"
+            ))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+            (revoked, existing)
+        }
+        KeyStore::Sqlite(pool) => {
+            let key = id.hyphenated().to_string();
+            let revoked = sqlx::query(&format!(
+                "UPDATE api_keys SET revoked_at = ?
+                  WHERE id = ? AND revoked_at IS NULL
+                  RETURNING {RECORD_COLUMNS}"
+            ))
+            .bind(now())
+            .bind(&key)
+            .fetch_optional(pool)
+            .await?
+            .as_ref()
+            .map(sqlite_record)
+            .transpose()?;
+            let existing = sqlx::query(&format!(
+                "SELECT {RECORD_COLUMNS} FROM api_keys WHERE id = ?"
+            ))
+            .bind(&key)
+            .fetch_optional(pool)
+            .await?
+            .as_ref()
+            .map(sqlite_record)
+            .transpose()?;
+            (revoked, existing)
+        }
+    };
+    match (revoked, existing) {
+        (Some(record), _) => Ok(Revocation::Revoked(record)),
+        (None, Some(record)) => Ok(Revocation::AlreadyRevoked(record)),
+        (None, None) => Err(KeyStoreError::UnknownKey(id)),
     }
-    sqlx::query_as::<_, KeyRecord>(&format!(
-        "SELECT {RECORD_COLUMNS} FROM api_keys WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(pool)
-    .await?
-    .map(Revocation::AlreadyRevoked)
-    .ok_or(KeyStoreError::UnknownKey(id))
 }
 
 /// Stores the keys of `PIKA_API_KEYS`, so every process and `keys list` see them. Safe to run
 /// at every start and from several processes at once; a key revoked since stays revoked, or
 /// restarting with an old configuration would bring it back.
-async fn bootstrap(pool: &PgPool, seeds: &[ApiKeySeed]) -> Result<(), KeyStoreError> {
+async fn bootstrap(store: &KeyStore, seeds: &[ApiKeySeed]) -> Result<(), KeyStoreError> {
     for seed in seeds {
         let digest = digest(seed.secret.expose_secret());
-        sqlx::query(
-            "INSERT INTO api_keys (id, tenant, label, secret_sha256) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (secret_sha256) DO NOTHING",
-        )
-        .bind(Uuid::now_v7())
-        .bind(seed.tenant.as_str())
-        .bind(SEED_LABEL)
-        .bind(&digest[..])
-        .execute(pool)
-        .await?;
-        let (id, owner, revoked_at): (Uuid, String, Option<DateTime<Utc>>) =
-            sqlx::query_as("SELECT id, tenant, revoked_at FROM api_keys WHERE secret_sha256 = $1")
+        let (id, owner, revoked_at): (String, String, Option<DateTime<Utc>>) = match store {
+            KeyStore::Postgres(pool) => {
+                sqlx::query(
+                    "INSERT INTO api_keys (id, tenant, label, secret_sha256)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (secret_sha256) DO NOTHING",
+                )
+                .bind(Uuid::now_v7())
+                .bind(seed.tenant.as_str())
+                .bind(SEED_LABEL)
+                .bind(&digest[..])
+                .execute(pool)
+                .await?;
+                sqlx::query_as(
+                    "SELECT id::text, tenant, revoked_at FROM api_keys WHERE secret_sha256 = $1",
+                )
                 .bind(&digest[..])
                 .fetch_one(pool)
+                .await?
+            }
+            KeyStore::Sqlite(pool) => {
+                sqlx::query(
+                    "INSERT INTO api_keys (id, tenant, label, secret_sha256, created_at)
+                     VALUES (?, ?, ?, ?, ?)
+                     ON CONFLICT (secret_sha256) DO NOTHING",
+                )
+                .bind(Uuid::now_v7().hyphenated().to_string())
+                .bind(seed.tenant.as_str())
+                .bind(SEED_LABEL)
+                .bind(&digest[..])
+                .bind(now())
+                .execute(pool)
                 .await?;
+                sqlx::query_as(
+                    "SELECT id, tenant, revoked_at FROM api_keys WHERE secret_sha256 = ?",
+                )
+                .bind(&digest[..])
+                .fetch_one(pool)
+                .await?
+            }
+        };
         if owner != seed.tenant.as_str() {
             return Err(KeyStoreError::SecretOfAnotherTenant {
                 given: seed.tenant.to_string(),
@@ -264,12 +383,22 @@ async fn bootstrap(pool: &PgPool, seeds: &[ApiKeySeed]) -> Result<(), KeyStoreEr
 
 /// The active keys by digest, and whether the table holds any key at all.
 async fn read_keys(
-    pool: &PgPool,
+    store: &KeyStore,
 ) -> Result<(HashMap<SecretDigest, TenantId>, bool), KeyStoreError> {
-    let rows: Vec<(Uuid, String, Vec<u8>)> =
-        sqlx::query_as("SELECT id, tenant, secret_sha256 FROM api_keys WHERE revoked_at IS NULL")
-            .fetch_all(pool)
-            .await?;
+    let active = "SELECT id, tenant, secret_sha256 FROM api_keys WHERE revoked_at IS NULL";
+    let any = "SELECT EXISTS (SELECT 1 FROM api_keys)";
+    let (rows, any_key): (Vec<(String, String, Vec<u8>)>, bool) = match store {
+        KeyStore::Postgres(pool) => (
+            sqlx::query_as(&active.replace("SELECT id,", "SELECT id::text,"))
+                .fetch_all(pool)
+                .await?,
+            sqlx::query_scalar(any).fetch_one(pool).await?,
+        ),
+        KeyStore::Sqlite(pool) => (
+            sqlx::query_as(active).fetch_all(pool).await?,
+            sqlx::query_scalar(any).fetch_one(pool).await?,
+        ),
+    };
     let mut by_digest = HashMap::with_capacity(rows.len());
     for (id, tenant, secret_sha256) in rows {
         match (
@@ -282,10 +411,6 @@ async fn read_keys(
             _ => tracing::warn!(%id, "api_keys row with an invalid tenant or digest ignored"),
         }
     }
-    let any_key = !by_digest.is_empty()
-        || sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_keys)")
-            .fetch_one(pool)
-            .await?;
     Ok((by_digest, any_key))
 }
 
@@ -346,7 +471,7 @@ impl Loaded {
 /// The keys this process accepts, reread from the table by [`ApiKeys::refresh_until_stopped`].
 #[derive(Debug)]
 pub struct ApiKeys {
-    pool: PgPool,
+    store: KeyStore,
     allow_unauthenticated: bool,
     current: RwLock<Loaded>,
 }
@@ -355,13 +480,13 @@ impl ApiKeys {
     /// Stores the configured keys, reads the table, and refuses to start with no usable key
     /// unless running open was asked for explicitly.
     pub async fn load(
-        pool: PgPool,
+        store: KeyStore,
         seeds: &[ApiKeySeed],
         allow_unauthenticated: bool,
     ) -> Result<Self, KeyStoreError> {
-        bootstrap(&pool, seeds).await?;
+        bootstrap(&store, seeds).await?;
         let read_at = Instant::now();
-        let (by_digest, any_key) = read_keys(&pool).await?;
+        let (by_digest, any_key) = read_keys(&store).await?;
         let keys = KeySet::new(by_digest, any_key, allow_unauthenticated);
         if keys.open.is_some() {
             tracing::warn!(
@@ -382,7 +507,7 @@ impl ApiKeys {
             tracing::info!(active_keys = keys.by_digest.len(), "API keys loaded");
         }
         Ok(Self {
-            pool,
+            store,
             allow_unauthenticated,
             current: RwLock::new(Loaded { keys, read_at }),
         })
@@ -421,7 +546,7 @@ impl ApiKeys {
 
     async fn reload(&self) -> Result<(), KeyStoreError> {
         let read_at = Instant::now();
-        let (by_digest, any_key) = read_keys(&self.pool).await?;
+        let (by_digest, any_key) = read_keys(&self.store).await?;
         let keys = KeySet::new(by_digest, any_key, self.allow_unauthenticated);
         let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
         if current.keys.open.is_some() && keys.open.is_none() {

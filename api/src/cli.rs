@@ -4,8 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use pika_commands::storage;
+use pika_commands::sqlite::{connect_sqlite, migrate_sqlite};
+use pika_commands::storage::{self, Database};
 use pika_domain::TenantId;
+use pika_projections::embedded::embedded_projection_status;
 use pika_projections::rebuild::rebuild;
 use pika_projections::{EventLog, PostgresEventLog, all_projections, projection_status};
 use secrecy::ExposeSecret;
@@ -136,10 +138,29 @@ async fn connect(config: &Config) -> anyhow::Result<sqlx::PgPool> {
         })
 }
 
+/// The store the configuration names, as `serve` opens it: Postgres, or the embedded file.
+async fn open_store(config: &Config) -> anyhow::Result<Database> {
+    if config.database_url.is_some() {
+        return Ok(Database::Postgres(connect(config).await?));
+    }
+    let pool = connect_sqlite(&config.data_dir, 2).await.with_context(|| {
+        format!(
+            "cannot open the embedded database in PIKA_DATA_DIR={}",
+            config.data_dir.display()
+        )
+    })?;
+    migrate_sqlite(&pool).await?;
+    Ok(Database::Sqlite(pool))
+}
+
 async fn projections_status(config: &Config) -> anyhow::Result<()> {
-    let pool = connect(config).await?;
-    let log = PostgresEventLog::new(pool.clone());
-    let statuses = projection_status(&pool, &log, &all_projections()).await?;
+    let statuses = match open_store(config).await? {
+        Database::Postgres(pool) => {
+            let log = PostgresEventLog::new(pool.clone());
+            projection_status(&pool, &log, &all_projections()).await?
+        }
+        Database::Sqlite(pool) => embedded_projection_status(&pool).await?,
+    };
     println!(
         "{:<24} {:>12} {:>14} {:>10} {:>10}",
         "projection", "position", "events applied", "lag", "lag (s)"
@@ -158,6 +179,12 @@ async fn projections_status(config: &Config) -> anyhow::Result<()> {
 }
 
 async fn projections_rebuild(config: &Config, only: Option<&str>) -> anyhow::Result<()> {
+    if config.database_url.is_none() {
+        anyhow::bail!(
+            "projections rebuild works on Postgres (PIKA_DATABASE_URL) and is not available \
+             in the embedded mode yet"
+        );
+    }
     let pool = connect(config).await?;
     let log = PostgresEventLog::new(pool.clone());
     let projections: Vec<_> = all_projections()
@@ -200,7 +227,7 @@ async fn projections_rebuild(config: &Config, only: Option<&str>) -> anyhow::Res
 }
 
 async fn keys(config: &Config, action: KeysAction) -> anyhow::Result<()> {
-    let pool = connect(config).await?;
+    let pool = open_store(config).await?;
     match action {
         KeysAction::Create { tenant, label } => {
             let key = auth::create_key(&pool, &tenant, label.as_deref()).await?;

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use pika_commands::storage::Database;
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::PgPool;
 
 use crate::auth::ApiKeys;
 use crate::config::Config;
@@ -14,19 +14,20 @@ use pika_commands::WriteModel;
 /// The servers this process talks to, each present only when configured.
 #[derive(Debug, Clone)]
 pub struct Dependencies {
-    pub postgres: PgPool,
+    /// Postgres when scaled out; the SQLite file when embedded.
+    pub database: Database,
     pub redis: Option<redis::Client>,
     pub amqp_url: Option<SecretString>,
 }
 
 impl Dependencies {
-    pub fn check_postgres(&self) -> impl Future<Output = anyhow::Result<()>> + use<> {
-        let pool = self.postgres.clone();
+    pub fn check_database(&self) -> impl Future<Output = anyhow::Result<()>> + use<> {
+        let database = self.database.clone();
         async move {
-            sqlx::query("SELECT 1")
-                .execute(&pool)
+            database
+                .ping()
                 .await
-                .context("postgres did not answer")?;
+                .with_context(|| format!("{} did not answer", database.name()))?;
             Ok(())
         }
     }

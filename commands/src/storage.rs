@@ -27,3 +27,30 @@ pub async fn connect_postgres(url: &str, max_connections: u32) -> Result<PgPool,
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await
 }
+
+/// The database a deployment keeps everything in: Postgres when scaled out, one SQLite file
+/// when embedded. Code that only stores rows (API keys, fact vectors) takes this and writes
+/// each statement once per dialect.
+#[derive(Debug, Clone)]
+pub enum Database {
+    Postgres(PgPool),
+    Sqlite(sqlx::sqlite::SqlitePool),
+}
+
+impl Database {
+    /// The name readiness reports it under.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Postgres(_) => "postgres",
+            Self::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// One trivial statement: proves the database answers.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+            Self::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+        }
+    }
+}

@@ -36,7 +36,9 @@ pub const EMBEDDED_PROJECTIONS: [&str; 4] = [
 ];
 
 const BATCH: i64 = 500;
-const POLL_EVERY: Duration = Duration::from_millis(200);
+/// How soon a commit is projected when nothing wakes the projector: short, since a job is
+/// reported finished and a client's own write is readable only once projected.
+const POLL_EVERY: Duration = Duration::from_millis(25);
 
 /// Keeps the embedded read models current. Writers call [`EmbeddedProjector::wake`] after a
 /// commit; a poll catches anything else.
@@ -502,4 +504,58 @@ fn json_text(value: &impl serde::Serialize) -> String {
 fn text_digest(text: &str) -> Vec<u8> {
     use sha2::Digest;
     sha2::Sha256::digest(text.as_bytes()).to_vec()
+}
+
+/// Each embedded read model's checkpoint and lag, as `projections status` and `/metrics` show
+/// them: lag in events is the log's end minus the checkpoint (positions commit in order), lag
+/// in seconds the age of the oldest event not applied yet.
+pub async fn embedded_projection_status(
+    pool: &SqlitePool,
+) -> Result<Vec<crate::ProjectionStatus>, ProjectionError> {
+    let mut statuses = Vec::new();
+    for projection in EMBEDDED_PROJECTIONS {
+        let row = sqlx::query(
+            "SELECT global_position, events_applied, updated_at FROM projection_checkpoints
+              WHERE projection = ?",
+        )
+        .bind(projection)
+        .fetch_optional(pool)
+        .await?;
+        let (position, events_applied, updated_at) = match &row {
+            Some(row) => (
+                row.try_get::<i64, _>("global_position")?,
+                row.try_get::<i64, _>("events_applied")?,
+                Some(row.try_get::<DateTime<Utc>, _>("updated_at")?),
+            ),
+            None => (0, 0, None),
+        };
+        let behind = sqlx::query(
+            "SELECT count(*) AS lag, min(json_extract(metadata, '$.time')) AS oldest
+               FROM events WHERE global_position > ?",
+        )
+        .bind(position)
+        .fetch_one(pool)
+        .await?;
+        let oldest: Option<String> = behind.try_get("oldest")?;
+        let lag_seconds = oldest
+            .and_then(|time| DateTime::parse_from_rfc3339(&time).ok())
+            .map_or(0.0, |time| {
+                (Utc::now() - time.with_timezone(&Utc))
+                    .num_milliseconds()
+                    .max(0) as f64
+                    / 1000.0
+            });
+        statuses.push(crate::ProjectionStatus {
+            projection: projection.to_owned(),
+            position: LogPosition {
+                transaction_id: 0,
+                global_position: position,
+            },
+            events_applied,
+            lag_events: behind.try_get("lag")?,
+            lag_seconds,
+            updated_at,
+        });
+    }
+    Ok(statuses)
 }

@@ -89,7 +89,10 @@ async fn seed(args: &Args, tenant: &TenantId, users: usize, count: usize) {
         .expect("database");
     let model = WriteModel::postgres(pool.clone(), RetryPolicy::default());
     let embedder = LocalEmbedder::load(Path::new(&pika_tests::model_dir())).expect("model");
-    let embeddings = FactEmbeddings::new(Arc::new(embedder), pool);
+    let embeddings = FactEmbeddings::new(
+        Arc::new(embedder),
+        pika_commands::storage::Database::Postgres(pool),
+    );
     let started = Instant::now();
     for user in 0..users {
         let facts = facts_for(user, count);

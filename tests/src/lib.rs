@@ -163,6 +163,8 @@ pub struct TestApp {
     pub prefix: String,
     pub client: reqwest::Client,
     pub database: std::sync::Arc<TestDatabase>,
+    /// The embedded mode's data directory; `None` for the scaled-out mode.
+    pub data_dir: Option<std::sync::Arc<data_dir::TestDataDir>>,
     settings: HashMap<String, String>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -193,6 +195,30 @@ impl TestApp {
         .await
     }
 
+    /// The embedded mode: no database, Redis or AMQP URL, a data directory of its own. (The
+    /// Postgres database every `TestApp` carries stays empty.)
+    pub async fn spawn_embedded() -> Self {
+        Self::spawn_embedded_with(|_| {}).await
+    }
+
+    pub async fn spawn_embedded_with(adjust: impl FnOnce(&mut HashMap<String, String>)) -> Self {
+        let database = TestDatabase::empty().await;
+        let prefix = unique_prefix();
+        let data_dir = std::sync::Arc::new(data_dir::TestDataDir::new());
+        let mut settings = test_settings(&database, &prefix);
+        for name in ["PIKA_DATABASE_URL", "PIKA_REDIS_URL", "PIKA_AMQP_URL"] {
+            settings.remove(name);
+        }
+        settings.insert(
+            "PIKA_DATA_DIR".into(),
+            data_dir.path().display().to_string(),
+        );
+        adjust(&mut settings);
+        let mut app = Self::start(std::sync::Arc::new(database), prefix, settings).await;
+        app.data_dir = Some(data_dir);
+        app
+    }
+
     async fn start(
         database: std::sync::Arc<TestDatabase>,
         prefix: String,
@@ -220,6 +246,7 @@ impl TestApp {
             prefix,
             client: reqwest::Client::new(),
             database,
+            data_dir: None,
             settings,
             shutdown: Some(shutdown),
             server: Some(server),

@@ -152,7 +152,10 @@ async fn seed(app: &TestApp, user: &str, facts: &[(String, String, String)]) {
     let pool = app.database.pool(4).await;
     let model = WriteModel::postgres(pool.clone(), RetryPolicy::default());
     let embedder = LocalEmbedder::load(std::path::Path::new(&pika_tests::model_dir())).unwrap();
-    let embeddings = FactEmbeddings::new(Arc::new(embedder), pool);
+    let embeddings = FactEmbeddings::new(
+        Arc::new(embedder),
+        pika_commands::storage::Database::Postgres(pool),
+    );
     let texts: Vec<String> = facts.iter().map(|(_, _, text)| text.clone()).collect();
     for chunk in texts.chunks(64) {
         embeddings.ensure(chunk).await.unwrap();

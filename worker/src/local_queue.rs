@@ -52,10 +52,13 @@ pub struct LocalJobQueue {
 
 impl LocalJobQueue {
     pub fn new(pool: SqlitePool) -> Self {
-        Self {
-            pool,
-            wake: Arc::new(Notify::new()),
-        }
+        Self::with_wake(pool, Arc::new(Notify::new()))
+    }
+
+    /// A queue whose consumers also wake on `wake`, which whoever else inserts jobs (the
+    /// embedded outbox relay) signals after its commit.
+    pub fn with_wake(pool: SqlitePool, wake: Arc<Notify>) -> Self {
+        Self { pool, wake }
     }
 
     pub async fn enqueue(&self, payload: &str) -> Result<(), sqlx::Error> {

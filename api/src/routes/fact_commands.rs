@@ -58,7 +58,7 @@ fn text_or_default(
 /// search still finds the fact by keyword, so a failure is counted, not fatal.
 async fn embed(state: &AppState, text: &FactText) {
     let embeddings =
-        FactEmbeddings::new(state.embedder.clone(), state.dependencies.postgres.clone());
+        FactEmbeddings::new(state.embedder.clone(), state.dependencies.database.clone());
     if let Err(error) = embeddings.ensure(&[text.to_string()]).await {
         metrics::counter!("pika_embedding_failures_total").increment(1);
         tracing::warn!(%error, "fact committed without a vector");

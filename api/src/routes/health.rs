@@ -52,7 +52,8 @@ struct Readiness {
     checks: Vec<DependencyCheck>,
 }
 
-/// Readiness: Postgres, Redis and RabbitMQ (as configured) answer within 2 s.
+/// Readiness: Postgres (or the embedded SQLite file), Redis and RabbitMQ (as configured) answer
+/// within 2 s.
 ///
 /// A load balancer takes the instance out while one is down; the body names which.
 #[utoipa::path(
@@ -66,8 +67,9 @@ struct Readiness {
 )]
 #[tracing::instrument(skip_all)]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let database = state.dependencies.database.name();
     let (postgres, redis, amqp) = tokio::join!(
-        check("postgres", Some(state.dependencies.check_postgres())),
+        check(database, Some(state.dependencies.check_database())),
         check("redis", state.dependencies.check_redis()),
         check("rabbitmq", state.dependencies.check_amqp()),
     );
