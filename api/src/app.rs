@@ -209,7 +209,14 @@ fn spawn_embedded(
     pool: &sqlx::sqlite::SqlitePool,
     stopped: &watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<JoinHandle<()>>> {
-    let projector = Arc::new(EmbeddedProjector::new(pool.clone()));
+    let search = state.search.clone();
+    let projector = Arc::new(
+        EmbeddedProjector::new(pool.clone())
+            .with_visibility_gate(state.visibility_gate.clone().unwrap_or_default())
+            .with_on_changed(Arc::new(move |user| {
+                search.user_changed(&user.tenant, &user.user_id);
+            })),
+    );
     let queue = Arc::new(LocalJobQueue::with_wake(
         pool.clone(),
         projector.jobs_queued(),
@@ -305,11 +312,13 @@ async fn connect(config: Config, roles: Roles) -> anyhow::Result<AppState> {
             WriteModel::sqlite(pool.clone(), RetryPolicy::default()),
         ),
     };
-    let search = Arc::new(SearchService::new(
-        reads.clone(),
-        embedder.clone(),
-        redis_cache,
-    ));
+    let mut search = SearchService::new(reads.clone(), embedder.clone(), redis_cache);
+    if matches!(database, Database::Sqlite(_)) {
+        search = search.with_local_generations();
+    }
+    let search = Arc::new(search);
+    let visibility_gate =
+        matches!(database, Database::Sqlite(_)).then(|| Arc::new(tokio::sync::RwLock::new(())));
     let dependencies = Dependencies {
         database,
         redis,
@@ -322,6 +331,7 @@ async fn connect(config: Config, roles: Roles) -> anyhow::Result<AppState> {
         reads,
         write_model: Arc::new(write_model),
         api_keys: Arc::new(api_keys),
+        visibility_gate,
         config: Arc::new(config),
         dependencies,
     })

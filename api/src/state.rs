@@ -73,5 +73,8 @@ pub struct AppState {
     /// The read models and event store the queries read: Postgres, or the embedded file.
     pub reads: pika_projections::read_store::ReadStore,
     pub api_keys: Arc<ApiKeys>,
+    /// Embedded mode: held (read) while reporting a job finished, so the report never comes
+    /// between the projector's commit and its invalidation of the caches.
+    pub visibility_gate: Option<Arc<tokio::sync::RwLock<()>>>,
     pub dependencies: Dependencies,
 }

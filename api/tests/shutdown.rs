@@ -2,47 +2,17 @@
 //! accepting, finishes (or hands back) the job, and exits; after a restart the job is
 //! completed exactly once.
 
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use pika_tests::llm_stub::{Answer, LlmStub};
+use pika_tests::process::{free_port, start_serve, wait_until_healthy};
 use pika_tests::{TEST_API_SECRET, TestDatabase, test_settings, unique_prefix};
 use serde_json::{Value, json};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
-}
-
 fn start(settings: &[(String, String)]) -> Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pika-memory"));
-    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("PIKA_")) {
-        command.env_remove(name);
-    }
-    command
-        .arg("serve")
-        .envs(settings.iter().cloned())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the binary starts")
-}
-
-async fn wait_until_healthy(client: &reqwest::Client, base: &str) {
-    for _ in 0..300 {
-        if client
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the server did not come up at {base}");
+    start_serve(Path::new(env!("CARGO_BIN_EXE_pika-memory")), settings)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use pika_domain::{ExtractionJobEvent, UserMemoryEvent};
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{Row, Sqlite, Transaction};
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::{Notify, RwLock, broadcast, watch};
 use tracing::{Instrument, info_span, warn};
 use uuid::Uuid;
 
@@ -42,12 +42,23 @@ const POLL_EVERY: Duration = Duration::from_millis(25);
 
 /// Keeps the embedded read models current. Writers call [`EmbeddedProjector::wake`] after a
 /// commit; a poll catches anything else.
-#[derive(Debug)]
+/// Called with each changed user after the batch committed, before the visibility gate
+/// opens again (the embedded caches' invalidation).
+pub type OnChanged = Arc<dyn Fn(&ChangedUser) + Send + Sync>;
+
 pub struct EmbeddedProjector {
     pool: SqlitePool,
     wake: Arc<Notify>,
     changes: broadcast::Sender<ChangedUser>,
     jobs_queued: Arc<Notify>,
+    visibility: Arc<RwLock<()>>,
+    on_changed: Option<OnChanged>,
+}
+
+impl std::fmt::Debug for EmbeddedProjector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedProjector").finish_non_exhaustive()
+    }
 }
 
 impl EmbeddedProjector {
@@ -57,7 +68,24 @@ impl EmbeddedProjector {
             wake: Arc::new(Notify::new()),
             changes: broadcast::channel(4096).0,
             jobs_queued: Arc::new(Notify::new()),
+            visibility: Arc::new(RwLock::new(())),
+            on_changed: None,
         }
+    }
+
+    /// Runs `on_changed` for every changed user between a batch's commit and the moment the
+    /// visibility gate opens, so a reader holding the gate never sees a commit whose caches
+    /// are not invalidated yet.
+    pub fn with_on_changed(mut self, on_changed: OnChanged) -> Self {
+        self.on_changed = Some(on_changed);
+        self
+    }
+
+    /// The gate readers that report a commit to clients (a job's status) take a read guard
+    /// of: it waits while a commit is between the database and the caches' invalidation.
+    pub fn with_visibility_gate(mut self, gate: Arc<RwLock<()>>) -> Self {
+        self.visibility = gate;
+        self
     }
 
     /// Users whose rows changed, after the change committed, for the in-process caches.
@@ -162,7 +190,12 @@ impl EmbeddedProjector {
             .execute(&mut *transaction)
             .await?;
         }
+        let gate = self.visibility.write().await;
         transaction.commit().await?;
+        if let Some(on_changed) = &self.on_changed {
+            changed.iter().for_each(|user| on_changed(user));
+        }
+        drop(gate);
         metrics::counter!("pika_projection_events_total", "projection" => "embedded")
             .increment(applied as u64);
         for user in changed {

@@ -70,6 +70,22 @@ async fn search(app: &TestApp, user: &str, query: &str) -> Vec<Value> {
     answer["results"].as_array().unwrap().clone()
 }
 
+/// A search and the cache layer that answered it.
+async fn search_layer(app: &TestApp, user: &str, query: &str) -> (Vec<Value>, String) {
+    let response = app
+        .client
+        .post(app.url("/v1/search"))
+        .bearer_auth(TEST_API_SECRET)
+        .json(&json!({"user_id": user, "query": query, "limit": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let layer = response.headers()["x-cache"].to_str().unwrap().to_owned();
+    let answer: Value = response.json().await.unwrap();
+    (answer["results"].as_array().unwrap().clone(), layer)
+}
+
 fn values(results: &[Value]) -> Vec<&str> {
     results
         .iter()
@@ -219,6 +235,25 @@ async fn an_idempotency_key_answers_with_the_first_job(app: &TestApp) {
     assert_eq!(jobs[0], jobs[1]);
 }
 
+async fn a_completed_change_is_searchable_whichever_layer_answered_before(app: &TestApp) {
+    extract(app, "kid-6", &["My favourite colour is blue."]).await;
+    let query = "what is my favourite colour";
+    let (first, _) = search_layer(app, "kid-6", query).await;
+    assert_eq!(values(&first).first(), Some(&"blue"));
+    let (again, layer) = search_layer(app, "kid-6", query).await;
+    assert_eq!(values(&again).first(), Some(&"blue"));
+    assert_ne!(layer, "L4", "the repeated search comes from a cache");
+
+    extract(app, "kid-6", &["My favourite colour is green now."]).await;
+    let (after, layer) = search_layer(app, "kid-6", query).await;
+    assert_eq!(
+        values(&after).first(),
+        Some(&"green"),
+        "answered by {layer}: {after:?}"
+    );
+    assert!(!values(&after).contains(&"blue"), "{after:?}");
+}
+
 macro_rules! both_modes {
     ($($scenario:ident),* $(,)?) => {
         mod postgres_redis_rabbitmq {
@@ -253,4 +288,5 @@ both_modes!(
     a_forgotten_user_is_gone_from_facts_search_and_history,
     keys_decide_the_tenant_and_another_tenant_sees_nothing,
     an_idempotency_key_answers_with_the_first_job,
+    a_completed_change_is_searchable_whichever_layer_answered_before,
 );

@@ -247,6 +247,10 @@ async fn job_status(
     };
     let deadline = tokio::time::Instant::now() + wait;
     loop {
+        let visible = match &state.visibility_gate {
+            Some(gate) => Some(gate.read().await),
+            None => None,
+        };
         let view = match state
             .reads
             .job_view(&tenant.0, job_id.as_uuid(), &state.job_gating)
@@ -255,6 +259,7 @@ async fn job_status(
             Some(view) => view,
             None => accepted_but_not_projected(&state, &tenant, job_id).await?,
         };
+        drop(visible);
         if finished(&view.status) || tokio::time::Instant::now() >= deadline {
             return Ok(Json(view));
         }

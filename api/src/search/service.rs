@@ -24,6 +24,55 @@ const L3_TTL: Duration = Duration::from_secs(24 * 3600);
 const L0_TTL: Duration = Duration::from_secs(30);
 const L0_ENTRIES: u64 = 50_000;
 const INDEX_ENTRIES: u64 = 2_000;
+/// Query vectors kept in process in embedded mode (1.5 KiB each).
+const L3_LOCAL_ENTRIES: u64 = 20_000;
+
+/// The embedded mode's cache versions: an epoch fixed per process run (and changed when
+/// notifications were lost) and a counter per user, bumped after each committed change.
+/// A cached answer's key holds both, so after a change the old answers cannot be found.
+#[derive(Debug)]
+struct LocalGenerations {
+    epoch: std::sync::atomic::AtomicI64,
+    by_user: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+}
+
+impl Default for LocalGenerations {
+    fn default() -> Self {
+        Self {
+            epoch: std::sync::atomic::AtomicI64::new(chrono::Utc::now().timestamp_micros()),
+            by_user: std::sync::Mutex::default(),
+        }
+    }
+}
+
+impl LocalGenerations {
+    fn user_key(tenant: &str, user: &str) -> String {
+        format!("{tenant}/{user}")
+    }
+
+    fn versions(&self, tenant: &str, user: &str) -> CacheVersions {
+        let generation = self
+            .by_user
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&Self::user_key(tenant, user))
+            .copied()
+            .unwrap_or(0);
+        CacheVersions {
+            epoch: self.epoch.load(std::sync::atomic::Ordering::SeqCst),
+            generation,
+        }
+    }
+
+    fn bump(&self, tenant: &str, user: &str) {
+        *self
+            .by_user
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(Self::user_key(tenant, user))
+            .or_insert(0) += 1;
+    }
+}
 
 /// Which layer answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +153,11 @@ pub struct SearchService {
     reads: ReadStore,
     embedder: Arc<dyn Embedder>,
     redis: Option<RedisCache>,
+    /// Embedded mode: users' generations kept in process, bumped by the projector after each
+    /// commit that changed the user. `None` with Redis, which keeps them for all processes.
+    local: Option<LocalGenerations>,
+    /// Embedded mode's L3: query text → vector, in process.
+    local_vectors: moka::future::Cache<String, Arc<Vec<f32>>>,
     answers: moka::future::Cache<String, Arc<SearchAnswer>>,
     indexes: moka::future::Cache<String, Arc<UserIndex>>,
 }
@@ -128,6 +182,11 @@ impl SearchService {
             reads,
             embedder,
             redis,
+            local: None,
+            local_vectors: moka::future::Cache::builder()
+                .max_capacity(L3_LOCAL_ENTRIES)
+                .time_to_live(L3_TTL)
+                .build(),
             answers: moka::future::Cache::builder()
                 .max_capacity(L0_ENTRIES)
                 .time_to_live(L0_TTL)
@@ -136,6 +195,22 @@ impl SearchService {
                 .max_capacity(INDEX_ENTRIES)
                 .time_to_live(L1_TTL)
                 .build(),
+        }
+    }
+
+    /// The embedded mode's caches: one process, so the generations live here and every
+    /// change reaches them through [`SearchService::user_changed`].
+    pub fn with_local_generations(mut self) -> Self {
+        self.local = Some(LocalGenerations::default());
+        self
+    }
+
+    /// A user's facts changed (and are committed): answers cached for them are unreachable
+    /// from now on.
+    pub fn user_changed(&self, tenant: &str, user: &str) {
+        if let Some(local) = &self.local {
+            local.bump(tenant, user);
+            self.forget_user(tenant, user);
         }
     }
 
@@ -153,6 +228,9 @@ impl SearchService {
     }
 
     async fn versions(&self, tenant: &str, user: &str) -> Option<CacheVersions> {
+        if let Some(local) = &self.local {
+            return Some(local.versions(tenant, user));
+        }
         self.redis.as_ref()?.versions(tenant, user).await.ok()
     }
 
@@ -172,11 +250,13 @@ impl SearchService {
                 query.fingerprint()
             )
         });
+        if let Some(key) = &key
+            && let Some(answer) = self.answers.get(key).await
+        {
+            record(Layer::L0, started);
+            return Ok((answer, Layer::L0));
+        }
         if let (Some(key), Some(redis)) = (&key, &self.redis) {
-            if let Some(answer) = self.answers.get(key).await {
-                record(Layer::L0, started);
-                return Ok((answer, Layer::L0));
-            }
             let l1_key = redis.key(&["search", L1_FORMAT, key]);
             if let Ok(Some(bytes)) = redis.get_bytes(&l1_key).await {
                 let answer = Arc::new(SearchAnswer {
@@ -201,15 +281,17 @@ impl SearchService {
             query.min_score,
         );
         let answer = Arc::new(SearchAnswer::new(&results)?);
-        if let (Some(key), Some(redis)) = (key, &self.redis) {
-            redis
-                .set_bytes(
-                    &redis.key(&["search", L1_FORMAT, &key]),
-                    &answer.results_json,
-                    L1_TTL,
-                )
-                .await
-                .ok();
+        if let Some(key) = key {
+            if let Some(redis) = &self.redis {
+                redis
+                    .set_bytes(
+                        &redis.key(&["search", L1_FORMAT, &key]),
+                        &answer.results_json,
+                        L1_TTL,
+                    )
+                    .await
+                    .ok();
+            }
             self.answers.insert(key, answer.clone()).await;
         }
         record(Layer::L4, started);
@@ -222,6 +304,12 @@ impl SearchService {
         let normalised = normalise_query(query);
         if normalised.is_empty() {
             return None;
+        }
+        if self.local.is_some()
+            && let Some(vector) = self.local_vectors.get(&normalised).await
+        {
+            metrics::counter!("pika_embedding_cache_total", "result" => "hit").increment(1);
+            return Some(vector.as_ref().clone());
         }
         let digest = hex::encode(Sha256::digest(normalised.as_bytes()));
         let key = self
@@ -241,7 +329,7 @@ impl SearchService {
             );
         }
         metrics::counter!("pika_embedding_cache_total", "result" => "miss").increment(1);
-        let vector = match self.embedder.embed(&[normalised]).await {
+        let vector = match self.embedder.embed(std::slice::from_ref(&normalised)).await {
             Ok(mut vectors) => vectors.pop()?,
             Err(error) => {
                 tracing::warn!(%error, "query not embedded; ranking by keywords only");
@@ -251,6 +339,11 @@ impl SearchService {
         if let (Some(redis), Some(key)) = (&self.redis, &key) {
             let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
             redis.set_bytes(key, &bytes, L3_TTL).await.ok();
+        }
+        if self.local.is_some() {
+            self.local_vectors
+                .insert(normalised, Arc::new(vector.clone()))
+                .await;
         }
         Some(vector)
     }
