@@ -146,7 +146,23 @@ impl EmbeddedProjector {
     /// One batch: events after the checkpoint, every model's rows, the checkpoints and the
     /// queued jobs, in one transaction.
     pub async fn apply_next_batch(&self) -> Result<usize, ProjectionError> {
-        let mut transaction = self.pool.begin().await?;
+        // Idle is the common case: find that out without taking the write lock.
+        let pending: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE global_position >
+                (SELECT coalesce(min(global_position), 0) FROM projection_checkpoints))",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if !pending {
+            return Ok(0);
+        }
+        // IMMEDIATE takes the write lock up front (waiting out the busy timeout): a deferred
+        // transaction that reads first cannot upgrade while another connection writes, and
+        // SQLite refuses that upgrade at once with SQLITE_BUSY instead of waiting.
+        // The gate before the database's write lock: readers holding the gate need a pooled
+        // connection but never the write lock, so this order cannot wait in a circle.
+        let gate = self.visibility.write().await;
+        let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let checkpoint = checkpoint(&mut transaction).await?;
         let rows = sqlx::query(
             "SELECT global_position, aggregate_type, aggregate_id, sequence, event_type,
@@ -190,7 +206,6 @@ impl EmbeddedProjector {
             .execute(&mut *transaction)
             .await?;
         }
-        let gate = self.visibility.write().await;
         transaction.commit().await?;
         if let Some(on_changed) = &self.on_changed {
             changed.iter().for_each(|user| on_changed(user));

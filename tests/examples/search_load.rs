@@ -3,7 +3,8 @@
 //! p50/p95/p99 and searches/s for an L0 hit, an L1 hit and a full miss (new query text), at
 //! each concurrency, checking the `X-Cache` header says the layer measured.
 //!
-//! Arguments: --url A --beside B --key SECRET --database-url URL [--users 4] [--facts 1000]
+//! Arguments: --url A --beside B --key SECRET (--database-url URL | --data-dir DIR)
+//! [--users 4] [--facts 1000]; --data-dir seeds an embedded server's file instead.
 //! [--requests 4000] [--misses 300] [--concurrency 1,32]
 
 use std::collections::HashMap;
@@ -11,6 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pika_commands::storage::Database;
 use pika_commands::{CommandContext, RetryPolicy, WriteModel};
 use pika_domain::*;
 use pika_worker::embedding::local::LocalEmbedder;
@@ -84,15 +86,25 @@ fn facts_for(user: usize, count: usize) -> Vec<(String, String, String)> {
 }
 
 async fn seed(args: &Args, tenant: &TenantId, users: usize, count: usize) {
-    let pool = pika_commands::storage::connect_postgres(&args.get("database-url", ""), 8)
-        .await
-        .expect("database");
-    let model = WriteModel::postgres(pool.clone(), RetryPolicy::default());
+    // Embedded: write into the server's own SQLite file (WAL lets both processes in).
+    let database = match args.values.get("data-dir") {
+        Some(dir) => Database::Sqlite(
+            pika_commands::sqlite::connect_sqlite(Path::new(dir), 4)
+                .await
+                .expect("embedded database"),
+        ),
+        None => Database::Postgres(
+            pika_commands::storage::connect_postgres(&args.get("database-url", ""), 8)
+                .await
+                .expect("database"),
+        ),
+    };
+    let model = match &database {
+        Database::Postgres(pool) => WriteModel::postgres(pool.clone(), RetryPolicy::default()),
+        Database::Sqlite(pool) => WriteModel::sqlite(pool.clone(), RetryPolicy::default()),
+    };
     let embedder = LocalEmbedder::load(Path::new(&pika_tests::model_dir())).expect("model");
-    let embeddings = FactEmbeddings::new(
-        Arc::new(embedder),
-        pika_commands::storage::Database::Postgres(pool),
-    );
+    let embeddings = FactEmbeddings::new(Arc::new(embedder), database);
     let started = Instant::now();
     for user in 0..users {
         let facts = facts_for(user, count);
@@ -302,11 +314,14 @@ async fn main() {
             "L4",
         )
         .await;
-        let on_beside: Vec<_> = shared
-            .into_iter()
-            .map(|(_, user, query)| (beside.clone(), user, query))
-            .collect();
-        run("L1 hit", &client, on_beside, concurrency, "L1").await;
+        // Embedded there is one process and no Redis: no L1 to measure.
+        if !args.values.contains_key("data-dir") {
+            let on_beside: Vec<_> = shared
+                .into_iter()
+                .map(|(_, user, query)| (beside.clone(), user, query))
+                .collect();
+            run("L1 hit", &client, on_beside, concurrency, "L1").await;
+        }
         // L0: a few popular queries asked again and again.
         let popular = [
             "what's my dog called",
