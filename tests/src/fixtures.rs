@@ -34,3 +34,34 @@ pub fn add(value: &str) -> UserMemoryCommand {
 pub fn context() -> CommandContext {
     CommandContext::new("req-1", "test")
 }
+
+/// Patient enough for fifty writers on one aggregate.
+pub fn patient_retry() -> pika_commands::RetryPolicy {
+    pika_commands::RetryPolicy {
+        max_attempts: 60,
+        ..pika_commands::RetryPolicy::default()
+    }
+}
+
+/// Fifty `AddFact` commands on one user, spread over `models` (each standing for a process)
+/// and run at once; panics unless every one is applied.
+pub async fn fifty_concurrent_adds(
+    models: &[std::sync::Arc<pika_commands::WriteModel>],
+    kid: &UserId,
+) {
+    let mut tasks = Vec::new();
+    for n in 0..50 {
+        let model = models[n % models.len()].clone();
+        let kid = kid.clone();
+        tasks.push(tokio::spawn(async move {
+            model
+                .execute_user_memory(&tenant(), &kid, add(&format!("thing {n}")), &context())
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await
+            .expect("the task ends")
+            .expect("every command is applied");
+    }
+}

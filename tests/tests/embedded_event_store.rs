@@ -6,7 +6,9 @@ use pika_commands::sqlite::{connect_sqlite, migrate_sqlite};
 use pika_commands::{CommandError, RetryPolicy, WriteModel};
 use pika_domain::*;
 use pika_tests::data_dir::TestDataDir;
-use pika_tests::fixtures::{add, candidate, context, tenant, user};
+use pika_tests::fixtures::{
+    add, candidate, context, fifty_concurrent_adds, patient_retry, tenant, user,
+};
 use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
 
@@ -33,28 +35,10 @@ async fn fifty_concurrent_commands_from_five_write_models_are_each_applied_once(
     let mut models = Vec::new();
     for _ in 0..5 {
         let own_pool = connect_sqlite(dir.path(), 2).await.unwrap();
-        models.push(Arc::new(WriteModel::sqlite(
-            own_pool,
-            RetryPolicy {
-                max_attempts: 60,
-                ..RetryPolicy::default()
-            },
-        )));
+        models.push(Arc::new(WriteModel::sqlite(own_pool, patient_retry())));
     }
     let kid = user("kid-concurrent");
-    let mut tasks = Vec::new();
-    for n in 0..50 {
-        let model = models[n % 5].clone();
-        let kid = kid.clone();
-        tasks.push(tokio::spawn(async move {
-            model
-                .execute_user_memory(&tenant(), &kid, add(&format!("thing {n}")), &context())
-                .await
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap().expect("every command is applied");
-    }
+    fifty_concurrent_adds(&models, &kid).await;
     let memory = models[0].load_user_memory(&tenant(), &kid).await.unwrap();
     assert_eq!(memory.live_facts().len(), 50);
     let seqs = sequences(&pool, &user_memory_id(&tenant(), &kid)).await;

@@ -7,7 +7,9 @@ use pika_commands::{CommandError, RetryPolicy, WriteModel};
 use pika_domain::*;
 use pika_projections::{EventLog, LogPosition, PostgresEventLog};
 use pika_tests::TestDatabase;
-use pika_tests::fixtures::{add, candidate, context, tenant, user};
+use pika_tests::fixtures::{
+    add, candidate, context, fifty_concurrent_adds, patient_retry, tenant, user,
+};
 use sqlx::{PgPool, Row};
 
 async fn sequences(pool: &PgPool, aggregate_id: &str) -> Vec<i64> {
@@ -28,26 +30,11 @@ async fn fifty_concurrent_commands_from_five_processes_are_each_applied_once() {
     for _ in 0..5 {
         models.push(Arc::new(WriteModel::postgres(
             database.pool(4).await,
-            RetryPolicy {
-                max_attempts: 60,
-                ..RetryPolicy::default()
-            },
+            patient_retry(),
         )));
     }
     let kid = user("kid-concurrent");
-    let mut tasks = Vec::new();
-    for n in 0..50 {
-        let model = models[n % 5].clone();
-        let kid = kid.clone();
-        tasks.push(tokio::spawn(async move {
-            model
-                .execute_user_memory(&tenant(), &kid, add(&format!("thing {n}")), &context())
-                .await
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap().expect("every command is applied");
-    }
+    fifty_concurrent_adds(&models, &kid).await;
     let memory = models[0].load_user_memory(&tenant(), &kid).await.unwrap();
     assert_eq!(memory.live_facts().len(), 50);
     let seqs = sequences(&pool, &user_memory_id(&tenant(), &kid)).await;
