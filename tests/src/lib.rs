@@ -8,6 +8,7 @@ pub mod data_dir;
 pub mod fixtures;
 pub mod history;
 pub mod llm_stub;
+pub mod load;
 pub mod process;
 
 use std::collections::HashMap;

@@ -1,0 +1,318 @@
+//! A realistic load against a running server, and the check that nothing was lost: many users,
+//! conversations submitted as jobs, searches and favourites reads in between. Each job tells
+//! of a dog with a name no other job uses, so at the end every user's `pet.dog` facts must be
+//! exactly the names of that user's accepted jobs: a lost job, a job applied twice or a fact
+//! given to the wrong user all show.
+//!
+//! Used by `tests/examples/load.rs` (the command-line tool) and by the bounded CI run.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone)]
+pub struct LoadSettings {
+    pub users: usize,
+    /// Jobs to submit in all (the run also stops at `duration`).
+    pub jobs: usize,
+    pub concurrency: usize,
+    /// Searches sent after each job (for random users), and one favourites read.
+    pub searches_per_job: usize,
+    /// Jobs per second across all clients; `None` sends as fast as the clients can.
+    pub rate: Option<f64>,
+    pub duration: Option<Duration>,
+}
+
+/// Latencies of one kind of request.
+#[derive(Debug, Clone, Default)]
+pub struct OperationStats {
+    pub latencies: Vec<Duration>,
+    pub errors: usize,
+    pub last_error: Option<String>,
+}
+
+impl OperationStats {
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        if sorted.is_empty() {
+            return 0.0;
+        }
+        let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+        sorted[index].as_secs_f64() * 1e3
+    }
+}
+
+/// What the run did and what the final check found.
+#[derive(Debug, Clone, Default)]
+pub struct LoadReport {
+    pub elapsed: Duration,
+    pub operations: BTreeMap<&'static str, OperationStats>,
+    pub accepted_jobs: usize,
+    /// Accepted jobs not `completed` at the end (with their last status).
+    pub unfinished_jobs: Vec<(String, String)>,
+    /// Names of accepted jobs missing from their user's facts.
+    pub lost_facts: Vec<String>,
+    /// Names present more than once in their user's facts.
+    pub duplicated_facts: Vec<String>,
+    /// Dog names no accepted job of that user gave.
+    pub unexpected_facts: Vec<String>,
+}
+
+impl LoadReport {
+    /// No job lost, doubled or unfinished, and no fact out of place.
+    pub fn nothing_lost(&self) -> bool {
+        self.unfinished_jobs.is_empty()
+            && self.lost_facts.is_empty()
+            && self.duplicated_facts.is_empty()
+            && self.unexpected_facts.is_empty()
+    }
+
+    /// A Markdown table of the operations and the check's verdict.
+    pub fn render(&self) -> String {
+        let seconds = self.elapsed.as_secs_f64().max(1e-9);
+        let mut out = String::from(
+            "| operation | requests | errors | p50 ms | p95 ms | p99 ms | per second |\n|---|---|---|---|---|---|---|\n",
+        );
+        for (name, stats) in &self.operations {
+            out.push_str(&format!(
+                "| {name} | {} | {} | {:.2} | {:.2} | {:.2} | {:.1} |\n",
+                stats.latencies.len() + stats.errors,
+                stats.errors,
+                stats.percentile_ms(0.50),
+                stats.percentile_ms(0.95),
+                stats.percentile_ms(0.99),
+                stats.latencies.len() as f64 / seconds,
+            ));
+        }
+        out.push_str(&format!(
+            "\naccepted jobs {}; unfinished {}; lost facts {}; duplicated facts {}; unexpected facts {}\n",
+            self.accepted_jobs,
+            self.unfinished_jobs.len(),
+            self.lost_facts.len(),
+            self.duplicated_facts.len(),
+            self.unexpected_facts.len()
+        ));
+        for (name, stats) in &self.operations {
+            if let Some(error) = &stats.last_error {
+                out.push_str(&format!("last {name} error: {error}\n"));
+            }
+        }
+        out
+    }
+}
+
+/// A dog name unique to job `n`: letters only, which the rules extractor takes as a name.
+pub fn dog_name(n: usize) -> String {
+    let mut letters = String::new();
+    let mut rest = n;
+    loop {
+        letters.insert(0, char::from(b'a' + (rest % 26) as u8));
+        rest /= 26;
+        if rest == 0 {
+            break;
+        }
+    }
+    format!("Ri{letters}")
+}
+
+struct Target {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Target {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .timeout(Duration::from_secs(40));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            return Err(format!("{status}: {text}"));
+        }
+        serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))
+    }
+}
+
+type Samples = Vec<(&'static str, Result<Duration, String>)>;
+
+async fn timed(
+    samples: &mut Samples,
+    name: &'static str,
+    call: impl Future<Output = Result<Value, String>>,
+) -> Option<Value> {
+    let started = Instant::now();
+    let result = call.await;
+    let outcome = result
+        .as_ref()
+        .map(|_| started.elapsed())
+        .map_err(Clone::clone);
+    samples.push((name, outcome));
+    result.ok()
+}
+
+/// Drives the server at `base` and checks the outcome.
+pub async fn run_load(base: &str, key: &str, settings: &LoadSettings) -> LoadReport {
+    let target = Arc::new(Target {
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(settings.concurrency.max(1))
+            .build()
+            .expect("an HTTP client"),
+        base: base.trim_end_matches('/').to_owned(),
+        key: key.to_owned(),
+    });
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for client in 0..settings.concurrency.max(1) {
+        let (target, next, settings) = (target.clone(), next.clone(), settings.clone());
+        clients.push(tokio::spawn(async move {
+            let mut samples: Samples = Vec::new();
+            let mut accepted: Vec<(usize, String)> = Vec::new();
+            let mut dice = client;
+            loop {
+                let n = next.fetch_add(1, Ordering::SeqCst);
+                let out_of_time = settings.duration.is_some_and(|d| started.elapsed() >= d);
+                if n >= settings.jobs || out_of_time {
+                    break;
+                }
+                if let Some(rate) = settings.rate {
+                    let due = Duration::from_secs_f64(n as f64 / rate);
+                    if let Some(wait) = due.checked_sub(started.elapsed()) {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                let user = n % settings.users.max(1);
+                let body = json!({"user_id": format!("load-{user}"), "messages": [
+                    {"role": "user", "content": format!("I have a dog called {}.", dog_name(n))},
+                    {"role": "user", "content": "Today we played in the park."}
+                ]});
+                let submitted = timed(
+                    &mut samples,
+                    "submit",
+                    target.send(reqwest::Method::POST, "/v1/extractions", Some(body)),
+                )
+                .await;
+                if let Some(job) = submitted.and_then(|v| v["job_id"].as_str().map(str::to_owned)) {
+                    accepted.push((n, job));
+                }
+                for _ in 0..settings.searches_per_job {
+                    dice = dice
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let someone = (dice >> 33) % settings.users.max(1);
+                    let body = json!({"user_id": format!("load-{someone}"),
+                        "query": "what's my dog called", "limit": 5});
+                    timed(
+                        &mut samples,
+                        "search",
+                        target.send(reqwest::Method::POST, "/v1/search", Some(body)),
+                    )
+                    .await;
+                }
+                let path = format!("/v1/users/load-{user}/favorites");
+                timed(
+                    &mut samples,
+                    "favorites",
+                    target.send(reqwest::Method::GET, &path, None),
+                )
+                .await;
+            }
+            (samples, accepted)
+        }));
+    }
+    let mut report = LoadReport::default();
+    let mut accepted = Vec::new();
+    for client in clients {
+        let (samples, jobs) = client.await.expect("a load client");
+        accepted.extend(jobs);
+        for (name, outcome) in samples {
+            let stats = report.operations.entry(name).or_default();
+            match outcome {
+                Ok(latency) => stats.latencies.push(latency),
+                Err(error) => {
+                    stats.errors += 1;
+                    stats.last_error = Some(error);
+                }
+            }
+        }
+    }
+    report.elapsed = started.elapsed();
+    report.accepted_jobs = accepted.len();
+    check(&target, settings, &accepted, &mut report).await;
+    report
+}
+
+/// Every accepted job finished `completed`, and every user's dogs are exactly the names of
+/// that user's accepted jobs, each once.
+async fn check(
+    target: &Target,
+    settings: &LoadSettings,
+    accepted: &[(usize, String)],
+    report: &mut LoadReport,
+) {
+    for (_, job) in accepted {
+        let path = format!("/v1/jobs/{job}?wait=30");
+        let status = match target.send(reqwest::Method::GET, &path, None).await {
+            Ok(view) => view["status"].as_str().unwrap_or("?").to_owned(),
+            Err(error) => error,
+        };
+        if status != "completed" {
+            report.unfinished_jobs.push((job.clone(), status));
+        }
+    }
+    let mut expected: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
+    for (n, _) in accepted {
+        expected
+            .entry(n % settings.users.max(1))
+            .or_default()
+            .insert(dog_name(*n));
+    }
+    for user in 0..settings.users {
+        let path = format!("/v1/users/load-{user}/facts");
+        let facts = target
+            .send(reqwest::Method::GET, &path, None)
+            .await
+            .unwrap_or_default();
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for fact in facts["facts"].as_array().into_iter().flatten() {
+            if fact["key"] == "pet.dog" {
+                *seen
+                    .entry(fact["value"].as_str().unwrap_or_default().to_owned())
+                    .or_default() += 1;
+            }
+        }
+        let wanted = expected.remove(&user).unwrap_or_default();
+        for name in &wanted {
+            if !seen.contains_key(name) {
+                report.lost_facts.push(format!("load-{user}: {name}"));
+            }
+        }
+        for (name, count) in seen {
+            if count > 1 {
+                report
+                    .duplicated_facts
+                    .push(format!("load-{user}: {name} ×{count}"));
+            }
+            if !wanted.contains(&name) {
+                report.unexpected_facts.push(format!("load-{user}: {name}"));
+            }
+        }
+    }
+}
