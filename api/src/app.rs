@@ -51,6 +51,13 @@ impl Roles {
         projections: false,
         worker: false,
     };
+    /// A background process: the projection daemon (with the job relay) and the extraction
+    /// worker; its HTTP listener still answers probes and `/metrics`.
+    pub const WORKER: Self = Self {
+        migrate_at_start: false,
+        projections: true,
+        worker: true,
+    };
 }
 
 /// Connections to the embedded file: SQLite writes one at a time, so a few readers beside the
@@ -137,6 +144,12 @@ fn spawn_background(
             .refresh_until_stopped(stopped.clone()),
     )];
     if let Database::Sqlite(pool) = &state.dependencies.database {
+        if roles != Roles::SERVE {
+            anyhow::bail!(
+                "the embedded mode (no PIKA_DATABASE_URL) runs as one process: use `serve`; \
+                 `api` and `worker` processes need the scaled-out mode"
+            );
+        }
         tasks.extend(spawn_embedded(state, pool, stopped)?);
         return Ok(tasks);
     }

@@ -38,7 +38,8 @@ pub enum Command {
     Serve,
     /// Run only the HTTP API (migrations must already be applied).
     Api,
-    /// Run only the extraction worker that consumes jobs from the queue.
+    /// Run the background work: the extraction worker and the projection daemon (probes and
+    /// /metrics still answer on PIKA_HTTP_ADDR).
     Worker,
     /// Apply pending database migrations and exit; safe to run again.
     Migrate,
@@ -111,9 +112,7 @@ pub async fn run() -> anyhow::Result<()> {
             action: ProjectionsAction::Rebuild { projection },
         } => projections_rebuild(&config, projection.as_deref()).await,
         Command::Keys { action } => keys(&config, action).await,
-        Command::Worker => anyhow::bail!(
-            "this command is not available in this build yet; `serve` runs the whole service"
-        ),
+        Command::Worker => serve(config, Roles::WORKER).await,
     }
 }
 

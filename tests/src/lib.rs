@@ -13,6 +13,7 @@ pub mod process;
 
 use std::collections::HashMap;
 
+use pika_api::Roles;
 use pika_api::{Application, Config};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use tokio::sync::oneshot;
@@ -235,7 +236,28 @@ impl TestApp {
             .with_test_writer()
             .try_init()
             .ok();
-        let app = Application::build(config_from(&settings))
+        Self::start_with_roles(database, prefix, settings, Roles::SERVE).await
+    }
+
+    /// Another process of this deployment (same database, Redis prefix and queues) running
+    /// only `roles`: `Roles::API` or `Roles::WORKER`.
+    pub async fn spawn_role_beside(&self, roles: Roles) -> Self {
+        Self::start_with_roles(
+            self.database.clone(),
+            self.prefix.clone(),
+            self.settings.clone(),
+            roles,
+        )
+        .await
+    }
+
+    async fn start_with_roles(
+        database: std::sync::Arc<TestDatabase>,
+        prefix: String,
+        settings: HashMap<String, String>,
+        roles: Roles,
+    ) -> Self {
+        let app = Application::build_with_roles(config_from(&settings), roles)
             .await
             .expect("the application starts");
         let address = format!("http://127.0.0.1:{}", app.port());
