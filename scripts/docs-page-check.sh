@@ -25,20 +25,21 @@ browser=(chromium --headless --no-sandbox --disable-gpu --disable-quic --no-firs
   --disable-background-networking --disable-component-update --disable-sync
   --proxy-server=http://127.0.0.1:9 --user-data-dir="$profile"
   --virtual-time-budget=15000 --window-size=1280,2200)
-dom="$(timeout 120 "${browser[@]}" --dump-dom "$SERVER_URL/docs" 2>/dev/null)"
-timeout 120 "${browser[@]}" --screenshot="$artifacts/docs-page.png" "$SERVER_URL/docs" \
-  >/dev/null 2>&1
-rm -rf "$profile"
 routes="$(curl -fs "$SERVER_URL/openapi.json" | python3 -c \
   'import json,sys; print("\n".join(json.load(sys.stdin)["paths"]))')"
+dom="$(timeout 120 "${browser[@]}" --dump-dom "$SERVER_URL/docs" 2>/dev/null | sed 's/\xe2\x80\x8b//g')"
 missing=0
 while read -r route; do
-  # Swagger UI breaks long paths with zero-width spaces; compare without them.
-  if ! printf '%s' "$dom" | sed 's/\xe2\x80\x8b//g' | grep -qF "$route"; then
+  # A here-string, not `printf | grep -q`: grep quitting at the first match would break the
+  # pipe, and with pipefail a found route would count as missing.
+  if ! grep -qF -- "$route" <<<"$dom"; then
     echo "the rendered docs page does not show $route" >&2
     missing=1
   fi
 done <<<"$routes"
+timeout 120 "${browser[@]}" --screenshot="$artifacts/docs-page.png" "$SERVER_URL/docs" \
+  >/dev/null 2>&1
+rm -rf "$profile"
 size="$(stat -c %s "$artifacts/docs-page.png" 2>/dev/null || echo 0)"
 if [ "$size" -lt 20000 ]; then
   echo "the screenshot $artifacts/docs-page.png is missing or blank ($size bytes)" >&2
