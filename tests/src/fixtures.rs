@@ -65,3 +65,25 @@ pub async fn fifty_concurrent_adds(
             .expect("every command is applied");
     }
 }
+
+/// Two commits on one user: an extraction adding three facts (four events, one transaction),
+/// then one more fact by hand (one event) — five events whose order and metadata both
+/// backends' stores are checked on.
+pub async fn two_commits_of_five_events(model: &pika_commands::WriteModel, kid: &UserId) {
+    let operations = ["pizza", "kites", "dragons"]
+        .map(|value| FactOperation::Add {
+            fact_id: FactId::generate(),
+            candidate: candidate("likes.thing", value),
+        })
+        .to_vec();
+    let apply = UserMemoryCommand::ApplyExtraction {
+        job_id: JobId::generate(),
+        operations,
+    };
+    for command in [apply, add("yo-yos")] {
+        model
+            .execute_user_memory(&tenant(), kid, command, &context())
+            .await
+            .expect("the commit");
+    }
+}

@@ -281,6 +281,25 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// GET `path` with the test tenant's key; the JSON body (a problem document on an error).
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(TEST_API_SECRET)
+            .send()
+            .await
+            .expect("the request is answered")
+            .json()
+            .await
+            .expect("a JSON body")
+    }
+
+    /// A job's status, waiting up to `wait` seconds for it to finish.
+    pub async fn job(&self, job_id: &str, wait: u32) -> serde_json::Value {
+        self.get_json(&format!("/v1/jobs/{job_id}?wait={wait}"))
+            .await
+    }
+
     /// Stops the server gracefully and waits for it.
     pub async fn stop(mut self) {
         if let Some(shutdown) = self.shutdown.take() {

@@ -7,7 +7,7 @@ use pika_commands::{CommandError, RetryPolicy, WriteModel};
 use pika_domain::*;
 use pika_tests::data_dir::TestDataDir;
 use pika_tests::fixtures::{
-    add, candidate, context, fifty_concurrent_adds, patient_retry, tenant, user,
+    add, context, fifty_concurrent_adds, patient_retry, tenant, two_commits_of_five_events, user,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
@@ -55,24 +55,7 @@ async fn positions_follow_commit_order_and_carry_the_commit_metadata() {
     let pool = migrated(&dir).await;
     let model = WriteModel::sqlite(pool.clone(), RetryPolicy::default());
     let kid = user("kid-order");
-    let operations = ["pizza", "kites", "dragons"]
-        .map(|v| FactOperation::Add {
-            fact_id: FactId::generate(),
-            candidate: candidate("likes.thing", v),
-        })
-        .to_vec();
-    let apply = UserMemoryCommand::ApplyExtraction {
-        job_id: JobId::generate(),
-        operations,
-    };
-    model
-        .execute_user_memory(&tenant(), &kid, apply, &context())
-        .await
-        .unwrap();
-    model
-        .execute_user_memory(&tenant(), &kid, add("yo-yos"), &context())
-        .await
-        .unwrap();
+    two_commits_of_five_events(&model, &kid).await;
 
     let rows = sqlx::query(
         "SELECT global_position, sequence, event_type, metadata FROM events

@@ -8,7 +8,7 @@ use pika_domain::*;
 use pika_projections::{EventLog, LogPosition, PostgresEventLog};
 use pika_tests::TestDatabase;
 use pika_tests::fixtures::{
-    add, candidate, context, fifty_concurrent_adds, patient_retry, tenant, user,
+    add, context, fifty_concurrent_adds, patient_retry, tenant, two_commits_of_five_events, user,
 };
 use sqlx::{PgPool, Row};
 
@@ -50,24 +50,7 @@ async fn events_of_one_commit_share_a_transaction_and_positions_increase() {
     let (_database, pool) = TestDatabase::migrated().await;
     let model = WriteModel::postgres(pool.clone(), RetryPolicy::default());
     let kid = user("kid-order");
-    let operations = ["pizza", "kites", "dragons"]
-        .map(|v| FactOperation::Add {
-            fact_id: FactId::generate(),
-            candidate: candidate("likes.thing", v),
-        })
-        .to_vec();
-    let apply = UserMemoryCommand::ApplyExtraction {
-        job_id: JobId::generate(),
-        operations,
-    };
-    model
-        .execute_user_memory(&tenant(), &kid, apply, &context())
-        .await
-        .unwrap();
-    model
-        .execute_user_memory(&tenant(), &kid, add("yo-yos"), &context())
-        .await
-        .unwrap();
+    two_commits_of_five_events(&model, &kid).await;
 
     let rows = sqlx::query(
         "SELECT transaction_id::text AS xid, global_position, event_type, metadata

@@ -38,28 +38,11 @@ async fn submit(app: &TestApp, body: Value, key: Option<&str>) -> (u16, Value) {
 }
 
 async fn job(app: &TestApp, job_id: &str, wait: u32) -> Value {
-    app.client
-        .get(app.url(&format!("/v1/jobs/{job_id}?wait={wait}")))
-        .bearer_auth(TEST_API_SECRET)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    app.job(job_id, wait).await
 }
 
 async fn facts(app: &TestApp, user: &str) -> Vec<Value> {
-    let body: Value = app
-        .client
-        .get(app.url(&format!("/v1/users/{user}/facts")))
-        .bearer_auth(TEST_API_SECRET)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = app.get_json(&format!("/v1/users/{user}/facts")).await;
     body["facts"].as_array().cloned().unwrap_or_default()
 }
 

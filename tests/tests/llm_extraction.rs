@@ -30,15 +30,7 @@ async fn run_job(app: &TestApp, user: &str) -> Value {
         .await
         .unwrap();
     let job_id = accepted["job_id"].as_str().unwrap();
-    app.client
-        .get(app.url(&format!("/v1/jobs/{job_id}?wait=25")))
-        .bearer_auth(TEST_API_SECRET)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    app.get_json(&format!("/v1/jobs/{job_id}?wait=25")).await
 }
 
 fn milu() -> Value {
@@ -52,16 +44,7 @@ async fn valid_llm_output_is_applied_in_the_users_language() {
     let app = app_with_llm(&url).await;
     let job = run_job(&app, "be-llm").await;
     assert_eq!(job["status"], "completed", "{job}");
-    let facts: Value = app
-        .client
-        .get(app.url("/v1/users/be-llm/facts"))
-        .bearer_auth(TEST_API_SECRET)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let facts: Value = app.get_json("/v1/users/be-llm/facts").await;
     assert_eq!(facts["facts"][0]["key"], "pet.dog");
     assert_eq!(facts["facts"][0]["text"], "Em có một con chó tên là Milu");
     assert_eq!(facts["facts"][0]["language"], "vi");

@@ -68,18 +68,6 @@ async fn submit_all(app: &Arc<TestApp>) -> Vec<String> {
     jobs
 }
 
-async fn status(app: &TestApp, job: &str) -> Value {
-    app.client
-        .get(app.url(&format!("/v1/jobs/{job}?wait=30")))
-        .bearer_auth(TEST_API_SECRET)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 async fn a_thousand_concurrent_jobs_for_one_user_lose_and_double_nothing(app: TestApp) {
     let app = Arc::new(app);
     let jobs = submit_all(&app).await;
@@ -89,20 +77,11 @@ async fn a_thousand_concurrent_jobs_for_one_user_lose_and_double_nothing(app: Te
         "distinct jobs"
     );
     for job in &jobs {
-        let view = status(&app, job).await;
+        let view = app.job(job, 30).await;
         assert_eq!(view["status"], "completed", "{view}");
         assert_eq!(view["result"]["added"], 1, "{view}");
     }
-    let facts: Value = app
-        .client
-        .get(app.url("/v1/users/busy-kid/facts"))
-        .bearer_auth(TEST_API_SECRET)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let facts = app.get_json("/v1/users/busy-kid/facts").await;
     let values: Vec<&str> = facts["facts"]
         .as_array()
         .unwrap()

@@ -24,16 +24,7 @@ async fn submit_and_wait(app: &TestApp, user: &str, messages: Value, wait: u32) 
         .json()
         .await
         .unwrap();
-    let job_id = accepted["job_id"].as_str().unwrap();
-    app.client
-        .get(app.url(&format!("/v1/jobs/{job_id}?wait={wait}")))
-        .bearer_auth(TEST_API_SECRET)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    app.job(accepted["job_id"].as_str().unwrap(), wait).await
 }
 
 async fn search(app: &TestApp, user: &str, query: &str) -> (String, Vec<String>) {
@@ -126,16 +117,7 @@ async fn with_redis_cut_searches_answer_and_changes_made_meanwhile_are_seen_afte
 
     proxy.restore();
     let job_id = during["job_id"].as_str().unwrap();
-    let done: Value = app
-        .client
-        .get(app.url(&format!("/v1/jobs/{job_id}?wait=30")))
-        .bearer_auth(TEST_API_SECRET)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let done: Value = app.get_json(&format!("/v1/jobs/{job_id}?wait=30")).await;
     assert_eq!(done["status"], "completed", "{done}");
     for _ in 0..3 {
         let (layer, values) = search(&app, "kid", "what pets do I have").await;
@@ -234,16 +216,7 @@ async fn queries_naming_a_fact_rank_it_in_the_top_three_among_hundreds_in_englis
     ));
     seed(&app, "kid-many", &facts).await;
     for _ in 0..100 {
-        let body: Value = app
-            .client
-            .get(app.url("/v1/users/kid-many/favorites"))
-            .bearer_auth(TEST_API_SECRET)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body: Value = app.get_json("/v1/users/kid-many/favorites").await;
         if body["live_facts"] == facts.len() {
             break;
         }
