@@ -1,0 +1,65 @@
+//! The scaled-out `serve` (API, projection daemon and worker in one process) SIGKILLed in the
+//! middle of a mixed load and started again on the same database and queues: clients see
+//! errors while it is down, but no accepted job is lost, doubled or left unfinished.
+
+use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use pika_tests::load::{LoadSettings, run_load};
+use pika_tests::process::{free_port, start_serve, wait_until_healthy};
+use pika_tests::{TEST_API_SECRET, TestDatabase, test_settings, unique_prefix};
+
+fn start(settings: &[(String, String)]) -> Child {
+    start_serve(Path::new(env!("CARGO_BIN_EXE_pika-memory")), settings)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkill_under_load_loses_no_accepted_job() {
+    let database = TestDatabase::empty().await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut settings: Vec<(String, String)> = test_settings(&database, &unique_prefix())
+        .into_iter()
+        .collect();
+    settings.push(("PIKA_HTTP_ADDR".to_owned(), format!("127.0.0.1:{port}")));
+    let client = reqwest::Client::new();
+    let mut server = start(&settings);
+    wait_until_healthy(&client, &base).await;
+
+    let load = LoadSettings {
+        users: 10,
+        jobs: 150,
+        concurrency: 6,
+        searches_per_job: 1,
+        rate: Some(30.0),
+        duration: None,
+    };
+    let target = base.clone();
+    let running = tokio::spawn(async move { run_load(&target, TEST_API_SECRET, &load).await });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let restarted_at = Instant::now();
+    let mut restarted = start(&settings);
+    wait_until_healthy(&client, &base).await;
+    let recovery = restarted_at.elapsed();
+
+    let report = running.await.unwrap();
+    let client_errors: usize = report.operations.values().map(|s| s.errors).sum();
+    println!(
+        "serve SIGKILLed under load: accepted {} jobs, client errors {client_errors}, healthy {:.2} s after the restart began\n{}",
+        report.accepted_jobs,
+        recovery.as_secs_f64(),
+        report.render()
+    );
+    assert!(report.accepted_jobs > 0);
+    assert!(
+        client_errors > 0,
+        "the kill came while clients were sending"
+    );
+    assert!(report.nothing_lost(), "{report:?}");
+    restarted.kill().ok();
+    restarted.wait().ok();
+}
