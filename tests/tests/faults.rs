@@ -109,13 +109,14 @@ async fn a_rabbitmq_cut_under_load_loses_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_api_process_and_two_worker_processes_share_the_work() {
+async fn an_api_process_and_two_workers_racing_on_one_users_jobs_lose_nothing() {
     let api = TestApp::spawn().await;
     let worker = api.spawn_role_beside(Roles::WORKER).await;
     let other_worker = api.spawn_role_beside(Roles::WORKER).await;
     let front = api.spawn_role_beside(Roles::API).await;
+    // One user: the two workers' commits race on one aggregate, across processes.
     let settings = LoadSettings {
-        users: 5,
+        users: 1,
         jobs: 60,
         concurrency: 6,
         searches_per_job: 1,
