@@ -7,7 +7,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use pika_tests::load::{LoadSettings, run_load};
-use pika_tests::process::{free_port, start_serve, wait_until_healthy};
+use pika_tests::process::{free_port, start_command, start_serve, wait_until_healthy};
 use pika_tests::{TEST_API_SECRET, TestDatabase, test_settings, unique_prefix};
 
 fn start(settings: &[(String, String)]) -> Child {
@@ -62,4 +62,61 @@ async fn a_sigkill_under_load_loses_no_accepted_job() {
     assert!(report.nothing_lost(), "{report:?}");
     restarted.kill().ok();
     restarted.wait().ok();
+}
+
+/// A scaled-out deployment of separate processes: an `api` keeps taking jobs while its only
+/// `worker` is SIGKILLed mid-load and started again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_sigkilled_while_the_api_takes_jobs_loses_nothing() {
+    let binary = Path::new(env!("CARGO_BIN_EXE_pika-memory"));
+    let database = TestDatabase::empty().await;
+    let (api_port, worker_port) = (free_port(), free_port());
+    let base = format!("http://127.0.0.1:{api_port}");
+    let shared: Vec<(String, String)> = test_settings(&database, &unique_prefix())
+        .into_iter()
+        .collect();
+    let with_port = |port: u16| {
+        let mut settings = shared.clone();
+        settings.push(("PIKA_HTTP_ADDR".to_owned(), format!("127.0.0.1:{port}")));
+        settings
+    };
+    let migrated = start_command(binary, "migrate", &with_port(api_port))
+        .wait()
+        .unwrap();
+    assert!(migrated.success());
+    let client = reqwest::Client::new();
+    let mut api = start_command(binary, "api", &with_port(api_port));
+    let mut worker = start_command(binary, "worker", &with_port(worker_port));
+    wait_until_healthy(&client, &base).await;
+    wait_until_healthy(&client, &format!("http://127.0.0.1:{worker_port}")).await;
+
+    let load = LoadSettings {
+        users: 10,
+        jobs: 150,
+        concurrency: 6,
+        searches_per_job: 1,
+        rate: Some(30.0),
+        duration: None,
+    };
+    let target = base.clone();
+    let running = tokio::spawn(async move { run_load(&target, TEST_API_SECRET, &load).await });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut worker = start_command(binary, "worker", &with_port(worker_port));
+
+    let report = running.await.unwrap();
+    let client_errors: usize = report.operations.values().map(|s| s.errors).sum();
+    println!(
+        "worker SIGKILLed for 1 s under load: accepted {} jobs, client errors {client_errors}\n{}",
+        report.accepted_jobs,
+        report.render()
+    );
+    assert_eq!(report.accepted_jobs, 150, "the api kept taking jobs");
+    assert!(report.nothing_lost(), "{report:?}");
+    for process in [&mut api, &mut worker] {
+        process.kill().ok();
+        process.wait().ok();
+    }
 }

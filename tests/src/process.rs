@@ -13,12 +13,18 @@ pub fn free_port() -> u16 {
 
 /// `binary serve` with exactly `settings` as its PIKA_* environment.
 pub fn start_serve(binary: &Path, settings: &[(String, String)]) -> Child {
+    start_command(binary, "serve", settings)
+}
+
+/// `binary COMMAND` (`serve`, `api`, `worker`, `migrate`) with exactly `settings` as its
+/// PIKA_* environment.
+pub fn start_command(binary: &Path, subcommand: &str, settings: &[(String, String)]) -> Child {
     let mut command = Command::new(binary);
     for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("PIKA_")) {
         command.env_remove(name);
     }
     command
-        .arg("serve")
+        .arg(subcommand)
         .envs(settings.iter().cloned())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
