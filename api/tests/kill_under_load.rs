@@ -34,6 +34,7 @@ async fn a_sigkill_under_load_loses_no_accepted_job() {
         searches_per_job: 1,
         rate: Some(30.0),
         duration: None,
+        ..LoadSettings::default()
     };
     let target = base.clone();
     let running = tokio::spawn(async move { run_load(&target, TEST_API_SECRET, &load).await });
@@ -97,6 +98,7 @@ async fn a_worker_sigkilled_while_the_api_takes_jobs_loses_nothing() {
         searches_per_job: 1,
         rate: Some(30.0),
         duration: None,
+        ..LoadSettings::default()
     };
     let target = base.clone();
     let running = tokio::spawn(async move { run_load(&target, TEST_API_SECRET, &load).await });

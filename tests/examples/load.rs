@@ -5,6 +5,8 @@
 //!
 //! Arguments: --url URL --key SECRET [--users 50] [--jobs 500] [--concurrency 16]
 //! [--searches-per-job 3] [--rate JOBS_PER_S] [--duration SECONDS]
+//! Soak: [--sample-every SECONDS --server-pid PID --timeline FILE.csv] adds a timeline of
+//! latency per window and the server's RSS and open files (scripts/soak.sh plots it).
 
 use std::time::Duration;
 
@@ -32,9 +34,15 @@ async fn main() {
         searches_per_job: number("searches-per-job", 3),
         rate: arg("rate").map(|v| v.parse().expect("jobs per second")),
         duration: arg("duration").map(|v| Duration::from_secs(v.parse().expect("seconds"))),
+        sample_every: arg("sample-every").map(|v| Duration::from_secs(v.parse().expect("seconds"))),
+        server_pid: arg("server-pid").map(|v| v.parse().expect("a process id")),
     };
     let report = run_load(&url, &key, &settings).await;
     println!("{}", report.render());
+    if let Some(path) = arg("timeline") {
+        std::fs::write(&path, report.timeline_csv()).expect("the timeline file");
+        println!("timeline written to {path}");
+    }
     if !report.nothing_lost() {
         eprintln!(
             "LOSS: unfinished {:?}; lost {:?}; duplicated {:?}; unexpected {:?}",

@@ -24,6 +24,35 @@ pub struct LoadSettings {
     /// Jobs per second across all clients; `None` sends as fast as the clients can.
     pub rate: Option<f64>,
     pub duration: Option<Duration>,
+    /// With a soak: how often to sample the timeline (latency per window, and the server's
+    /// memory and open files when `server_pid` is given).
+    pub sample_every: Option<Duration>,
+    pub server_pid: Option<u32>,
+}
+
+impl Default for LoadSettings {
+    fn default() -> Self {
+        Self {
+            users: 20,
+            jobs: 200,
+            concurrency: 8,
+            searches_per_job: 2,
+            rate: None,
+            duration: None,
+            sample_every: None,
+            server_pid: None,
+        }
+    }
+}
+
+/// One window of a soak: what the clients saw and what the server process held.
+#[derive(Debug, Clone, Default)]
+pub struct TimelineRow {
+    pub at_seconds: f64,
+    /// Per operation: (requests, errors, p50 ms, p95 ms, p99 ms).
+    pub operations: BTreeMap<&'static str, (usize, usize, f64, f64, f64)>,
+    pub rss_kib: Option<u64>,
+    pub open_files: Option<usize>,
 }
 
 /// Latencies of one kind of request.
@@ -60,6 +89,8 @@ pub struct LoadReport {
     pub duplicated_facts: Vec<String>,
     /// Dog names no accepted job of that user gave.
     pub unexpected_facts: Vec<String>,
+    /// The soak's windows, when sampling was asked for.
+    pub timeline: Vec<TimelineRow>,
 }
 
 impl LoadReport {
@@ -150,10 +181,12 @@ impl Target {
     }
 }
 
-type Samples = Vec<(&'static str, Result<Duration, String>)>;
+/// (operation, when it started relative to the run, its latency or error).
+type Samples = Vec<(&'static str, Duration, Result<Duration, String>)>;
 
 async fn timed(
     samples: &mut Samples,
+    run_started: Instant,
     name: &'static str,
     call: impl Future<Output = Result<Value, String>>,
 ) -> Option<Value> {
@@ -163,8 +196,96 @@ async fn timed(
         .as_ref()
         .map(|_| started.elapsed())
         .map_err(Clone::clone);
-    samples.push((name, outcome));
+    samples.push((name, started - run_started, outcome));
     result.ok()
+}
+
+/// The server's resident memory and open file descriptors, from /proc.
+fn process_usage(pid: u32) -> (Option<u64>, Option<usize>) {
+    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse().ok())
+        });
+    let files = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()
+        .map(Iterator::count);
+    (rss, files)
+}
+
+fn percentiles(latencies: &mut [Duration]) -> (f64, f64, f64) {
+    latencies.sort();
+    let at = |p: f64| {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let index = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+        latencies[index].as_secs_f64() * 1e3
+    };
+    (at(0.50), at(0.95), at(0.99))
+}
+
+type Usage = Vec<(Duration, Option<u64>, Option<usize>)>;
+
+/// Buckets the samples into windows of `every`, beside the process usage sampled meanwhile.
+fn timeline(samples: &Samples, every: Duration, usage: &Usage) -> Vec<TimelineRow> {
+    let end = samples
+        .iter()
+        .map(|(_, at, _)| *at)
+        .max()
+        .unwrap_or_default();
+    let windows = (end.as_secs_f64() / every.as_secs_f64()).ceil().max(1.0) as u32;
+    (0..windows)
+        .map(|window| {
+            let (from, to) = (every * window, every * (window + 1));
+            let mut row = TimelineRow {
+                at_seconds: to.as_secs_f64(),
+                ..TimelineRow::default()
+            };
+            let mut by_operation: BTreeMap<&'static str, (Vec<Duration>, usize)> = BTreeMap::new();
+            for (name, _, outcome) in samples.iter().filter(|(_, at, _)| *at >= from && *at < to) {
+                let entry = by_operation.entry(name).or_default();
+                match outcome {
+                    Ok(latency) => entry.0.push(*latency),
+                    Err(_) => entry.1 += 1,
+                }
+            }
+            for (name, (mut latencies, errors)) in by_operation {
+                let (p50, p95, p99) = percentiles(&mut latencies);
+                row.operations
+                    .insert(name, (latencies.len() + errors, errors, p50, p95, p99));
+            }
+            if let Some((_, rss, files)) = usage.iter().rev().find(|(at, ..)| *at < to) {
+                row.rss_kib = *rss;
+                row.open_files = *files;
+            }
+            row
+        })
+        .collect()
+}
+
+impl LoadReport {
+    /// The timeline as CSV, one row per window and operation, for plotting.
+    pub fn timeline_csv(&self) -> String {
+        let mut out = String::from(
+            "seconds,operation,requests,errors,p50_ms,p95_ms,p99_ms,rss_kib,open_files\n",
+        );
+        for row in &self.timeline {
+            for (name, (requests, errors, p50, p95, p99)) in &row.operations {
+                out.push_str(&format!(
+                    "{:.1},{name},{requests},{errors},{p50:.3},{p95:.3},{p99:.3},{},{}\n",
+                    row.at_seconds,
+                    row.rss_kib.map_or(String::new(), |v| v.to_string()),
+                    row.open_files.map_or(String::new(), |v| v.to_string()),
+                ));
+            }
+        }
+        out
+    }
 }
 
 /// Drives the server at `base` and checks the outcome.
@@ -205,6 +326,7 @@ pub async fn run_load(base: &str, key: &str, settings: &LoadSettings) -> LoadRep
                 ]});
                 let submitted = timed(
                     &mut samples,
+                    started,
                     "submit",
                     target.send(reqwest::Method::POST, "/v1/extractions", Some(body)),
                 )
@@ -221,6 +343,7 @@ pub async fn run_load(base: &str, key: &str, settings: &LoadSettings) -> LoadRep
                         "query": "what's my dog called", "limit": 5});
                     timed(
                         &mut samples,
+                        started,
                         "search",
                         target.send(reqwest::Method::POST, "/v1/search", Some(body)),
                     )
@@ -229,6 +352,7 @@ pub async fn run_load(base: &str, key: &str, settings: &LoadSettings) -> LoadRep
                 let path = format!("/v1/users/load-{user}/favorites");
                 timed(
                     &mut samples,
+                    started,
                     "favorites",
                     target.send(reqwest::Method::GET, &path, None),
                 )
@@ -237,12 +361,27 @@ pub async fn run_load(base: &str, key: &str, settings: &LoadSettings) -> LoadRep
             (samples, accepted)
         }));
     }
+    let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = settings.sample_every.map(|every| {
+        let (pid, finished) = (settings.server_pid, finished.clone());
+        tokio::spawn(async move {
+            let mut usage: Usage = Vec::new();
+            while !finished.load(Ordering::SeqCst) {
+                let (rss, files) = pid.map_or((None, None), process_usage);
+                usage.push((started.elapsed(), rss, files));
+                tokio::time::sleep(every.min(Duration::from_secs(1))).await;
+            }
+            usage
+        })
+    });
     let mut report = LoadReport::default();
     let mut accepted = Vec::new();
+    let mut all_samples: Samples = Vec::new();
     for client in clients {
         let (samples, jobs) = client.await.expect("a load client");
         accepted.extend(jobs);
-        for (name, outcome) in samples {
+        all_samples.extend(samples.iter().cloned());
+        for (name, _, outcome) in samples {
             let stats = report.operations.entry(name).or_default();
             match outcome {
                 Ok(latency) => stats.latencies.push(latency),
@@ -255,6 +394,11 @@ pub async fn run_load(base: &str, key: &str, settings: &LoadSettings) -> LoadRep
     }
     report.elapsed = started.elapsed();
     report.accepted_jobs = accepted.len();
+    finished.store(true, Ordering::SeqCst);
+    if let (Some(every), Some(sampler)) = (settings.sample_every, sampler) {
+        let usage = sampler.await.unwrap_or_default();
+        report.timeline = timeline(&all_samples, every, &usage);
+    }
     check(&target, settings, &accepted, &mut report).await;
     report
 }

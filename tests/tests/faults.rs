@@ -21,6 +21,7 @@ fn load() -> LoadSettings {
         searches_per_job: 2,
         rate: Some(40.0),
         duration: None,
+        ..LoadSettings::default()
     }
 }
 
@@ -122,6 +123,7 @@ async fn an_api_process_and_two_workers_racing_on_one_users_jobs_lose_nothing() 
         searches_per_job: 1,
         rate: None,
         duration: None,
+        ..LoadSettings::default()
     };
     let report = run_load(&front.address, TEST_API_SECRET, &settings).await;
     assert!(report.nothing_lost(), "{report:?}");

@@ -12,6 +12,7 @@ fn bounded() -> LoadSettings {
         searches_per_job: 2,
         rate: None,
         duration: None,
+        ..LoadSettings::default()
     }
 }
 
