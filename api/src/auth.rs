@@ -385,17 +385,22 @@ async fn bootstrap(store: &KeyStore, seeds: &[ApiKeySeed]) -> Result<(), KeyStor
 async fn read_keys(
     store: &KeyStore,
 ) -> Result<(HashMap<SecretDigest, TenantId>, bool), KeyStoreError> {
-    let active = "SELECT id, tenant, secret_sha256 FROM api_keys WHERE revoked_at IS NULL";
     let any = "SELECT EXISTS (SELECT 1 FROM api_keys)";
     let (rows, any_key): (Vec<(String, String, Vec<u8>)>, bool) = match store {
         KeyStore::Postgres(pool) => (
-            sqlx::query_as(&active.replace("SELECT id,", "SELECT id::text,"))
-                .fetch_all(pool)
-                .await?,
+            sqlx::query_as(
+                "SELECT id::text, tenant, secret_sha256 FROM api_keys WHERE revoked_at IS NULL",
+            )
+            .fetch_all(pool)
+            .await?,
             sqlx::query_scalar(any).fetch_one(pool).await?,
         ),
         KeyStore::Sqlite(pool) => (
-            sqlx::query_as(active).fetch_all(pool).await?,
+            sqlx::query_as(
+                "SELECT id, tenant, secret_sha256 FROM api_keys WHERE revoked_at IS NULL",
+            )
+            .fetch_all(pool)
+            .await?,
             sqlx::query_scalar(any).fetch_one(pool).await?,
         ),
     };

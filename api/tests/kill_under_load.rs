@@ -10,6 +10,18 @@ use pika_tests::load::{LoadSettings, run_load};
 use pika_tests::process::{free_port, start_command, start_serve, wait_until_healthy};
 use pika_tests::{TEST_API_SECRET, TestDatabase, test_settings, unique_prefix};
 
+/// 150 jobs for 10 users at 30 jobs/s: five seconds, long enough to kill something mid-way.
+fn mid_load() -> LoadSettings {
+    LoadSettings {
+        users: 10,
+        jobs: 150,
+        concurrency: 6,
+        searches_per_job: 1,
+        rate: Some(30.0),
+        ..LoadSettings::default()
+    }
+}
+
 fn start(settings: &[(String, String)]) -> Child {
     start_serve(Path::new(env!("CARGO_BIN_EXE_pika-memory")), settings)
 }
@@ -27,15 +39,7 @@ async fn a_sigkill_under_load_loses_no_accepted_job() {
     let mut server = start(&settings);
     wait_until_healthy(&client, &base).await;
 
-    let load = LoadSettings {
-        users: 10,
-        jobs: 150,
-        concurrency: 6,
-        searches_per_job: 1,
-        rate: Some(30.0),
-        duration: None,
-        ..LoadSettings::default()
-    };
+    let load = mid_load();
     let target = base.clone();
     let running = tokio::spawn(async move { run_load(&target, TEST_API_SECRET, &load).await });
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -91,15 +95,7 @@ async fn a_worker_sigkilled_while_the_api_takes_jobs_loses_nothing() {
     wait_until_healthy(&client, &base).await;
     wait_until_healthy(&client, &format!("http://127.0.0.1:{worker_port}")).await;
 
-    let load = LoadSettings {
-        users: 10,
-        jobs: 150,
-        concurrency: 6,
-        searches_per_job: 1,
-        rate: Some(30.0),
-        duration: None,
-        ..LoadSettings::default()
-    };
+    let load = mid_load();
     let target = base.clone();
     let running = tokio::spawn(async move { run_load(&target, TEST_API_SECRET, &load).await });
     tokio::time::sleep(Duration::from_millis(1500)).await;

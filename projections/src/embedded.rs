@@ -15,7 +15,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use pika_domain::{ExtractionJobEvent, UserMemoryEvent};
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{Row, Sqlite, Transaction};
-use tokio::sync::{Notify, RwLock, broadcast, watch};
+use tokio::sync::{Notify, RwLock, watch};
 use tracing::{Instrument, info_span, warn};
 use uuid::Uuid;
 
@@ -36,20 +36,17 @@ pub const EMBEDDED_PROJECTIONS: [&str; 4] = [
 ];
 
 const BATCH: i64 = 500;
-/// How soon a commit is projected when nothing wakes the projector: short, since a job is
-/// reported finished and a client's own write is readable only once projected.
+/// How soon a commit is projected: short, since a job is reported finished and a client's own
+/// write is readable only once projected. Idle polls take no write lock.
 const POLL_EVERY: Duration = Duration::from_millis(25);
 
-/// Keeps the embedded read models current. Writers call [`EmbeddedProjector::wake`] after a
-/// commit; a poll catches anything else.
 /// Called with each changed user after the batch committed, before the visibility gate
 /// opens again (the embedded caches' invalidation).
 pub type OnChanged = Arc<dyn Fn(&ChangedUser) + Send + Sync>;
 
+/// Keeps the embedded read models current, polling the log.
 pub struct EmbeddedProjector {
     pool: SqlitePool,
-    wake: Arc<Notify>,
-    changes: broadcast::Sender<ChangedUser>,
     jobs_queued: Arc<Notify>,
     visibility: Arc<RwLock<()>>,
     on_changed: Option<OnChanged>,
@@ -65,8 +62,6 @@ impl EmbeddedProjector {
     pub fn new(pool: SqlitePool) -> Self {
         Self {
             pool,
-            wake: Arc::new(Notify::new()),
-            changes: broadcast::channel(4096).0,
             jobs_queued: Arc::new(Notify::new()),
             visibility: Arc::new(RwLock::new(())),
             on_changed: None,
@@ -88,18 +83,9 @@ impl EmbeddedProjector {
         self
     }
 
-    /// Users whose rows changed, after the change committed, for the in-process caches.
-    pub fn subscribe(&self) -> broadcast::Receiver<ChangedUser> {
-        self.changes.subscribe()
-    }
-
     /// Signalled after a batch queued jobs, so the job queue's consumers look at once.
     pub fn jobs_queued(&self) -> Arc<Notify> {
         self.jobs_queued.clone()
-    }
-
-    pub fn wake(&self) {
-        self.wake.notify_one();
     }
 
     /// Applies batches until `shutdown`; an error is logged and the batch retried from the
@@ -124,7 +110,6 @@ impl EmbeddedProjector {
                 }
             };
             tokio::select! {
-                () = self.wake.notified() => {}
                 () = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => {}
             }
@@ -213,9 +198,6 @@ impl EmbeddedProjector {
         drop(gate);
         metrics::counter!("pika_projection_events_total", "projection" => "embedded")
             .increment(applied as u64);
-        for user in changed {
-            self.changes.send(user).ok();
-        }
         if queued_jobs {
             self.jobs_queued.notify_waiters();
         }
@@ -228,15 +210,6 @@ async fn checkpoint(transaction: &mut Transaction<'static, Sqlite>) -> Result<i6
     let position: Option<i64> =
         sqlx::query_scalar("SELECT min(global_position) FROM projection_checkpoints")
             .fetch_one(&mut **transaction)
-            .await?;
-    Ok(position.unwrap_or(0))
-}
-
-/// The position the embedded read models have applied, for read-your-writes and status.
-pub async fn applied_position(pool: &SqlitePool) -> Result<i64, sqlx::Error> {
-    let position: Option<i64> =
-        sqlx::query_scalar("SELECT min(global_position) FROM projection_checkpoints")
-            .fetch_one(pool)
             .await?;
     Ok(position.unwrap_or(0))
 }

@@ -22,8 +22,36 @@ const L1_TTL: Duration = Duration::from_secs(600);
 const L3_TTL: Duration = Duration::from_secs(24 * 3600);
 /// L0 entries are checked against the generation on every hit; the TTL only bounds memory.
 const L0_TTL: Duration = Duration::from_secs(30);
-const L0_ENTRIES: u64 = 50_000;
+/// L0 holds at most this many users' answers, each at most `L0_QUERIES_PER_USER`: 50,000
+/// answers in all, as when they were one flat cache.
+const L0_USERS: u64 = 1_000;
+const L0_QUERIES_PER_USER: u64 = 50;
 const INDEX_ENTRIES: u64 = 2_000;
+
+/// What L0 holds for one user at one version of their facts. Keyed by user, so a change is
+/// dropped with one exact invalidation, and an entry of another version is never answered
+/// from (its `versions` must match the caller's).
+#[derive(Debug)]
+struct UserAnswers {
+    versions: CacheVersions,
+    by_query: moka::sync::Cache<String, Arc<SearchAnswer>>,
+}
+
+impl UserAnswers {
+    fn new(versions: CacheVersions) -> Self {
+        Self {
+            versions,
+            by_query: moka::sync::Cache::builder()
+                .max_capacity(L0_QUERIES_PER_USER)
+                .time_to_live(L0_TTL)
+                .build(),
+        }
+    }
+}
+
+fn user_key(tenant: &str, user: &str) -> String {
+    format!("{tenant}/{user}")
+}
 /// Query vectors kept in process in embedded mode (1.5 KiB each).
 const L3_LOCAL_ENTRIES: u64 = 20_000;
 
@@ -158,8 +186,10 @@ pub struct SearchService {
     local: Option<LocalGenerations>,
     /// Embedded mode's L3: query text → vector, in process.
     local_vectors: moka::future::Cache<String, Arc<Vec<f32>>>,
-    answers: moka::future::Cache<String, Arc<SearchAnswer>>,
-    indexes: moka::future::Cache<String, Arc<UserIndex>>,
+    /// L0, by user.
+    answers: moka::sync::Cache<String, Arc<UserAnswers>>,
+    /// Each user's facts ready to rank, with the version they were loaded at.
+    indexes: moka::sync::Cache<String, (CacheVersions, Arc<UserIndex>)>,
 }
 
 impl std::fmt::Debug for SearchService {
@@ -187,11 +217,11 @@ impl SearchService {
                 .max_capacity(L3_LOCAL_ENTRIES)
                 .time_to_live(L3_TTL)
                 .build(),
-            answers: moka::future::Cache::builder()
-                .max_capacity(L0_ENTRIES)
+            answers: moka::sync::Cache::builder()
+                .max_capacity(L0_USERS)
                 .time_to_live(L0_TTL)
                 .build(),
-            indexes: moka::future::Cache::builder()
+            indexes: moka::sync::Cache::builder()
                 .max_capacity(INDEX_ENTRIES)
                 .time_to_live(L1_TTL)
                 .build(),
@@ -218,13 +248,49 @@ impl SearchService {
         self.redis.as_ref()
     }
 
-    /// Drops a user's L0 entries (on a pub/sub invalidation). Correctness does not depend on
-    /// it — entries of an old generation are unreachable — it frees their memory early.
+    /// Drops what this process holds for a user (on a change). Correctness does not depend on
+    /// it — entries of an old version are never answered from — it frees their memory early.
     pub fn forget_user(&self, tenant: &str, user: &str) {
-        let prefix = format!("{tenant}/{user}/");
-        self.answers
-            .invalidate_entries_if(move |key, _| key.starts_with(&prefix))
-            .ok();
+        let key = user_key(tenant, user);
+        self.answers.invalidate(&key);
+        self.indexes.invalidate(&key);
+    }
+
+    /// Whether anything is held for the user, for tests of the eviction.
+    pub fn holds_user(&self, tenant: &str, user: &str) -> bool {
+        let key = user_key(tenant, user);
+        self.answers.contains_key(&key) || self.indexes.contains_key(&key)
+    }
+
+    fn l0_get(
+        &self,
+        user: &str,
+        versions: CacheVersions,
+        query: &str,
+    ) -> Option<Arc<SearchAnswer>> {
+        let entry = self.answers.get(user)?;
+        if entry.versions != versions {
+            return None;
+        }
+        entry.by_query.get(query)
+    }
+
+    fn l0_insert(
+        &self,
+        user: String,
+        versions: CacheVersions,
+        query: String,
+        answer: Arc<SearchAnswer>,
+    ) {
+        let entry = match self.answers.get(&user) {
+            Some(entry) if entry.versions == versions => entry,
+            _ => {
+                let fresh = Arc::new(UserAnswers::new(versions));
+                self.answers.insert(user, fresh.clone());
+                fresh
+            }
+        };
+        entry.by_query.insert(query, answer);
     }
 
     async fn versions(&self, tenant: &str, user: &str) -> Option<CacheVersions> {
@@ -240,29 +306,25 @@ impl SearchService {
     ) -> Result<(Arc<SearchAnswer>, Layer), ProjectionError> {
         let started = Instant::now();
         let versions = self.versions(&query.tenant, &query.user_id).await;
-        let key = versions.map(|v| {
-            format!(
-                "{}/{}/{}/{}/{}",
-                query.tenant,
-                query.user_id,
-                v.epoch,
-                v.generation,
-                query.fingerprint()
-            )
-        });
-        if let Some(key) = &key
-            && let Some(answer) = self.answers.get(key).await
+        let user = user_key(&query.tenant, &query.user_id);
+        let fingerprint = query.fingerprint();
+        if let Some(versions) = versions
+            && let Some(answer) = self.l0_get(&user, versions, &fingerprint)
         {
             record(Layer::L0, started);
             return Ok((answer, Layer::L0));
         }
+        // The L1 key names the version too, so a change makes old entries unreachable.
+        let key = versions.map(|v| format!("{user}/{}/{}/{fingerprint}", v.epoch, v.generation));
         if let (Some(key), Some(redis)) = (&key, &self.redis) {
             let l1_key = redis.key(&["search", L1_FORMAT, key]);
             if let Ok(Some(bytes)) = redis.get_bytes(&l1_key).await {
                 let answer = Arc::new(SearchAnswer {
                     results_json: Bytes::from(bytes),
                 });
-                self.answers.insert(key.clone(), answer.clone()).await;
+                if let Some(versions) = versions {
+                    self.l0_insert(user, versions, fingerprint, answer.clone());
+                }
                 record(Layer::L1, started);
                 return Ok((answer, Layer::L1));
             }
@@ -281,7 +343,7 @@ impl SearchService {
             query.min_score,
         );
         let answer = Arc::new(SearchAnswer::new(&results)?);
-        if let Some(key) = key {
+        if let (Some(key), Some(versions)) = (key, versions) {
             if let Some(redis) = &self.redis {
                 redis
                     .set_bytes(
@@ -292,7 +354,7 @@ impl SearchService {
                     .await
                     .ok();
             }
-            self.answers.insert(key, answer.clone()).await;
+            self.l0_insert(user, versions, fingerprint, answer.clone());
         }
         record(Layer::L4, started);
         Ok((answer, Layer::L4))
@@ -359,12 +421,82 @@ impl SearchService {
         let Some(v) = versions else {
             return Ok(Arc::new(self.reads.load_index(tenant, user, &model).await?));
         };
-        let key = format!("{tenant}/{user}/{}/{}", v.epoch, v.generation);
-        if let Some(index) = self.indexes.get(&key).await {
+        let key = user_key(tenant, user);
+        if let Some((loaded_at, index)) = self.indexes.get(&key)
+            && loaded_at == v
+        {
             return Ok(index);
         }
         let index = Arc::new(self.reads.load_index(tenant, user, &model).await?);
-        self.indexes.insert(key, index.clone()).await;
+        self.indexes.insert(key, (v, index.clone()));
         Ok(index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pika_domain::EmbeddingError;
+
+    #[derive(Debug)]
+    struct NoEmbedder;
+
+    #[async_trait::async_trait]
+    impl Embedder for NoEmbedder {
+        fn model(&self) -> &str {
+            "none"
+        }
+
+        async fn embed(&self, _: &[String]) -> Result<Vec<Vec<f32>>, EmbeddingError> {
+            Err(EmbeddingError::Unavailable("not in this test".into()))
+        }
+    }
+
+    fn service() -> SearchService {
+        let pool = sqlx::sqlite::SqlitePool::connect_lazy("sqlite::memory:").expect("a pool");
+        SearchService::new(ReadStore::Sqlite(pool), Arc::new(NoEmbedder), None)
+    }
+
+    fn answer() -> Arc<SearchAnswer> {
+        Arc::new(SearchAnswer::new(&[]).expect("an empty answer"))
+    }
+
+    const V1: CacheVersions = CacheVersions {
+        epoch: 1,
+        generation: 1,
+    };
+    const V2: CacheVersions = CacheVersions {
+        epoch: 1,
+        generation: 2,
+    };
+
+    #[tokio::test]
+    async fn a_users_change_drops_everything_held_for_them_and_only_them() {
+        let search = service();
+        search.l0_insert(user_key("acme", "kid"), V1, "q".into(), answer());
+        search.l0_insert(user_key("acme", "other"), V1, "q".into(), answer());
+        assert!(search.holds_user("acme", "kid"));
+
+        search.forget_user("acme", "kid");
+        assert!(!search.holds_user("acme", "kid"));
+        assert!(search.l0_get(&user_key("acme", "kid"), V1, "q").is_none());
+        assert!(search.l0_get(&user_key("acme", "other"), V1, "q").is_some());
+    }
+
+    #[tokio::test]
+    async fn an_answer_is_served_only_for_the_version_it_was_computed_at() {
+        let search = service();
+        let kid = user_key("acme", "kid");
+        search.l0_insert(kid.clone(), V1, "q".into(), answer());
+        assert!(search.l0_get(&kid, V1, "q").is_some());
+        assert!(search.l0_get(&kid, V2, "q").is_none());
+        assert!(search.l0_get(&kid, V1, "other query").is_none());
+
+        search.l0_insert(kid.clone(), V2, "q2".into(), answer());
+        assert!(
+            search.l0_get(&kid, V1, "q").is_none(),
+            "the old version is replaced"
+        );
+        assert!(search.l0_get(&kid, V2, "q2").is_some());
     }
 }
