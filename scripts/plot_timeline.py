@@ -1,9 +1,12 @@
-"""Plots a load tool timeline (CSV from `load --timeline`) as a PNG: p95 and p99 latency per
-operation over time, and the server's resident memory and open files beside it.
+"""Plots a load tool timeline (CSV from `load --timeline`, or a fault run's) as a PNG: p95 and
+p99 latency per operation over time; requests and client errors per second; the server's
+resident memory and open files when they were sampled. Spans listed in `TIMELINE.csv.faults`
+(`from_seconds,to_seconds,label` per line, written by the fault runs) are shaded.
 
     python plot_timeline.py TIMELINE.csv OUT.png "title"
 """
 import csv
+import os
 import sys
 from collections import defaultdict
 
@@ -11,6 +14,16 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+SHADES = ["tab:red", "tab:orange", "tab:purple", "tab:green"]
+
+
+def read_faults(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as handle:
+        rows = [line.strip().split(",", 2) for line in handle if line.strip()]
+    return [(float(start), float(end), label) for start, end, label in rows]
 
 
 def main() -> None:
@@ -20,34 +33,72 @@ def main() -> None:
     with open(source, newline="") as handle:
         for row in csv.DictReader(handle):
             at = float(row["seconds"])
+            answered = float(row["requests"]) - float(row["errors"])
             for column in ("p95_ms", "p99_ms", "requests", "errors"):
-                series[row["operation"]][column].append((at, float(row[column])))
+                value = float(row[column])
+                # No request answered in the window: no latency to draw (a gap, not a zero).
+                if column.endswith("_ms") and answered == 0:
+                    value = float("nan")
+                series[row["operation"]][column].append((at, value))
             if row["rss_kib"]:
                 memory[at] = int(row["rss_kib"]) / 1024
             if row["open_files"]:
                 files[at] = int(row["open_files"])
-    figure, (latency, usage) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+    ends = sorted({at for columns in series.values() for at, _ in columns["requests"]})
+    # A window where an operation has no row at all: a gap in its latency, zero requests.
+    for columns in series.values():
+        present = {at for at, _ in columns["requests"]}
+        for at in ends:
+            if at not in present:
+                for column in ("p95_ms", "p99_ms"):
+                    columns[column].append((at, float("nan")))
+                for column in ("requests", "errors"):
+                    columns[column].append((at, 0.0))
+        for column in columns:
+            columns[column].sort()
+    window = ends[1] - ends[0] if len(ends) > 1 else (ends[0] if ends else 1.0)
+    faults = read_faults(source + ".faults")
+    panels = 3 if memory or files else 2
+    figure, axes = plt.subplots(panels, 1, figsize=(10, 3 * panels + 1), sharex=True)
+    latency, traffic = axes[0], axes[1]
     for operation, columns in sorted(series.items()):
         xs, ys = zip(*columns["p95_ms"])
-        latency.plot(xs, ys, label=f"{operation} p95")
+        line = latency.plot(xs, ys, label=f"{operation} p95")[0]
         xs, ys = zip(*columns["p99_ms"])
-        latency.plot(xs, ys, linestyle=":", label=f"{operation} p99")
+        latency.plot(xs, ys, linestyle=":", color=line.get_color(), label=f"{operation} p99")
+        xs, ys = zip(*columns["requests"])
+        traffic.plot(xs, [y / window for y in ys], color=line.get_color(), label=f"{operation}/s")
+        xs, ys = zip(*columns["errors"])
+        if any(ys):
+            traffic.plot(xs, [y / window for y in ys], color=line.get_color(), linestyle="--",
+                         marker="x", label=f"{operation} errors/s")
     latency.set_ylabel("latency (ms)")
     latency.set_yscale("log")
     latency.legend(loc="upper left", fontsize="small", ncol=3)
     latency.grid(True, which="both", alpha=0.3)
     latency.set_title(title)
-    if memory:
-        xs = sorted(memory)
-        usage.plot(xs, [memory[x] for x in xs], color="tab:red", label="RSS (MiB)")
-        usage.set_ylabel("RSS (MiB)")
-    if files:
-        other = usage.twinx()
-        xs = sorted(files)
-        other.plot(xs, [files[x] for x in xs], color="tab:blue", label="open files")
-        other.set_ylabel("open files")
-    usage.set_xlabel("seconds into the run")
-    usage.grid(True, alpha=0.3)
+    traffic.set_ylabel("per second")
+    traffic.legend(loc="upper left", fontsize="small", ncol=3)
+    traffic.grid(True, alpha=0.3)
+    if panels == 3:
+        usage = axes[2]
+        if memory:
+            xs = sorted(memory)
+            usage.plot(xs, [memory[x] for x in xs], color="tab:red", label="RSS (MiB)")
+            usage.set_ylabel("RSS (MiB)")
+        if files:
+            other = usage.twinx()
+            xs = sorted(files)
+            other.plot(xs, [files[x] for x in xs], color="tab:blue", label="open files")
+            other.set_ylabel("open files")
+        usage.grid(True, alpha=0.3)
+    for number, (start, end, label) in enumerate(faults):
+        for axis in axes:
+            axis.axvspan(start, end, color=SHADES[number % len(SHADES)], alpha=0.15,
+                         label=label if axis is traffic else None)
+    if faults:
+        traffic.legend(loc="upper left", fontsize="small", ncol=3)
+    axes[-1].set_xlabel("seconds into the run (each point: the window ending there)")
     figure.tight_layout()
     figure.savefig(target, dpi=100)
 

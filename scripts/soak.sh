@@ -2,19 +2,18 @@
 # Soak: a steady mixed load for a long time against a release server of its own, watching
 # latency per window, the server's resident memory and open files; ends with the load tool's
 # loss check and a plot in docs/plots/.
-#   ./scripts/soak.sh [MINUTES] [JOBS_PER_SECOND]        (default 30 minutes at 20 jobs/s)
+#   ./scripts/soak.sh [MINUTES] [JOBS_PER_SECOND] [load arguments, e.g. --facts-per-user 50]
+#                                                        (default 30 minutes at 20 jobs/s)
 #   PIKA_MODE=embedded ./scripts/soak.sh ...             the same against one embedded process
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes="${1:-30}"
 rate="${2:-20}"
+shift $(( $# < 2 ? $# : 2 ))
 mode="${PIKA_MODE:-scaled-out}"
 ./scripts/fetch-model.sh
 cargo build --release -q -p pika-tests --example load
-if [ ! -x .venv-plot/bin/python ]; then
-  python3 -m venv .venv-plot
-  .venv-plot/bin/pip install --quiet --disable-pip-version-check "matplotlib>=3.8,<4"
-fi
+source scripts/lib/plot-env.sh
 source scripts/lib/throwaway-server.sh
 PROFILE=release start_throwaway_server soak
 mkdir -p docs/plots
@@ -22,9 +21,9 @@ timeline="$(mktemp -t pika-soak.XXXXXX.csv)"
 jobs=$(python3 -c "print(int($minutes * 60 * $rate))")
 "$SERVER_BIN_DIR/examples/load" --url "$SERVER_URL" --key "$SERVER_SECRET" \
   --users 200 --jobs "$jobs" --rate "$rate" --duration "$((minutes * 60))" --concurrency 16 \
-  --searches-per-job 3 --sample-every 10 --server-pid "$THROWAWAY_PID" --timeline "$timeline"
-plot="docs/plots/soak-$mode.png"
-.venv-plot/bin/python scripts/plot_timeline.py "$timeline" "$plot" \
+  --searches-per-job 3 --sample-every 10 --server-pid "$THROWAWAY_PID" --timeline "$timeline" "$@"
+plot="docs/plots/soak-$mode-${minutes}min.png"
+"$PLOT_PYTHON" scripts/plot_timeline.py "$timeline" "$plot" \
   "Soak, $mode: $minutes min at $rate jobs/s (+3 searches, 1 favourites read each), $(date -u +%F)"
-cp "$timeline" "docs/plots/soak-$mode.csv"
+cp "$timeline" "docs/plots/soak-$mode-${minutes}min.csv"
 echo "plot: $plot"

@@ -6,7 +6,9 @@ use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use pika_tests::load::{LoadSettings, run_load};
+use pika_tests::load::{
+    FAULT_SAMPLE_EVERY, FaultWindow, LoadSettings, run_load, save_fault_timeline,
+};
 use pika_tests::process::{free_port, start_command, start_serve, wait_until_healthy};
 use pika_tests::{TEST_API_SECRET, TestDatabase, test_settings, unique_prefix};
 
@@ -18,6 +20,7 @@ fn mid_load() -> LoadSettings {
         concurrency: 6,
         searches_per_job: 1,
         rate: Some(30.0),
+        sample_every: Some(FAULT_SAMPLE_EVERY),
         ..LoadSettings::default()
     }
 }
@@ -43,6 +46,7 @@ async fn a_sigkill_under_load_loses_no_accepted_job() {
     let target = base.clone();
     let running = tokio::spawn(async move { run_load(&target, TEST_API_SECRET, &load).await });
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    let killed = Instant::now();
     server.kill().unwrap();
     server.wait().unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -52,6 +56,22 @@ async fn a_sigkill_under_load_loses_no_accepted_job() {
     let recovery = restarted_at.elapsed();
 
     let report = running.await.unwrap();
+    save_fault_timeline(
+        "serve-sigkill",
+        &report,
+        &[
+            FaultWindow {
+                from: killed,
+                to: restarted_at,
+                label: "serve killed",
+            },
+            FaultWindow {
+                from: restarted_at,
+                to: restarted_at + recovery,
+                label: "until healthy",
+            },
+        ],
+    );
     let client_errors: usize = report.operations.values().map(|s| s.errors).sum();
     println!(
         "serve SIGKILLed under load: accepted {} jobs, client errors {client_errors}, healthy {:.2} s after the restart began\n{}",
@@ -99,16 +119,37 @@ async fn a_worker_sigkilled_while_the_api_takes_jobs_loses_nothing() {
     let target = base.clone();
     let running = tokio::spawn(async move { run_load(&target, TEST_API_SECRET, &load).await });
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    let killed = Instant::now();
     worker.kill().unwrap();
     worker.wait().unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let restarted_at = Instant::now();
     let mut worker = start_command(binary, "worker", &with_port(worker_port));
+    wait_until_healthy(&client, &format!("http://127.0.0.1:{worker_port}")).await;
+    let healthy = Instant::now();
 
     let report = running.await.unwrap();
+    save_fault_timeline(
+        "worker-sigkill",
+        &report,
+        &[
+            FaultWindow {
+                from: killed,
+                to: restarted_at,
+                label: "worker killed",
+            },
+            FaultWindow {
+                from: restarted_at,
+                to: healthy,
+                label: "until healthy",
+            },
+        ],
+    );
     let client_errors: usize = report.operations.values().map(|s| s.errors).sum();
     println!(
-        "worker SIGKILLed for 1 s under load: accepted {} jobs, client errors {client_errors}\n{}",
+        "worker SIGKILLed for 1 s under load: accepted {} jobs, client errors {client_errors}, restarted worker healthy after {:.2} s\n{}",
         report.accepted_jobs,
+        (healthy - restarted_at).as_secs_f64(),
         report.render()
     );
     assert_eq!(report.accepted_jobs, 150, "the api kept taking jobs");

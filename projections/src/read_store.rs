@@ -16,7 +16,7 @@ use crate::fact_record::{FactRecord, FactSourceRecord};
 use crate::favorite_summary::FavoriteSummary;
 use crate::history::{FactHistory, FavoriteSummaryView, facts_as_of_events, history_from_events};
 use crate::jobs::{JobRow, JobView};
-use crate::search::{IndexedFact, UserIndex};
+use crate::search::{IndexChanges, IndexedFact, UserIndex};
 
 #[derive(Debug, Clone)]
 pub enum ReadStore {
@@ -205,30 +205,107 @@ impl ReadStore {
         user_id: &str,
         model: &str,
     ) -> Result<UserIndex, ProjectionError> {
+        Ok(UserIndex::new(
+            self.indexed_facts(tenant, user_id, model, None).await?,
+        ))
+    }
+
+    /// `index` brought up to the user's facts now, reading again only the facts added or
+    /// changed since it was loaded: after a user's change the first search lists ids and
+    /// positions (small) instead of reading every fact with its vector.
+    pub async fn refresh_index(
+        &self,
+        tenant: &str,
+        user_id: &str,
+        model: &str,
+        index: &UserIndex,
+    ) -> Result<(UserIndex, IndexChanges), ProjectionError> {
+        let current = self.fact_positions(tenant, user_id).await?;
+        let changes = index.changes(&current);
+        let read = if changes.to_read.is_empty() {
+            Vec::new()
+        } else {
+            self.indexed_facts(tenant, user_id, model, Some(&changes.to_read))
+                .await?
+        };
+        Ok((index.refreshed(&current, read), changes))
+    }
+
+    /// Every live fact of the user with the log position of its last change.
+    pub async fn fact_positions(
+        &self,
+        tenant: &str,
+        user_id: &str,
+    ) -> Result<Vec<(Uuid, i64)>, ProjectionError> {
+        let query = "SELECT fact_id, global_position FROM facts WHERE tenant = $1 AND user_id = $2";
         match self {
-            Self::Postgres(pool) => crate::search::load_index(pool, tenant, user_id, model).await,
+            Self::Postgres(pool) => Ok(sqlx::query_as(query)
+                .bind(tenant)
+                .bind(user_id)
+                .fetch_all(pool)
+                .await?),
             Self::Sqlite(pool) => {
+                let rows: Vec<(String, i64)> = sqlx::query_as(query)
+                    .bind(tenant)
+                    .bind(user_id)
+                    .fetch_all(pool)
+                    .await?;
+                rows.into_iter()
+                    .map(|(id, position)| {
+                        let id = Uuid::parse_str(&id).map_err(|e| ProjectionError::Corrupt {
+                            position,
+                            detail: format!("fact id {id:?}: {e}"),
+                        })?;
+                        Ok((id, position))
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    async fn indexed_facts(
+        &self,
+        tenant: &str,
+        user_id: &str,
+        model: &str,
+        only: Option<&[Uuid]>,
+    ) -> Result<Vec<IndexedFact>, ProjectionError> {
+        match self {
+            Self::Postgres(pool) => {
+                crate::search::load_indexed_facts(pool, tenant, user_id, model, only).await
+            }
+            Self::Sqlite(pool) => {
+                let only = only.map(|ids| {
+                    serde_json::Value::from(
+                        ids.iter()
+                            .map(|id| id.hyphenated().to_string())
+                            .collect::<Vec<_>>(),
+                    )
+                    .to_string()
+                });
                 let rows = sqlx::query(&format!(
-                    "SELECT {SQLITE_FACT_COLUMNS},
+                    "SELECT {SQLITE_FACT_COLUMNS}, global_position,
                             CASE WHEN embedding_model = ?3 THEN embedding END AS embedding
-                       FROM facts WHERE tenant = ?1 AND user_id = ?2"
+                       FROM facts
+                      WHERE tenant = ?1 AND user_id = ?2
+                        AND (?4 IS NULL OR fact_id IN (SELECT value FROM json_each(?4)))"
                 ))
                 .bind(tenant)
                 .bind(user_id)
                 .bind(model)
+                .bind(only)
                 .fetch_all(pool)
                 .await?;
-                let facts = rows
-                    .iter()
+                rows.iter()
                     .map(|row| {
                         let vector: Option<Vec<u8>> = row.try_get("embedding")?;
                         Ok(IndexedFact::new(
                             sqlite_fact(row)?,
                             vector.map(|bytes| vector_from_bytes(&bytes)),
-                        ))
+                        )
+                        .at_position(row.try_get("global_position")?))
                     })
-                    .collect::<Result<Vec<_>, ProjectionError>>()?;
-                Ok(UserIndex::new(facts))
+                    .collect()
             }
         }
     }
@@ -452,7 +529,8 @@ impl ReadStore {
     }
 }
 
-/// The embedded store keeps a vector as its f32s in little-endian bytes.
+/// Both stores keep a vector as its f32s in little-endian bytes: one copy to read, where an
+/// array type is sent and decoded value by value (see migration `vectors_as_bytes`).
 pub fn vector_from_bytes(bytes: &[u8]) -> Vec<f32> {
     bytes
         .chunks_exact(4)

@@ -3,9 +3,11 @@
 //! embedding model does not know ("Milu", "lớp 3") is still found.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use pika_domain::fold_for_match;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::fact_record::FactRecord;
 
@@ -24,6 +26,9 @@ pub struct IndexedFact {
     pub record: FactRecord,
     pub embedding: Option<Vec<f32>>,
     words: Vec<String>,
+    /// The log position of the fact's last change: a refresh keeps a fact whose position has
+    /// not moved and reads again only those that have.
+    pub position: i64,
 }
 
 /// Case-, accent- and punctuation-insensitive words, so "Phở", "pho" and "phở!" match.
@@ -47,7 +52,14 @@ impl IndexedFact {
             record,
             embedding,
             words: all,
+            position: 0,
         }
+    }
+
+    #[must_use]
+    pub fn at_position(mut self, position: i64) -> Self {
+        self.position = position;
+        self
     }
 }
 
@@ -137,18 +149,77 @@ impl WordStats {
 /// rather than on every search.
 #[derive(Debug, Clone, Default)]
 pub struct UserIndex {
-    facts: Vec<IndexedFact>,
+    /// Shared with the refreshed indexes that still hold them, so a refresh copies no vector.
+    facts: Vec<Arc<IndexedFact>>,
     stats: WordStats,
+}
+
+/// What a refresh must read again: the facts that are new or changed since an index was
+/// loaded, given the user's facts now as (fact id, position of its last change).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexChanges {
+    pub to_read: Vec<Uuid>,
+    /// Facts in the old index and still live, unchanged.
+    pub kept: usize,
 }
 
 impl UserIndex {
     pub fn new(facts: Vec<IndexedFact>) -> Self {
-        let stats = WordStats::of(facts.iter());
+        Self::of_shared(facts.into_iter().map(Arc::new).collect())
+    }
+
+    fn of_shared(facts: Vec<Arc<IndexedFact>>) -> Self {
+        let stats = WordStats::of(facts.iter().map(AsRef::as_ref));
         Self { facts, stats }
     }
 
-    pub fn facts(&self) -> &[IndexedFact] {
-        &self.facts
+    pub fn facts(&self) -> impl ExactSizeIterator<Item = &IndexedFact> {
+        self.facts.iter().map(AsRef::as_ref)
+    }
+
+    /// Which of `current` (every live fact of the user with its position) this index lacks
+    /// or holds at another position.
+    pub fn changes(&self, current: &[(Uuid, i64)]) -> IndexChanges {
+        let held: HashMap<Uuid, i64> = self
+            .facts
+            .iter()
+            .map(|f| (f.record.fact_id, f.position))
+            .collect();
+        let mut changes = IndexChanges::default();
+        for (id, position) in current {
+            if held.get(id) == Some(position) {
+                changes.kept += 1;
+            } else {
+                changes.to_read.push(*id);
+            }
+        }
+        changes
+    }
+
+    /// The index of the user's facts now: `current` lists every live fact with its position
+    /// (a fact missing from it was retracted or forgotten and is dropped), `read` holds the
+    /// facts [`UserIndex::changes`] said to read again, as read (possibly newer still). A
+    /// fact neither held at its position nor read is left out: it went between the listing
+    /// and the read.
+    #[must_use]
+    pub fn refreshed(&self, current: &[(Uuid, i64)], read: Vec<IndexedFact>) -> Self {
+        let held: HashMap<Uuid, &Arc<IndexedFact>> =
+            self.facts.iter().map(|f| (f.record.fact_id, f)).collect();
+        let mut read: HashMap<Uuid, Arc<IndexedFact>> = read
+            .into_iter()
+            .map(|f| (f.record.fact_id, Arc::new(f)))
+            .collect();
+        let facts = current
+            .iter()
+            .filter_map(|(id, position)| {
+                read.remove(id).or_else(|| {
+                    held.get(id)
+                        .filter(|f| f.position == *position)
+                        .map(|f| Arc::clone(f))
+                })
+            })
+            .collect();
+        Self::of_shared(facts)
     }
 }
 
@@ -204,11 +275,8 @@ pub fn rank(
     limit: usize,
     min_score: f64,
 ) -> Vec<ScoredFact> {
-    let candidates: Vec<&IndexedFact> = index
-        .facts
-        .iter()
-        .filter(|f| filter.allows(&f.record))
-        .collect();
+    let candidates: Vec<&IndexedFact> =
+        index.facts().filter(|f| filter.allows(&f.record)).collect();
     let query_words = words(query);
     // A filter narrows the collection BM25 is computed over, as if only those facts existed.
     let filtered;
@@ -250,24 +318,28 @@ pub fn rank(
         .collect()
 }
 
-/// Loads a user's live facts with their vectors, ready to rank. Vectors of another model than
-/// the one the query is embedded with are left out (the fact is still found by its words).
-pub async fn load_index(
+/// Loads a user's live facts with their vectors, ready to rank; with `only`, just those facts
+/// (a refresh). Vectors of another model than the one the query is embedded with are left
+/// out (the fact is still found by its words).
+pub async fn load_indexed_facts(
     pool: &sqlx::PgPool,
     tenant: &str,
     user_id: &str,
     model: &str,
-) -> Result<UserIndex, crate::ProjectionError> {
+    only: Option<&[Uuid]>,
+) -> Result<Vec<IndexedFact>, crate::ProjectionError> {
     use sqlx::Row;
     let rows = sqlx::query(
         "SELECT fact_id, user_id, key, kind, value, text, confidence, language, source_job_id,
-                source_messages, version, created_at, updated_at,
+                source_messages, version, created_at, updated_at, global_position,
                 CASE WHEN embedding_model = $3 THEN embedding END AS embedding
-           FROM facts WHERE tenant = $1 AND user_id = $2",
+           FROM facts
+          WHERE tenant = $1 AND user_id = $2 AND ($4::uuid[] IS NULL OR fact_id = ANY($4))",
     )
     .bind(tenant)
     .bind(user_id)
     .bind(model)
+    .bind(only)
     .fetch_all(pool)
     .await?;
     rows.iter()
@@ -289,11 +361,14 @@ pub async fn load_index(
                 created_at: row.try_get("created_at")?,
                 updated_at: row.try_get("updated_at")?,
             };
-            let embedding: Option<Vec<f32>> = row.try_get("embedding")?;
-            Ok(IndexedFact::new(record, embedding))
+            let embedding: Option<Vec<u8>> = row.try_get("embedding")?;
+            Ok(IndexedFact::new(
+                record,
+                embedding.map(|bytes| crate::read_store::vector_from_bytes(&bytes)),
+            )
+            .at_position(row.try_get("global_position")?))
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()
-        .map(UserIndex::new)
         .map_err(crate::ProjectionError::from)
 }
 
@@ -443,5 +518,57 @@ mod tests {
         );
         assert!(rank(&facts, "thing", None, &SearchFilter::default(), 5, 1.1).is_empty());
         assert!(rank(&facts, "", None, &SearchFilter::default(), 5, 0.0).is_empty());
+    }
+
+    fn values(index: &UserIndex) -> Vec<String> {
+        let mut values: Vec<String> = index.facts().map(|f| f.record.value.clone()).collect();
+        values.sort();
+        values
+    }
+
+    #[test]
+    fn a_refresh_reads_only_new_and_changed_facts_and_drops_gone_ones() {
+        let kept = fact("likes.food", "pho", "likes pho", None).at_position(1);
+        let changed = fact("pet.dog", "Max", "dog Max", None).at_position(2);
+        let gone = fact("likes.color", "blue", "likes blue", None).at_position(3);
+        let ids = [
+            kept.record.fact_id,
+            changed.record.fact_id,
+            gone.record.fact_id,
+        ];
+        let old = index(vec![kept, changed.clone(), gone]);
+        let added = fact("pet.cat", "Mochi", "cat Mochi", None).at_position(6);
+        let current = [(ids[0], 1), (ids[1], 5), (added.record.fact_id, 6)];
+
+        let changes = old.changes(&current);
+        assert_eq!(changes.kept, 1);
+        assert_eq!(changes.to_read, vec![ids[1], added.record.fact_id]);
+
+        let mut corrected = changed.record;
+        corrected.value = "Maximus".into();
+        let corrected = IndexedFact::new(corrected, None).at_position(5);
+        let fresh = old.refreshed(&current, vec![corrected, added]);
+        assert_eq!(values(&fresh), ["Maximus", "Mochi", "pho"]);
+        assert!(rank(&fresh, "blue", None, &SearchFilter::default(), 5, 0.0).is_empty());
+        assert_eq!(
+            rank(&fresh, "Maximus", None, &SearchFilter::default(), 5, 0.0)[0]
+                .fact
+                .value,
+            "Maximus"
+        );
+    }
+
+    #[test]
+    fn a_fact_read_newer_than_listed_is_served_as_read_and_one_gone_meanwhile_is_left_out() {
+        let held = fact("pet.dog", "Max", "dog Max", None).at_position(2);
+        let listed_only = fact("pet.cat", "Mochi", "cat Mochi", None).at_position(4);
+        let old = index(vec![held.clone()]);
+        let current = [(held.record.fact_id, 3), (listed_only.record.fact_id, 4)];
+        let mut newer = held.record;
+        newer.value = "Rex".into();
+        // Changed again between the listing and the read; the new fact was retracted
+        // between them, so the read did not return it.
+        let fresh = old.refreshed(&current, vec![IndexedFact::new(newer, None).at_position(7)]);
+        assert_eq!(values(&fresh), ["Rex"]);
     }
 }

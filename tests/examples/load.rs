@@ -4,7 +4,7 @@
 //! Exits 1 on any loss, so scripts and CI can rely on it.
 //!
 //! Arguments: --url URL --key SECRET [--users 50] [--jobs 500] [--concurrency 16]
-//! [--searches-per-job 3] [--rate JOBS_PER_S] [--duration SECONDS]
+//! [--searches-per-job 3] [--rate JOBS_PER_S] [--duration SECONDS] [--facts-per-user 0]
 //! Soak: [--sample-every SECONDS --server-pid PID --timeline FILE.csv] adds a timeline of
 //! latency per window and the server's RSS and open files (scripts/soak.sh plots it).
 
@@ -36,6 +36,7 @@ async fn main() {
         duration: arg("duration").map(|v| Duration::from_secs(v.parse().expect("seconds"))),
         sample_every: arg("sample-every").map(|v| Duration::from_secs(v.parse().expect("seconds"))),
         server_pid: arg("server-pid").map(|v| v.parse().expect("a process id")),
+        facts_per_user: number("facts-per-user", 0),
     };
     let report = run_load(&url, &key, &settings).await;
     println!("{}", report.render());
@@ -49,8 +50,9 @@ async fn main() {
             report.unfinished_jobs,
             report.lost_facts,
             report.duplicated_facts,
-            report.unexpected_facts
+            report.unexpected_facts,
         );
+        eprintln!("seeded facts wrong: {:?}", report.seeded_facts_wrong);
         std::process::exit(1);
     }
 }

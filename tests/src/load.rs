@@ -28,6 +28,9 @@ pub struct LoadSettings {
     /// memory and open files when `server_pid` is given).
     pub sample_every: Option<Duration>,
     pub server_pid: Option<u32>,
+    /// Facts each user holds before the run (`likes.thing`, added through the API), so search
+    /// ranks over a memory of a realistic size and not only over what the run adds.
+    pub facts_per_user: usize,
 }
 
 impl Default for LoadSettings {
@@ -41,6 +44,7 @@ impl Default for LoadSettings {
             duration: None,
             sample_every: None,
             server_pid: None,
+            facts_per_user: 0,
         }
     }
 }
@@ -89,8 +93,48 @@ pub struct LoadReport {
     pub duplicated_facts: Vec<String>,
     /// Dog names no accepted job of that user gave.
     pub unexpected_facts: Vec<String>,
+    /// Facts added before the run that are missing or doubled at the end.
+    pub seeded_facts_wrong: Vec<String>,
+    /// How long adding the facts before the run took.
+    pub seeding: Duration,
     /// The soak's windows, when sampling was asked for.
     pub timeline: Vec<TimelineRow>,
+    /// When the clients started (after any seeding): the timeline's zero.
+    pub started: Option<Instant>,
+}
+
+/// A span of a fault run shaded on its plot: a dependency cut, a process down, the time to
+/// recover.
+#[derive(Debug, Clone)]
+pub struct FaultWindow {
+    pub from: Instant,
+    pub to: Instant,
+    pub label: &'static str,
+}
+
+/// Where fault runs leave their timelines, when `scripts/fault-plots.sh` asks for them.
+pub const TIMELINE_DIR_VARIABLE: &str = "PIKA_TIMELINE_DIR";
+
+/// How finely a fault run's timeline is cut: a 1.5 s outage spans six windows.
+pub const FAULT_SAMPLE_EVERY: Duration = Duration::from_millis(250);
+
+/// Writes the run's timeline (`NAME.csv`) and its fault windows (`NAME.csv.faults`, seconds
+/// since the load began) into `$PIKA_TIMELINE_DIR` when it is set; does nothing otherwise.
+pub fn save_fault_timeline(name: &str, report: &LoadReport, windows: &[FaultWindow]) {
+    let Some(dir) = std::env::var_os(TIMELINE_DIR_VARIABLE) else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).expect("the timeline directory");
+    let zero = report.started.expect("the load ran");
+    let since = |at: Instant| at.saturating_duration_since(zero).as_secs_f64();
+    let faults: String = windows
+        .iter()
+        .map(|w| format!("{:.3},{:.3},{}\n", since(w.from), since(w.to), w.label))
+        .collect();
+    let csv = dir.join(format!("{name}.csv"));
+    std::fs::write(&csv, report.timeline_csv()).expect("the timeline");
+    std::fs::write(dir.join(format!("{name}.csv.faults")), faults).expect("the fault windows");
 }
 
 impl LoadReport {
@@ -100,6 +144,7 @@ impl LoadReport {
             && self.lost_facts.is_empty()
             && self.duplicated_facts.is_empty()
             && self.unexpected_facts.is_empty()
+            && self.seeded_facts_wrong.is_empty()
     }
 
     /// A Markdown table of the operations and the check's verdict.
@@ -120,13 +165,20 @@ impl LoadReport {
             ));
         }
         out.push_str(&format!(
-            "\naccepted jobs {}; unfinished {}; lost facts {}; duplicated facts {}; unexpected facts {}\n",
+            "\naccepted jobs {}; unfinished {}; lost facts {}; duplicated facts {}; unexpected facts {}; seeded facts wrong {}\n",
             self.accepted_jobs,
             self.unfinished_jobs.len(),
             self.lost_facts.len(),
             self.duplicated_facts.len(),
-            self.unexpected_facts.len()
+            self.unexpected_facts.len(),
+            self.seeded_facts_wrong.len()
         ));
+        if !self.seeding.is_zero() {
+            out.push_str(&format!(
+                "facts added before the run in {:.1} s\n",
+                self.seeding.as_secs_f64()
+            ));
+        }
         for (name, stats) in &self.operations {
             if let Some(error) = &stats.last_error {
                 out.push_str(&format!("last {name} error: {error}\n"));
@@ -298,8 +350,13 @@ pub async fn run_load(base: &str, key: &str, settings: &LoadSettings) -> LoadRep
         base: base.trim_end_matches('/').to_owned(),
         key: key.to_owned(),
     });
+    let mut report = LoadReport::default();
+    let seeding = Instant::now();
+    seed(&target, settings).await;
+    report.seeding = seeding.elapsed();
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
+    report.started = Some(started);
     let mut clients = Vec::new();
     for client in 0..settings.concurrency.max(1) {
         let (target, next, settings) = (target.clone(), next.clone(), settings.clone());
@@ -341,13 +398,23 @@ pub async fn run_load(base: &str, key: &str, settings: &LoadSettings) -> LoadRep
                     let someone = (dice >> 33) % settings.users.max(1);
                     let body = json!({"user_id": format!("load-{someone}"),
                         "query": "what's my dog called", "limit": 5});
-                    timed(
+                    let answer = timed(
                         &mut samples,
                         started,
                         "search",
                         target.send(reqwest::Method::POST, "/v1/search", Some(body)),
                     )
                     .await;
+                    // The same request again under the layer that answered: a drift in
+                    // misses (ranking) and one in hits (the cache) have different causes.
+                    if let (Some(answer), Some(last)) = (answer, samples.last().cloned()) {
+                        let layer = if answer["served_from"] == "L4" {
+                            "search_miss"
+                        } else {
+                            "search_hit"
+                        };
+                        samples.push((layer, last.1, last.2));
+                    }
                 }
                 let path = format!("/v1/users/load-{user}/favorites");
                 timed(
@@ -374,7 +441,6 @@ pub async fn run_load(base: &str, key: &str, settings: &LoadSettings) -> LoadRep
             usage
         })
     });
-    let mut report = LoadReport::default();
     let mut accepted = Vec::new();
     let mut all_samples: Samples = Vec::new();
     for client in clients {
@@ -401,6 +467,36 @@ pub async fn run_load(base: &str, key: &str, settings: &LoadSettings) -> LoadRep
     }
     check(&target, settings, &accepted, &mut report).await;
     report
+}
+
+/// The value of seeded fact `i`: words only, so it never looks like a dog's name.
+fn seeded_thing(i: usize) -> String {
+    format!(
+        "thing number {} of the collection",
+        dog_name(i).to_lowercase()
+    )
+}
+
+/// Gives every user `facts_per_user` facts through the API, before the clock starts.
+async fn seed(target: &Arc<Target>, settings: &LoadSettings) {
+    use futures::StreamExt;
+    let facts: Vec<(usize, usize)> = (0..settings.users)
+        .flat_map(|user| (0..settings.facts_per_user).map(move |i| (user, i)))
+        .collect();
+    let adds = facts.into_iter().map(|(user, i)| {
+        let target = Arc::clone(target);
+        async move {
+            let path = format!("/v1/users/load-{user}/facts");
+            let body = json!({"key": "likes.thing", "value": seeded_thing(i)});
+            if let Err(error) = target.send(reqwest::Method::POST, &path, Some(body)).await {
+                panic!("seeding load-{user}: {error}");
+            }
+        }
+    });
+    futures::stream::iter(adds)
+        .buffer_unordered(settings.concurrency.max(1))
+        .collect::<Vec<()>>()
+        .await;
 }
 
 /// Every accepted job finished `completed`, and every user's dogs are exactly the names of
@@ -435,11 +531,21 @@ async fn check(
             .await
             .unwrap_or_default();
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        let mut things: BTreeMap<String, usize> = BTreeMap::new();
         for fact in facts["facts"].as_array().into_iter().flatten() {
+            let value = fact["value"].as_str().unwrap_or_default().to_owned();
             if fact["key"] == "pet.dog" {
-                *seen
-                    .entry(fact["value"].as_str().unwrap_or_default().to_owned())
-                    .or_default() += 1;
+                *seen.entry(value).or_default() += 1;
+            } else if fact["key"] == "likes.thing" {
+                *things.entry(value).or_default() += 1;
+            }
+        }
+        for i in 0..settings.facts_per_user {
+            let count = things.get(&seeded_thing(i)).copied().unwrap_or(0);
+            if count != 1 {
+                report
+                    .seeded_facts_wrong
+                    .push(format!("load-{user}: {} ×{count}", seeded_thing(i)));
             }
         }
         let wanted = expected.remove(&user).unwrap_or_default();

@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use pika_api::Roles;
-use pika_tests::load::{LoadReport, LoadSettings, run_load};
+use pika_tests::load::{
+    FAULT_SAMPLE_EVERY, FaultWindow, LoadReport, LoadSettings, run_load, save_fault_timeline,
+};
 use pika_tests::{
     TEST_API_SECRET, TcpProxy, TestApp, amqp_url, host_port, redis_url, through_port,
 };
@@ -21,6 +23,7 @@ fn load() -> LoadSettings {
         searches_per_job: 2,
         rate: Some(40.0),
         duration: None,
+        sample_every: Some(FAULT_SAMPLE_EVERY),
         ..LoadSettings::default()
     }
 }
@@ -32,9 +35,23 @@ enum Dependency {
     RabbitMq,
 }
 
+impl Dependency {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Postgres => "postgres",
+            Self::Redis => "redis",
+            Self::RabbitMq => "rabbitmq",
+        }
+    }
+}
+
 /// Runs the load, cutting `dependency` for `outage` after one second; returns the load's
-/// report and how long after the restore `/readyz` answered 200 again.
-async fn load_through_a_cut(dependency: Dependency, outage: Duration) -> (LoadReport, Duration) {
+/// report, how long after the restore `/readyz` answered 200 again, and the cut and recovery
+/// as windows for the timeline.
+async fn load_through_a_cut(
+    dependency: Dependency,
+    outage: Duration,
+) -> (LoadReport, Duration, Vec<FaultWindow>) {
     let upstream = match dependency {
         Dependency::Redis => host_port(&redis_url()),
         Dependency::RabbitMq => host_port(&amqp_url()),
@@ -56,6 +73,7 @@ async fn load_through_a_cut(dependency: Dependency, outage: Duration) -> (LoadRe
     let load = tokio::spawn(async move { run_load(&address, TEST_API_SECRET, &load()).await });
     tokio::time::sleep(Duration::from_secs(1)).await;
     proxy.cut();
+    let cut = Instant::now();
     tokio::time::sleep(outage).await;
     proxy.restore();
     let restored = Instant::now();
@@ -78,11 +96,25 @@ async fn load_through_a_cut(dependency: Dependency, outage: Duration) -> (LoadRe
     };
     let report = load.await.unwrap();
     app.stop().await;
-    (report, recovery)
+    let windows = vec![
+        FaultWindow {
+            from: cut,
+            to: restored,
+            label: "connection cut",
+        },
+        FaultWindow {
+            from: restored,
+            to: restored + recovery,
+            label: "until ready",
+        },
+    ];
+    (report, recovery, windows)
 }
 
 async fn nothing_is_lost_when(dependency: Dependency) {
-    let (report, recovery) = load_through_a_cut(dependency, Duration::from_millis(1500)).await;
+    let (report, recovery, windows) =
+        load_through_a_cut(dependency, Duration::from_millis(1500)).await;
+    save_fault_timeline(&format!("{}-cut", dependency.name()), &report, &windows);
     let client_errors: usize = report.operations.values().map(|s| s.errors).sum();
     println!(
         "{dependency:?} cut for 1.5 s: accepted {} jobs, client errors {client_errors}, ready {:.2} s after the restore\n{}",
@@ -123,9 +155,11 @@ async fn an_api_process_and_two_workers_racing_on_one_users_jobs_lose_nothing() 
         searches_per_job: 1,
         rate: None,
         duration: None,
+        sample_every: Some(FAULT_SAMPLE_EVERY),
         ..LoadSettings::default()
     };
     let report = run_load(&front.address, TEST_API_SECRET, &settings).await;
+    save_fault_timeline("two-workers-one-user", &report, &[]);
     assert!(report.nothing_lost(), "{report:?}");
     assert_eq!(report.accepted_jobs, 60);
     for app in [front, other_worker, worker, api] {

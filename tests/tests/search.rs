@@ -280,3 +280,110 @@ async fn favourites_come_from_the_summary_and_bad_searches_are_refused() {
     }
     app.stop().await;
 }
+
+/// Adds, corrects and retracts through the API, waiting until the facts read model has each.
+async fn command(app: &TestApp, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    let mut request = app
+        .client
+        .request(method, app.url(path))
+        .bearer_auth(TEST_API_SECRET);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+    let written: Value = response.json().await.unwrap();
+    let position = written["position"].as_i64().unwrap();
+    app.get_json(&format!(
+        "/v1/users/refresh-kid/facts?min_position={position}"
+    ))
+    .await;
+    written
+}
+
+/// After a user's changes the first search refreshes the index this process holds, reading
+/// only what changed: it must answer as a full load does (here, by a process holding nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_changes_a_refreshed_index_answers_as_a_full_load_does() {
+    use pika_projections::read_store::ReadStore;
+    use pika_projections::search::{SearchFilter, rank};
+    let app = TestApp::spawn().await;
+    let user = "refresh-kid";
+    let add = |key: &str, value: &str| {
+        Some(json!({"key": key, "value": value, "text": format!("{key} is {value}")}))
+    };
+    let post = reqwest::Method::POST;
+    let path = format!("/v1/users/{user}/facts");
+    let mut ids = Vec::new();
+    for (key, value) in [
+        ("pet.dog", "Max"),
+        ("likes.food", "pho"),
+        ("likes.color", "blue"),
+    ] {
+        let written = command(&app, post.clone(), &path, add(key, value)).await;
+        ids.push(written["fact_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(search(&app, user, "dog").await.1[0], "Max");
+    let reads = ReadStore::Postgres(app.database.pool(2).await);
+    let tenant = TEST_TENANT;
+    let model = pika_worker::embedding::local::MODEL_NAME;
+    let before = reads.load_index(tenant, user, model).await.unwrap();
+
+    command(&app, post, &path, add("pet.cat", "Mochi")).await;
+    let correct = Some(json!({"value": "Maximus"}));
+    command(
+        &app,
+        reqwest::Method::PATCH,
+        &format!("/v1/facts/{}", ids[0]),
+        correct,
+    )
+    .await;
+    command(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/v1/facts/{}", ids[2]),
+        None,
+    )
+    .await;
+
+    let (refreshed, changes) = reads
+        .refresh_index(tenant, user, model, &before)
+        .await
+        .unwrap();
+    assert_eq!((changes.to_read.len(), changes.kept), (2, 1), "{changes:?}");
+    let full = reads.load_index(tenant, user, model).await.unwrap();
+    let ranked = |index| {
+        ["dog", "food", "blue", "cat Mochi"]
+            .map(|query| rank(index, query, None, &SearchFilter::default(), 5, 0.0))
+            .map(|results| {
+                results
+                    .iter()
+                    .map(|r| r.fact.value.clone())
+                    .collect::<Vec<_>>()
+            })
+    };
+    assert_eq!(ranked(&refreshed), ranked(&full));
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while search(&app, user, "dog").await.1[0] != "Maximus" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the correction never showed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let fresh_process = app.spawn_beside().await;
+    for query in ["dog", "food", "blue", "what pets do I have"] {
+        assert_eq!(
+            search(&app, user, query).await.1,
+            search(&fresh_process, user, query).await.1,
+            "{query}"
+        );
+    }
+    fresh_process.stop().await;
+    app.stop().await;
+}

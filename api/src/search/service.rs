@@ -248,18 +248,17 @@ impl SearchService {
         self.redis.as_ref()
     }
 
-    /// Drops what this process holds for a user (on a change). Correctness does not depend on
-    /// it — entries of an old version are never answered from — it frees their memory early.
+    /// Drops the answers this process holds for a user (on a change). Correctness does not
+    /// depend on it — entries of an old version are never answered from — it frees their
+    /// memory early. The user's index is kept: the next search refreshes it with only what
+    /// changed.
     pub fn forget_user(&self, tenant: &str, user: &str) {
-        let key = user_key(tenant, user);
-        self.answers.invalidate(&key);
-        self.indexes.invalidate(&key);
+        self.answers.invalidate(&user_key(tenant, user));
     }
 
-    /// Whether anything is held for the user, for tests of the eviction.
-    pub fn holds_user(&self, tenant: &str, user: &str) -> bool {
-        let key = user_key(tenant, user);
-        self.answers.contains_key(&key) || self.indexes.contains_key(&key)
+    /// Whether answers are held for the user, for tests of the eviction.
+    pub fn holds_answers_for(&self, tenant: &str, user: &str) -> bool {
+        self.answers.contains_key(&user_key(tenant, user))
     }
 
     fn l0_get(
@@ -410,7 +409,10 @@ impl SearchService {
         Some(vector)
     }
 
-    /// The user's facts ready to rank, kept in process per generation.
+    /// The user's facts ready to rank, kept in process per generation. After a change (a new
+    /// generation of the same epoch) the held index is refreshed: only facts added or changed
+    /// since are read again. A new epoch (lost notifications, a restart of the versions)
+    /// reads everything.
     async fn index(
         &self,
         tenant: &str,
@@ -422,12 +424,29 @@ impl SearchService {
             return Ok(Arc::new(self.reads.load_index(tenant, user, &model).await?));
         };
         let key = user_key(tenant, user);
-        if let Some((loaded_at, index)) = self.indexes.get(&key)
-            && loaded_at == v
-        {
-            return Ok(index);
-        }
-        let index = Arc::new(self.reads.load_index(tenant, user, &model).await?);
+        let held = self.indexes.get(&key);
+        let index = match held {
+            Some((loaded_at, index)) if loaded_at == v => return Ok(index),
+            Some((loaded_at, index)) if loaded_at.epoch == v.epoch => {
+                let (fresh, changes) = self
+                    .reads
+                    .refresh_index(tenant, user, &model, &index)
+                    .await?;
+                metrics::counter!("pika_search_index_loads_total", "kind" => "refresh")
+                    .increment(1);
+                metrics::counter!("pika_search_index_facts_read_total")
+                    .increment(changes.to_read.len() as u64);
+                fresh
+            }
+            _ => {
+                let index = self.reads.load_index(tenant, user, &model).await?;
+                metrics::counter!("pika_search_index_loads_total", "kind" => "full").increment(1);
+                metrics::counter!("pika_search_index_facts_read_total")
+                    .increment(index.facts().len() as u64);
+                index
+            }
+        };
+        let index = Arc::new(index);
         self.indexes.insert(key, (v, index.clone()));
         Ok(index)
     }
@@ -471,14 +490,14 @@ mod tests {
     };
 
     #[tokio::test]
-    async fn a_users_change_drops_everything_held_for_them_and_only_them() {
+    async fn a_users_change_drops_the_answers_held_for_them_and_only_them() {
         let search = service();
         search.l0_insert(user_key("acme", "kid"), V1, "q".into(), answer());
         search.l0_insert(user_key("acme", "other"), V1, "q".into(), answer());
-        assert!(search.holds_user("acme", "kid"));
+        assert!(search.holds_answers_for("acme", "kid"));
 
         search.forget_user("acme", "kid");
-        assert!(!search.holds_user("acme", "kid"));
+        assert!(!search.holds_answers_for("acme", "kid"));
         assert!(search.l0_get(&user_key("acme", "kid"), V1, "q").is_none());
         assert!(search.l0_get(&user_key("acme", "other"), V1, "q").is_some());
     }

@@ -37,7 +37,7 @@ impl FactEmbeddings {
     }
 
     /// The embedded cache, keyed like Postgres' by the SHA-256 of the text's UTF-8 bytes, the
-    /// vector as little-endian f32 bytes.
+    /// vector as little-endian f32 bytes (in both stores: see migration `vectors_as_bytes`).
     async fn ensure_in_sqlite(&self, pool: &SqlitePool, texts: &[String]) -> Result<(), String> {
         let model = self.embedder.model().to_owned();
         let cache_error = |e: sqlx::Error| format!("embedding cache: {e}");
@@ -111,7 +111,7 @@ impl FactEmbeddings {
             )
             .bind(text)
             .bind(&model)
-            .bind(&vector)
+            .bind(pika_projections::read_store::vector_to_bytes(&vector))
             .execute(pool)
             .await
             .map_err(|e| format!("embedding cache: {e}"))?;
