@@ -1,6 +1,6 @@
 """Plots a load tool timeline (CSV from `load --timeline`, or a fault run's) as a PNG: p95 and
 p99 latency per operation over time; requests and client errors per second; the server's
-resident memory and open files when they were sampled. Spans listed in `TIMELINE.csv.faults`
+resident memory, open descriptors and open sockets when they were sampled. Spans listed in `TIMELINE.csv.faults`
 (`from_seconds,to_seconds,label` per line, written by the fault runs) are shaded.
 
     python plot_timeline.py TIMELINE.csv OUT.png "title"
@@ -29,7 +29,7 @@ def read_faults(path):
 def main() -> None:
     source, target, title = sys.argv[1], sys.argv[2], sys.argv[3]
     series = defaultdict(lambda: defaultdict(list))
-    memory, files = {}, {}
+    memory, files, sockets = {}, {}, {}
     with open(source, newline="") as handle:
         for row in csv.DictReader(handle):
             at = float(row["seconds"])
@@ -44,6 +44,8 @@ def main() -> None:
                 memory[at] = int(row["rss_kib"]) / 1024
             if row["open_files"]:
                 files[at] = int(row["open_files"])
+            if row.get("open_sockets"):
+                sockets[at] = int(row["open_sockets"])
     ends = sorted({at for columns in series.values() for at, _ in columns["requests"]})
     # A window where an operation has no row at all: a gap in its latency, zero requests.
     for columns in series.values():
@@ -89,8 +91,14 @@ def main() -> None:
         if files:
             other = usage.twinx()
             xs = sorted(files)
-            other.plot(xs, [files[x] for x in xs], color="tab:blue", label="open files")
-            other.set_ylabel("open files")
+            other.plot(xs, [files[x] for x in xs], color="tab:blue", label="open descriptors")
+            if sockets:
+                xs = sorted(sockets)
+                other.plot(xs, [sockets[x] for x in xs], color="tab:cyan",
+                           label="of which sockets")
+            other.set_ylabel("open descriptors / sockets")
+            other.legend(loc="lower right", fontsize="small")
+            usage.legend(loc="upper left", fontsize="small")
         usage.grid(True, alpha=0.3)
     for number, (start, end, label) in enumerate(faults):
         for axis in axes:

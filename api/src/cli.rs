@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::app::{Application, Roles};
 use crate::auth::{self, KeyRecord, Revocation};
 use crate::config::Config;
+use crate::search::cache::RedisCache;
 use crate::telemetry;
 
 /// PIKA Memory: long-term memory for a conversational assistant.
@@ -222,7 +223,31 @@ async fn projections_rebuild(config: &Config, only: Option<&str>) -> anyhow::Res
             report.position.global_position
         );
     }
+    forget_cached_answers(config).await;
     Ok(())
+}
+
+/// Rebuilt rows can differ from the old ones at the same positions (a vector found this time,
+/// a fixed fold), which running servers' caches cannot see: bumping the Redis epoch makes every
+/// process read again. Without Redis reachable the caches age out within their TTL.
+async fn forget_cached_answers(config: &Config) {
+    let Some(url) = &config.redis_url else {
+        return;
+    };
+    let bumped = match redis::Client::open(url.expose_secret()) {
+        Ok(client) => RedisCache::new(client, &config.redis_prefix)
+            .bump_epoch()
+            .await
+            .map_err(|e| e.to_string()),
+        Err(error) => Err(error.to_string()),
+    };
+    match bumped {
+        Ok(_) => println!("running servers' search caches dropped (Redis epoch bumped)"),
+        Err(error) => eprintln!(
+            "warning: Redis not reachable ({error}): servers may answer searches from the \
+             old read models for up to 10 minutes, or restart them"
+        ),
+    }
 }
 
 async fn keys(config: &Config, action: KeysAction) -> anyhow::Result<()> {

@@ -63,3 +63,45 @@ fn a_bad_setting_stops_the_start_and_is_named() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("PIKA_HTTP_ADDR"), "{stderr}");
 }
+
+/// A rebuild can change rows at the same positions (a vector found this time, a fixed fold),
+/// which running servers' caches cannot see: it bumps the cache epoch so every process reads
+/// again.
+#[tokio::test]
+async fn a_rebuild_makes_running_servers_drop_their_cached_answers() {
+    let database = TestDatabase::empty().await;
+    let prefix = pika_tests::unique_prefix();
+    let run = |args: &[&str]| {
+        let output = pika_memory()
+            .args(args)
+            .env("PIKA_DATABASE_URL", &database.url)
+            .env("PIKA_REDIS_URL", pika_tests::redis_url())
+            .env("PIKA_REDIS_PREFIX", &prefix)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{args:?}: {stderr}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let mut redis = redis::Client::open(pika_tests::redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let epoch_key = format!("{prefix}:epoch");
+    run(&["migrate"]);
+    let before: Option<i64> = redis::cmd("GET")
+        .arg(&epoch_key)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let stdout = run(&["projections", "rebuild"]);
+    let after: Option<i64> = redis::cmd("GET")
+        .arg(&epoch_key)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(before, None);
+    assert_eq!(after, Some(1), "{stdout}");
+    assert!(stdout.contains("Redis epoch bumped"), "{stdout}");
+}

@@ -132,6 +132,9 @@ impl ProjectionDaemon {
         let mut claim: Option<PgConnection> = None;
         let mut failures = 0u32;
         while !*shutdown.borrow() {
+            // After a failure the backoff is slept out whatever happens meanwhile: new events
+            // would otherwise wake the runner into the same failure at the rate they come.
+            let mut wakeable = true;
             let wait = match self.step(projection.as_ref(), &mut claim).await {
                 Ok(Step::Applied) => {
                     failures = 0;
@@ -153,12 +156,16 @@ impl ProjectionDaemon {
                     let backoff =
                         Duration::from_millis(100 * 2u64.pow(failures.min(8))).min(MAX_BACKOFF);
                     warn!(%error, ?backoff, "projection step failed; retrying");
+                    metrics::counter!("pika_projection_failures_total",
+                        "projection" => projection.name())
+                    .increment(1);
                     claim = None;
+                    wakeable = false;
                     backoff
                 }
             };
             tokio::select! {
-                () = waker.notified() => {}
+                () = waker.notified(), if wakeable => {}
                 () = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => {}
             }

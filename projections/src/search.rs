@@ -168,7 +168,10 @@ impl UserIndex {
         Self::of_shared(facts.into_iter().map(Arc::new).collect())
     }
 
-    fn of_shared(facts: Vec<Arc<IndexedFact>>) -> Self {
+    /// Facts in id order: ties in ranking then fall the same way whichever way the index was
+    /// made (read whole, refreshed, on another process or backend).
+    fn of_shared(mut facts: Vec<Arc<IndexedFact>>) -> Self {
+        facts.sort_unstable_by_key(|f| f.record.fact_id);
         let stats = WordStats::of(facts.iter().map(AsRef::as_ref));
         Self { facts, stats }
     }

@@ -242,13 +242,19 @@ impl TestApp {
     /// Another process of this deployment (same database, Redis prefix and queues) running
     /// only `roles`: `Roles::API` or `Roles::WORKER`.
     pub async fn spawn_role_beside(&self, roles: Roles) -> Self {
-        Self::start_with_roles(
-            self.database.clone(),
-            self.prefix.clone(),
-            self.settings.clone(),
-            roles,
-        )
-        .await
+        self.spawn_role_beside_with(roles, |_| {}).await
+    }
+
+    /// As [`TestApp::spawn_role_beside`], after `adjust` changed the settings (say, a Redis
+    /// prefix of its own: a process sharing no cache with this one).
+    pub async fn spawn_role_beside_with(
+        &self,
+        roles: Roles,
+        adjust: impl FnOnce(&mut HashMap<String, String>),
+    ) -> Self {
+        let mut settings = self.settings.clone();
+        adjust(&mut settings);
+        Self::start_with_roles(self.database.clone(), self.prefix.clone(), settings, roles).await
     }
 
     async fn start_with_roles(
@@ -340,6 +346,7 @@ pub struct TcpProxy {
     up: std::sync::Arc<std::sync::atomic::AtomicBool>,
     cut: tokio::sync::watch::Sender<u64>,
     accept: JoinHandle<()>,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl TcpProxy {
@@ -354,8 +361,11 @@ impl TcpProxy {
         let (cut, cuts) = tokio::sync::watch::channel(0u64);
         let upstream = upstream.to_owned();
         let accepting = flag.clone();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = accepted.clone();
         let accept = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
                 if !accepting.load(Ordering::SeqCst) {
                     drop(inbound);
                     continue;
@@ -380,7 +390,13 @@ impl TcpProxy {
             up: flag,
             cut,
             accept,
+            accepted,
         }
+    }
+
+    /// Connections the proxy accepted so far, forwarded or refused: how often a client tried.
+    pub fn connections_accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Stops forwarding: open connections are dropped and new ones refused.

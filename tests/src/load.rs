@@ -55,8 +55,17 @@ pub struct TimelineRow {
     pub at_seconds: f64,
     /// Per operation: (requests, errors, p50 ms, p95 ms, p99 ms).
     pub operations: BTreeMap<&'static str, (usize, usize, f64, f64, f64)>,
+    pub usage: ProcessUsage,
+}
+
+/// What the server process held at one moment, from /proc.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessUsage {
     pub rss_kib: Option<u64>,
+    /// Every open descriptor: files, sockets, pipes, epoll.
     pub open_files: Option<usize>,
+    /// The sockets among them: HTTP clients, database, Redis and broker connections.
+    pub open_sockets: Option<usize>,
 }
 
 /// Latencies of one kind of request.
@@ -93,7 +102,8 @@ pub struct LoadReport {
     pub duplicated_facts: Vec<String>,
     /// Dog names no accepted job of that user gave.
     pub unexpected_facts: Vec<String>,
-    /// Facts added before the run that are missing or doubled at the end.
+    /// Facts added before the run that are missing at the end (or, were the domain ever to
+    /// allow it, doubled).
     pub seeded_facts_wrong: Vec<String>,
     /// How long adding the facts before the run took.
     pub seeding: Duration,
@@ -252,8 +262,8 @@ async fn timed(
     result.ok()
 }
 
-/// The server's resident memory and open file descriptors, from /proc.
-fn process_usage(pid: u32) -> (Option<u64>, Option<usize>) {
+/// The server's resident memory, open descriptors and open sockets, from /proc.
+fn process_usage(pid: u32) -> ProcessUsage {
     let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
@@ -263,10 +273,23 @@ fn process_usage(pid: u32) -> (Option<u64>, Option<usize>) {
                 .and_then(|line| line.split_whitespace().nth(1))
                 .and_then(|kib| kib.parse().ok())
         });
-    let files = std::fs::read_dir(format!("/proc/{pid}/fd"))
+    let descriptors: Option<Vec<std::path::PathBuf>> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .ok()
-        .map(Iterator::count);
-    (rss, files)
+        .map(|entries| {
+            entries
+                .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+                .collect()
+        });
+    ProcessUsage {
+        rss_kib: rss,
+        open_files: descriptors.as_ref().map(Vec::len),
+        open_sockets: descriptors.as_ref().map(|targets| {
+            targets
+                .iter()
+                .filter(|target| target.to_string_lossy().starts_with("socket:"))
+                .count()
+        }),
+    }
 }
 
 fn percentiles(latencies: &mut [Duration]) -> (f64, f64, f64) {
@@ -281,7 +304,7 @@ fn percentiles(latencies: &mut [Duration]) -> (f64, f64, f64) {
     (at(0.50), at(0.95), at(0.99))
 }
 
-type Usage = Vec<(Duration, Option<u64>, Option<usize>)>;
+type Usage = Vec<(Duration, ProcessUsage)>;
 
 /// Buckets the samples into windows of `every`, beside the process usage sampled meanwhile.
 fn timeline(samples: &Samples, every: Duration, usage: &Usage) -> Vec<TimelineRow> {
@@ -311,9 +334,8 @@ fn timeline(samples: &Samples, every: Duration, usage: &Usage) -> Vec<TimelineRo
                 row.operations
                     .insert(name, (latencies.len() + errors, errors, p50, p95, p99));
             }
-            if let Some((_, rss, files)) = usage.iter().rev().find(|(at, ..)| *at < to) {
-                row.rss_kib = *rss;
-                row.open_files = *files;
+            if let Some((_, sampled)) = usage.iter().rev().find(|(at, _)| *at < to) {
+                row.usage = *sampled;
             }
             row
         })
@@ -324,15 +346,17 @@ impl LoadReport {
     /// The timeline as CSV, one row per window and operation, for plotting.
     pub fn timeline_csv(&self) -> String {
         let mut out = String::from(
-            "seconds,operation,requests,errors,p50_ms,p95_ms,p99_ms,rss_kib,open_files\n",
+            "seconds,operation,requests,errors,p50_ms,p95_ms,p99_ms,rss_kib,open_files,open_sockets\n",
         );
+        let or_blank = |value: Option<usize>| value.map_or(String::new(), |v| v.to_string());
         for row in &self.timeline {
             for (name, (requests, errors, p50, p95, p99)) in &row.operations {
                 out.push_str(&format!(
-                    "{:.1},{name},{requests},{errors},{p50:.3},{p95:.3},{p99:.3},{},{}\n",
+                    "{:.1},{name},{requests},{errors},{p50:.3},{p95:.3},{p99:.3},{},{},{}\n",
                     row.at_seconds,
-                    row.rss_kib.map_or(String::new(), |v| v.to_string()),
-                    row.open_files.map_or(String::new(), |v| v.to_string()),
+                    row.usage.rss_kib.map_or(String::new(), |v| v.to_string()),
+                    or_blank(row.usage.open_files),
+                    or_blank(row.usage.open_sockets),
                 ));
             }
         }
@@ -434,8 +458,10 @@ pub async fn run_load(base: &str, key: &str, settings: &LoadSettings) -> LoadRep
         tokio::spawn(async move {
             let mut usage: Usage = Vec::new();
             while !finished.load(Ordering::SeqCst) {
-                let (rss, files) = pid.map_or((None, None), process_usage);
-                usage.push((started.elapsed(), rss, files));
+                usage.push((
+                    started.elapsed(),
+                    pid.map(process_usage).unwrap_or_default(),
+                ));
                 tokio::time::sleep(every.min(Duration::from_secs(1))).await;
             }
             usage
@@ -480,8 +506,9 @@ fn seeded_thing(i: usize) -> String {
 /// Gives every user `facts_per_user` facts through the API, before the clock starts.
 async fn seed(target: &Arc<Target>, settings: &LoadSettings) {
     use futures::StreamExt;
-    let facts: Vec<(usize, usize)> = (0..settings.users)
-        .flat_map(|user| (0..settings.facts_per_user).map(move |i| (user, i)))
+    // Users vary fastest: concurrent adds go to different users, not queue on one aggregate.
+    let facts: Vec<(usize, usize)> = (0..settings.facts_per_user)
+        .flat_map(|i| (0..settings.users).map(move |user| (user, i)))
         .collect();
     let adds = facts.into_iter().map(|(user, i)| {
         let target = Arc::clone(target);

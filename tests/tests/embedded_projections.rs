@@ -436,12 +436,29 @@ async fn every_read_question_gets_the_same_answer_from_both_backends() {
             .load_index("acme", user.as_str(), "m")
             .await
             .unwrap();
+        // A refresh from nothing reads every fact by id (SQLite: through json_each); a
+        // refresh of a current index reads none.
+        let (from_nothing, changes) = embedded
+            .refresh_index("acme", user.as_str(), "m", &Default::default())
+            .await
+            .unwrap();
+        assert_eq!(changes.to_read.len(), index_sqlite.facts().len());
+        let (_, none) = embedded
+            .refresh_index("acme", user.as_str(), "m", &index_sqlite)
+            .await
+            .unwrap();
+        assert!(none.to_read.is_empty(), "{none:?}");
         for query in ["cá", "kites", "favorite color"] {
             let filter = SearchFilter::default();
             assert_eq!(
                 same(&rank(&index_pg, query, None, &filter, 5, 0.0)),
                 same(&rank(&index_sqlite, query, None, &filter, 5, 0.0)),
                 "{user}: {query}"
+            );
+            assert_eq!(
+                same(&rank(&from_nothing, query, None, &filter, 5, 0.0)),
+                same(&rank(&index_sqlite, query, None, &filter, 5, 0.0)),
+                "{user}: {query}, refreshed"
             );
         }
     }

@@ -364,3 +364,61 @@ async fn a_fact_history_lists_every_version_and_as_of_returns_the_value_of_the_t
         "tenant scoped"
     );
 }
+
+/// Fails every event, counting its attempts: a read model whose store is down.
+struct AlwaysFailing {
+    attempts: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[async_trait]
+impl Projection for AlwaysFailing {
+    fn name(&self) -> &'static str {
+        "always_failing"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    async fn apply(
+        &self,
+        _: &mut PgConnection,
+        _: TableSet,
+        event: &RecordedEvent,
+        _: &DomainEvent,
+    ) -> Result<Option<pika_projections::ChangedUser>, ProjectionError> {
+        self.attempts
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Err(ProjectionError::corrupt(event, "its store is down"))
+    }
+}
+
+/// A failing projection retries at its backoff, not each time a new event (or another
+/// projection's progress) wakes it: under a steady write rate that was one attempt, and one
+/// warning, per event for as long as the outage lasted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_projection_waits_out_its_backoff_while_events_keep_coming() {
+    let (_database, pool) = TestDatabase::migrated().await;
+    let model = WriteModel::postgres(pool.clone(), RetryPolicy::default());
+    let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let failing = Arc::new(AlwaysFailing {
+        attempts: attempts.clone(),
+    });
+    let (stop, task) = start(daemon(&pool, vec![Arc::new(FactsProjection), failing]));
+    let kid = user("kid-backoff");
+    // 60 events over about 1.5 s, each applied by the facts projection (which wakes the
+    // others) and announced by NOTIFY.
+    for n in 0..60 {
+        add(&model, &kid, "likes.thing", &format!("thing {n}")).await;
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let attempted = attempts.load(std::sync::atomic::Ordering::SeqCst);
+    // Backoffs of 200, 400, 800 ms…: at most a handful of attempts in that time.
+    assert!(attempted <= 6, "{attempted} attempts");
+    eventually("the failing projection", async || {
+        attempts.load(std::sync::atomic::Ordering::SeqCst) > 0
+    })
+    .await;
+    stop.send(true).unwrap();
+    task.await.unwrap();
+}

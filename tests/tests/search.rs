@@ -376,14 +376,44 @@ async fn after_changes_a_refreshed_index_answers_as_a_full_load_does() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let fresh_process = app.spawn_beside().await;
-    for query in ["dog", "food", "blue", "what pets do I have"] {
-        assert_eq!(
-            search(&app, user, query).await.1,
-            search(&fresh_process, user, query).await.1,
-            "{query}"
-        );
+    // A process sharing no cache with the first: it reads the user's facts whole. Queries
+    // neither asked before, so both rank them now (L4), with the query's vector.
+    let fresh_process = app
+        .spawn_role_beside_with(pika_api::Roles::API, |settings| {
+            settings.insert("PIKA_REDIS_PREFIX".into(), pika_tests::unique_prefix());
+        })
+        .await;
+    for query in [
+        "which dog",
+        "food we like",
+        "blue things",
+        "what pets do I have",
+    ] {
+        let (layer, refreshed) = search(&app, user, query).await;
+        let (fresh_layer, whole) = search(&fresh_process, user, query).await;
+        assert_eq!((layer.as_str(), fresh_layer.as_str()), ("L4", "L4"));
+        assert_eq!(refreshed, whole, "{query}");
     }
     fresh_process.stop().await;
     app.stop().await;
+}
+
+/// While Redis is unreachable a request does not wait on it: after a failed call the cache
+/// fails at once for a while, rather than every call reconnecting and waiting out a timeout
+/// (under a cut that made each search take ~250 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_unreachable_calls_fail_at_once_instead_of_each_reconnecting() {
+    use pika_api::search::cache::RedisCache;
+    let proxy = TcpProxy::start(&host_port(&redis_url()), true).await;
+    let client = redis::Client::open(through_port(&redis_url(), proxy.port)).unwrap();
+    let cache = RedisCache::new(client, &pika_tests::unique_prefix());
+    cache.get_bytes("probe").await.unwrap();
+    proxy.cut();
+    let before = proxy.connections_accepted();
+    for _ in 0..20 {
+        assert!(cache.get_bytes("probe").await.is_err());
+    }
+    let attempts = proxy.connections_accepted() - before;
+    assert!(attempts <= 1, "{attempts} connection attempts for 20 calls");
+    proxy.restore();
 }

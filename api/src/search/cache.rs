@@ -19,8 +19,9 @@ pub struct CacheVersions {
     pub generation: i64,
 }
 
-/// After a failed connection attempt, calls fail at once for this long instead of each
-/// waiting for a connect timeout: while Redis is down, requests stay fast.
+/// After a failed connection attempt or call, calls fail at once for this long instead of
+/// each reconnecting and waiting out a timeout: while Redis is down, requests stay fast (one
+/// request per this interval pays the timeout, to find out whether it is back).
 const RETRY_CONNECT_AFTER: Duration = Duration::from_millis(500);
 
 /// The shared connection, or when the next attempt to make one may happen.
@@ -120,21 +121,24 @@ impl RedisCache {
         }
     }
 
-    /// Runs one Redis call within the timeout; a failure drops the connection and marks an
-    /// outage.
+    /// Runs one Redis call within the timeout; a failure drops the connection, marks an
+    /// outage and makes calls fail at once for `RETRY_CONNECT_AFTER`. A call refused in that
+    /// time does not extend it, so the first call after it tries again.
     async fn call<T>(
         &self,
         call: impl AsyncFnOnce(&mut MultiplexedConnection) -> redis::RedisResult<T>,
     ) -> RedisResult<T> {
+        let mut connection = match self.connection().await {
+            Ok(connection) => connection,
+            Err(error) => {
+                self.note_outage(&error);
+                return Err(error);
+            }
+        };
         let result = async {
-            let mut connection = self.connection().await?;
             if self.outage.load(Ordering::SeqCst) {
                 // Back after an outage: everything cached before is suspect.
-                let _: i64 =
-                    tokio::time::timeout(REDIS_TIMEOUT, connection.incr(self.key(&["epoch"]), 1))
-                        .await
-                        .map_err(|_| "redis did not answer".to_owned())?
-                        .map_err(|e| e.to_string())?;
+                Self::incr_epoch(&self.key(&["epoch"]), &mut connection).await?;
                 self.outage.store(false, Ordering::SeqCst);
                 tracing::info!("redis is back; cache epoch bumped");
             }
@@ -145,13 +149,34 @@ impl RedisCache {
         }
         .await;
         if let Err(error) = &result {
-            self.link.lock().await.connection = None;
-            if !self.outage.swap(true, Ordering::SeqCst) {
-                tracing::warn!(%error, "redis unreachable; serving from Postgres");
-            }
-            metrics::counter!("pika_redis_errors_total").increment(1);
+            let mut link = self.link.lock().await;
+            link.connection = None;
+            link.retry_at = Some(Instant::now() + RETRY_CONNECT_AFTER);
+            drop(link);
+            self.note_outage(error);
         }
         result
+    }
+
+    fn note_outage(&self, error: &str) {
+        if !self.outage.swap(true, Ordering::SeqCst) {
+            tracing::warn!(%error, "redis unreachable; serving from Postgres");
+        }
+        metrics::counter!("pika_redis_errors_total").increment(1);
+    }
+
+    async fn incr_epoch(key: &str, connection: &mut MultiplexedConnection) -> RedisResult<i64> {
+        tokio::time::timeout(REDIS_TIMEOUT, connection.incr(key, 1))
+            .await
+            .map_err(|_| "redis did not answer".to_owned())?
+            .map_err(|e| e.to_string())
+    }
+
+    /// Makes everything every process cached unreachable (answers, and the indexes refreshed
+    /// from them): after the read models were rebuilt, rows may differ at the same positions.
+    pub async fn bump_epoch(&self) -> RedisResult<i64> {
+        let key = self.key(&["epoch"]);
+        self.call(async |c| c.incr(&key, 1).await).await
     }
 
     /// The epoch and the user's generation, in one round trip.

@@ -27,6 +27,18 @@ const L0_TTL: Duration = Duration::from_secs(30);
 const L0_USERS: u64 = 1_000;
 const L0_QUERIES_PER_USER: u64 = 50;
 const INDEX_ENTRIES: u64 = 2_000;
+/// A held index is refreshed with only what changed, and read whole again after this long:
+/// whatever a refresh cannot see (a row rewritten at the same position) lasts no longer than
+/// an L1 answer.
+const INDEX_FULL_LOAD_EVERY: Duration = L1_TTL;
+
+/// A user's index with the version it is current for and when it was last read whole.
+#[derive(Debug, Clone)]
+struct HeldIndex {
+    versions: CacheVersions,
+    loaded_whole_at: Instant,
+    index: Arc<UserIndex>,
+}
 
 /// What L0 holds for one user at one version of their facts. Keyed by user, so a change is
 /// dropped with one exact invalidation, and an entry of another version is never answered
@@ -52,7 +64,9 @@ impl UserAnswers {
 fn user_key(tenant: &str, user: &str) -> String {
     format!("{tenant}/{user}")
 }
-/// Query vectors kept in process in embedded mode (1.5 KiB each).
+/// Query vectors kept in process (1.5 KiB each), in front of Redis's L3 when there is one: a
+/// vector never goes stale (one model per process), a popular query costs no round trip, and
+/// while Redis is away queries asked before are not embedded again.
 const L3_LOCAL_ENTRIES: u64 = 20_000;
 
 /// The embedded mode's cache versions: an epoch fixed per process run (and changed when
@@ -184,12 +198,12 @@ pub struct SearchService {
     /// Embedded mode: users' generations kept in process, bumped by the projector after each
     /// commit that changed the user. `None` with Redis, which keeps them for all processes.
     local: Option<LocalGenerations>,
-    /// Embedded mode's L3: query text → vector, in process.
+    /// L3 in process: query text → vector.
     local_vectors: moka::future::Cache<String, Arc<Vec<f32>>>,
     /// L0, by user.
     answers: moka::sync::Cache<String, Arc<UserAnswers>>,
     /// Each user's facts ready to rank, with the version they were loaded at.
-    indexes: moka::sync::Cache<String, (CacheVersions, Arc<UserIndex>)>,
+    indexes: moka::sync::Cache<String, HeldIndex>,
 }
 
 impl std::fmt::Debug for SearchService {
@@ -359,16 +373,14 @@ impl SearchService {
         Ok((answer, Layer::L4))
     }
 
-    /// L3: the query's vector from Redis, or embedded now and stored. `None` when the embedder
-    /// fails: the keyword match alone then ranks.
+    /// L3: the query's vector from this process, or Redis, or embedded now and stored in both.
+    /// `None` when the embedder fails: the keyword match alone then ranks.
     async fn query_vector(&self, query: &str) -> Option<Vec<f32>> {
         let normalised = normalise_query(query);
         if normalised.is_empty() {
             return None;
         }
-        if self.local.is_some()
-            && let Some(vector) = self.local_vectors.get(&normalised).await
-        {
+        if let Some(vector) = self.local_vectors.get(&normalised).await {
             metrics::counter!("pika_embedding_cache_total", "result" => "hit").increment(1);
             return Some(vector.as_ref().clone());
         }
@@ -382,12 +394,11 @@ impl SearchService {
             && bytes.len() % 4 == 0
         {
             metrics::counter!("pika_embedding_cache_total", "result" => "hit").increment(1);
-            return Some(
-                bytes
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-            );
+            let vector = pika_projections::read_store::vector_from_bytes(&bytes);
+            self.local_vectors
+                .insert(normalised, Arc::new(vector.clone()))
+                .await;
+            return Some(vector);
         }
         metrics::counter!("pika_embedding_cache_total", "result" => "miss").increment(1);
         let vector = match self.embedder.embed(std::slice::from_ref(&normalised)).await {
@@ -398,21 +409,19 @@ impl SearchService {
             }
         };
         if let (Some(redis), Some(key)) = (&self.redis, &key) {
-            let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+            let bytes = pika_projections::read_store::vector_to_bytes(&vector);
             redis.set_bytes(key, &bytes, L3_TTL).await.ok();
         }
-        if self.local.is_some() {
-            self.local_vectors
-                .insert(normalised, Arc::new(vector.clone()))
-                .await;
-        }
+        self.local_vectors
+            .insert(normalised, Arc::new(vector.clone()))
+            .await;
         Some(vector)
     }
 
     /// The user's facts ready to rank, kept in process per generation. After a change (a new
     /// generation of the same epoch) the held index is refreshed: only facts added or changed
-    /// since are read again. A new epoch (lost notifications, a restart of the versions)
-    /// reads everything.
+    /// since are read again. A new epoch (lost notifications, a rebuild) or an index last read
+    /// whole `INDEX_FULL_LOAD_EVERY` ago reads everything.
     async fn index(
         &self,
         tenant: &str,
@@ -425,29 +434,39 @@ impl SearchService {
         };
         let key = user_key(tenant, user);
         let held = self.indexes.get(&key);
-        let index = match held {
-            Some((loaded_at, index)) if loaded_at == v => return Ok(index),
-            Some((loaded_at, index)) if loaded_at.epoch == v.epoch => {
+        let (index, loaded_whole_at) = match held {
+            Some(held) if held.versions == v => return Ok(held.index),
+            Some(held)
+                if held.versions.epoch == v.epoch
+                    && held.loaded_whole_at.elapsed() < INDEX_FULL_LOAD_EVERY =>
+            {
                 let (fresh, changes) = self
                     .reads
-                    .refresh_index(tenant, user, &model, &index)
+                    .refresh_index(tenant, user, &model, &held.index)
                     .await?;
                 metrics::counter!("pika_search_index_loads_total", "kind" => "refresh")
                     .increment(1);
                 metrics::counter!("pika_search_index_facts_read_total")
                     .increment(changes.to_read.len() as u64);
-                fresh
+                (fresh, held.loaded_whole_at)
             }
             _ => {
                 let index = self.reads.load_index(tenant, user, &model).await?;
                 metrics::counter!("pika_search_index_loads_total", "kind" => "full").increment(1);
                 metrics::counter!("pika_search_index_facts_read_total")
                     .increment(index.facts().len() as u64);
-                index
+                (index, Instant::now())
             }
         };
         let index = Arc::new(index);
-        self.indexes.insert(key, (v, index.clone()));
+        self.indexes.insert(
+            key,
+            HeldIndex {
+                versions: v,
+                loaded_whole_at,
+                index: index.clone(),
+            },
+        );
         Ok(index)
     }
 }
@@ -469,6 +488,37 @@ mod tests {
         async fn embed(&self, _: &[String]) -> Result<Vec<Vec<f32>>, EmbeddingError> {
             Err(EmbeddingError::Unavailable("not in this test".into()))
         }
+    }
+
+    /// Counts what it is asked to embed.
+    #[derive(Debug, Default)]
+    struct CountingEmbedder {
+        calls: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl Embedder for CountingEmbedder {
+        fn model(&self) -> &str {
+            "counting"
+        }
+
+        async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbeddingError> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(texts.iter().map(|_| vec![0.5; 4]).collect())
+        }
+    }
+
+    /// With no Redis to ask (down, or not configured) a query asked before is not embedded
+    /// again: every search would otherwise queue on the embedder for as long as Redis is away.
+    #[tokio::test]
+    async fn a_query_vector_is_kept_in_process_whether_or_not_redis_answers() {
+        let embedder = Arc::new(CountingEmbedder::default());
+        let pool = sqlx::sqlite::SqlitePool::connect_lazy("sqlite::memory:").expect("a pool");
+        let search = SearchService::new(ReadStore::Sqlite(pool), embedder.clone(), None);
+        let first = search.query_vector("What is my dog called?").await;
+        let again = search.query_vector("what is my  dog called?").await;
+        assert_eq!(first, again);
+        assert_eq!(embedder.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     fn service() -> SearchService {
