@@ -48,9 +48,17 @@ pub struct RawEvent {
 
 /// The gap-safe predicate and order every reader of the log uses: past a position, only below
 /// the oldest transaction still running.
-const SAFE_TAIL: &str = "WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
-                AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-              ORDER BY transaction_id, global_position";
+///
+/// The columns are qualified: the queries select `transaction_id::text::bigint AS
+/// transaction_id`, and a bare name in ORDER BY means that output column, whose order no index
+/// gives. Postgres then sorted every event after the checkpoint and, its estimate being a third
+/// of the table, started parallel workers for it: about 35 ms a batch at 170,000 events,
+/// against 0.1 ms walking `events_tail` in order (measured with EXPLAIN ANALYZE), and the live
+/// daemon slowed as the log grew.
+const SAFE_TAIL: &str =
+    "WHERE (events.transaction_id, events.global_position) > ($1::text::xid8, $2)
+                AND events.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+              ORDER BY events.transaction_id, events.global_position";
 
 #[derive(Debug, thiserror::Error)]
 pub enum EventLogError {
@@ -127,6 +135,22 @@ impl PostgresEventLog {
     }
 }
 
+/// The daemon's batch read: (after transaction id as text, after global position, limit).
+/// Public so a test can check its plan walks the index.
+pub fn read_after_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "SELECT transaction_id::text::bigint AS transaction_id, global_position,
+                    aggregate_type, aggregate_id, sequence, event_type, event_version,
+                    payload, metadata
+               FROM events
+              {SAFE_TAIL}
+              LIMIT $3"
+        )
+    })
+}
+
 fn stream_sql() -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SQL.get_or_init(|| {
@@ -145,19 +169,12 @@ impl EventLog for PostgresEventLog {
         after: LogPosition,
         limit: u32,
     ) -> Result<Vec<RecordedEvent>, EventLogError> {
-        let rows = sqlx::query(&format!(
-            "SELECT transaction_id::text::bigint AS transaction_id, global_position,
-                    aggregate_type, aggregate_id, sequence, event_type, event_version,
-                    payload, metadata
-               FROM events
-              {SAFE_TAIL}
-              LIMIT $3"
-        ))
-        .bind(after.transaction_id.to_string())
-        .bind(after.global_position)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(read_after_sql())
+            .bind(after.transaction_id.to_string())
+            .bind(after.global_position)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(recorded_event)
             .collect::<Result<_, sqlx::Error>>()

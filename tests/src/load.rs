@@ -534,16 +534,28 @@ async fn check(
     accepted: &[(usize, String)],
     report: &mut LoadReport,
 ) {
-    for (_, job) in accepted {
-        let path = format!("/v1/jobs/{job}?wait=30");
-        let status = match target.send(reqwest::Method::GET, &path, None).await {
-            Ok(view) => view["status"].as_str().unwrap_or("?").to_owned(),
-            Err(error) => error,
-        };
-        if status != "completed" {
-            report.unfinished_jobs.push((job.clone(), status));
-        }
-    }
+    // Many at a time: a soak's tens of thousands of jobs, one by one, took minutes.
+    let statuses: Vec<(String, String)> = {
+        use futures::StreamExt;
+        let jobs: Vec<String> = accepted.iter().map(|(_, job)| job.clone()).collect();
+        futures::stream::iter(jobs)
+            .map(|job| async move {
+                let path = format!("/v1/jobs/{job}?wait=30");
+                let status = match target.send(reqwest::Method::GET, &path, None).await {
+                    Ok(view) => view["status"].as_str().unwrap_or("?").to_owned(),
+                    Err(error) => error,
+                };
+                (job, status)
+            })
+            .buffer_unordered(settings.concurrency.max(1))
+            .collect()
+            .await
+    };
+    report.unfinished_jobs.extend(
+        statuses
+            .into_iter()
+            .filter(|(_, status)| status != "completed"),
+    );
     let mut expected: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
     for (n, _) in accepted {
         expected
