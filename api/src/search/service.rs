@@ -26,7 +26,10 @@ const L0_TTL: Duration = Duration::from_secs(30);
 /// answers in all, as when they were one flat cache.
 const L0_USERS: u64 = 1_000;
 const L0_QUERIES_PER_USER: u64 = 50;
-const INDEX_ENTRIES: u64 = 2_000;
+/// Held indexes are weighed by their facts, not counted: a user with thousands of facts holds
+/// as much as hundreds of small ones. 200,000 facts with 384-value vectors are about 400 MiB
+/// at most (a count of users left it to the size of their memories).
+const INDEX_FACTS: u64 = 200_000;
 /// A held index is refreshed with only what changed, and read whole again after this long:
 /// whatever a refresh cannot see (a row rewritten at the same position) lasts no longer than
 /// an L1 answer.
@@ -236,7 +239,12 @@ impl SearchService {
                 .time_to_live(L0_TTL)
                 .build(),
             indexes: moka::sync::Cache::builder()
-                .max_capacity(INDEX_ENTRIES)
+                .weigher(|_, held: &HeldIndex| {
+                    u32::try_from(held.index.facts().len())
+                        .unwrap_or(u32::MAX)
+                        .max(1)
+                })
+                .max_capacity(INDEX_FACTS)
                 .time_to_live(L1_TTL)
                 .build(),
         }
