@@ -253,7 +253,8 @@ pub async fn live_fact(
         .map_err(ProjectionError::from)
 }
 
-fn fact_from_row(row: &sqlx::postgres::PgRow) -> Result<FactRecord, sqlx::Error> {
+/// A `facts` row (its record columns) as a record; shared by every Postgres reader of facts.
+pub(crate) fn fact_from_row(row: &sqlx::postgres::PgRow) -> Result<FactRecord, sqlx::Error> {
     Ok(FactRecord {
         fact_id: row.try_get("fact_id")?,
         user_id: row.try_get("user_id")?,

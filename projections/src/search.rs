@@ -347,23 +347,7 @@ pub async fn load_indexed_facts(
     .await?;
     rows.iter()
         .map(|row| {
-            let record = FactRecord {
-                fact_id: row.try_get("fact_id")?,
-                user_id: row.try_get("user_id")?,
-                key: row.try_get("key")?,
-                kind: row.try_get("kind")?,
-                value: row.try_get("value")?,
-                text: row.try_get("text")?,
-                confidence: row.try_get("confidence")?,
-                language: row.try_get("language")?,
-                source: crate::fact_record::FactSourceRecord {
-                    job_id: row.try_get("source_job_id")?,
-                    message_indexes: row.try_get("source_messages")?,
-                },
-                version: row.try_get("version")?,
-                created_at: row.try_get("created_at")?,
-                updated_at: row.try_get("updated_at")?,
-            };
+            let record = crate::history::fact_from_row(row)?;
             let embedding: Option<Vec<u8>> = row.try_get("embedding")?;
             Ok(IndexedFact::new(
                 record,
