@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::auth::ApiKeys;
+use crate::auth::{self, ApiKeys};
 use crate::config::Config;
 use crate::problem::{method_not_allowed, route_not_found};
 use crate::state::{AppState, Dependencies};
@@ -294,7 +294,7 @@ async fn open_database(config: &Config, roles: Roles) -> anyhow::Result<Database
 async fn connect(config: Config, roles: Roles) -> anyhow::Result<AppState> {
     let database = open_database(&config, roles).await?;
     let api_keys = ApiKeys::load(
-        database.clone(),
+        auth::key_store_for(&database),
         &config.api_keys,
         config.allow_unauthenticated,
     )

@@ -251,10 +251,10 @@ async fn forget_cached_answers(config: &Config) {
 }
 
 async fn keys(config: &Config, action: KeysAction) -> anyhow::Result<()> {
-    let pool = open_store(config).await?;
+    let store = auth::key_store_for(&open_store(config).await?);
     match action {
         KeysAction::Create { tenant, label } => {
-            let key = auth::create_key(&pool, &tenant, label.as_deref()).await?;
+            let key = auth::create_key(store.as_ref(), &tenant, label.as_deref()).await?;
             println!("id:      {}", key.record.id);
             println!("tenant:  {}", key.record.tenant);
             println!("label:   {}", key.record.label.as_deref().unwrap_or("-"));
@@ -266,14 +266,14 @@ async fn keys(config: &Config, action: KeysAction) -> anyhow::Result<()> {
             );
         }
         KeysAction::List { tenant } => {
-            let keys = auth::list_keys(&pool, tenant.as_ref()).await?;
+            let keys = store.list(tenant.as_ref()).await?;
             if keys.is_empty() {
                 eprintln!("no API keys");
             } else {
                 print!("{}", key_table(&keys));
             }
         }
-        KeysAction::Revoke { id } => match auth::revoke_key(&pool, id).await? {
+        KeysAction::Revoke { id } => match auth::revoke_key(store.as_ref(), id).await? {
             Revocation::Revoked(key) => println!(
                 "revoked key {} of tenant {}; running servers refuse it within {} s",
                 key.id,
