@@ -1,0 +1,130 @@
+//! Allergies and diets.
+
+use regex::Regex;
+
+use super::RulesExtractor;
+use super::findings::{DIRECT, Finding};
+use super::patterns::{Templates, group};
+use super::sentences::Clause;
+use super::text::{cut_at_stops, fold_case, starts_with_word, strip_leading};
+use super::words::{LEADING_FILLERS, NOT_A_THING, PREFERENCE_STOPS};
+
+/// Allergies (also stated as the reason for not eating something) and diets.
+#[derive(Debug)]
+pub(super) struct HealthPatterns {
+    pub(super) allergy: Vec<Regex>,
+    pub(super) allergy_because: Regex,
+    pub(super) diet: Vec<Regex>,
+    pub(super) diet_avoid: Vec<Regex>,
+}
+
+impl HealthPatterns {
+    pub(super) fn build(templates: &Templates<'_>) -> Result<Self, regex::Error> {
+        Ok(Self {
+            allergy: templates.all(&[
+                r"^(?:<IAM>|i|i've been|i was|i get) (?:(?:really|very|super|so|also|a little|a bit|quite|severely|seriously|deathly) )*allergic to (.+)$",
+                r"^i (?:also )?have (?:a |an )?(?:really bad |bad |severe |serious )?(.+?) allerg(?:y|ies)\b",
+                r"^i (?:also )?have (?:an )?allerg(?:y|ies) to (.+)$",
+                r"^<SELF> (?:(?:bị|cũng|rất|hơi|thì|lại) )*dị ứng (?:với )?(.+)$",
+                r"^<SELF> (?:không|ko|chẳng) ăn được (.+?) vì (?:bị )?dị ứng",
+            ])?,
+            allergy_because: templates.one(
+                r"^i (?:can't|cannot|can not|don't|do not|dont|mustn't) (?:eat|drink|have|touch) (.+?),? (?:because|cause|'cause|since|as) (?:<IAM>|i get) (?:(?:really|very|super|so|a little) )*allergic\b",
+            )?,
+            diet: templates.all(&[
+                r"^(?:<IAM>|we're|we are|my family is|my family are|i've been|i have been) (?:(?:a|an|also|strictly|fully|now) )*(<DIET>)\b",
+                r"^(?:i|we|my family) (?:only |just )?eat (<DIET>)\b",
+                r"^(?:(?:nhà|gia đình) )?<SELF> (?:(?:đang|chỉ|cũng|thì|đều|hay) )*(<DIET>)\b",
+            ])?,
+            diet_avoid: templates.all(&[
+                r"^(?:i|we|my family) (?:don't|do not|dont|never|can't|cannot|doesn't) eat (meat|pork|beef|seafood|dairy|gluten)\b",
+                r"^(?:(?:nhà|gia đình) )?<SELF> (?:không|ko|chẳng) ăn (thịt lợn|thịt heo|thịt bò|thịt|hải sản)\b",
+            ])?,
+        })
+    }
+}
+
+impl RulesExtractor {
+    /// "I can't eat shrimp because I'm allergic": the allergen and the allergy are in
+    /// different clauses, so this reads the whole sentence.
+    pub(super) fn allergy_with_reason(
+        &self,
+        sentence: &str,
+        out: &mut Vec<(Finding, Option<u32>)>,
+    ) {
+        let text = self.strip_clause(sentence);
+        if let Some(phrase) = self
+            .patterns
+            .health
+            .allergy_because
+            .captures(text)
+            .and_then(|caps| group(&caps, 1))
+        {
+            for piece in self.split_list(phrase) {
+                let value = fold_case(strip_leading(piece, LEADING_FILLERS));
+                if !value.is_empty() && !starts_with_word(&value, NOT_A_THING) {
+                    out.push((Finding::assert("health.allergy", value, DIRECT), None));
+                }
+            }
+        }
+    }
+
+    pub(super) fn health(&self, clause: &Clause<'_>, out: &mut Vec<Finding>) {
+        let text = clause.text;
+        let patterns = &self.patterns.health;
+        if let Some(phrase) = patterns
+            .allergy
+            .iter()
+            .find_map(|re| re.captures(text))
+            .and_then(|caps| group(&caps, 1))
+        {
+            let phrase = cut_at_stops(phrase, PREFERENCE_STOPS, true);
+            for piece in self.split_list(phrase) {
+                let value = strip_leading(piece, LEADING_FILLERS);
+                let lower = fold_case(value);
+                if !value.is_empty() && !starts_with_word(&lower, NOT_A_THING) {
+                    out.push(Finding::assert("health.allergy", lower, DIRECT));
+                }
+            }
+        }
+        if let Some(diet) = patterns
+            .diet
+            .iter()
+            .find_map(|re| re.captures(text))
+            .and_then(|caps| group(&caps, 1))
+        {
+            out.push(Finding::assert("health.diet", fold_case(diet), DIRECT));
+        } else if let Some((index, food)) =
+            patterns.diet_avoid.iter().enumerate().find_map(|(i, re)| {
+                re.captures(text)
+                    .and_then(|caps| group(&caps, 1))
+                    .map(|f| (i, f))
+            })
+        {
+            let value = if index == 0 {
+                format!("no {}", food.to_lowercase())
+            } else {
+                format!("không ăn {}", food.to_lowercase())
+            };
+            out.push(Finding::assert("health.diet", value, DIRECT));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+
+    #[test]
+    fn health_facts() {
+        assert_eq!(
+            says("I'm allergic to peanuts and eggs."),
+            ["health.allergy=peanuts", "health.allergy=eggs"]
+        );
+        assert_eq!(says("I'm vegetarian."), ["health.diet=vegetarian"]);
+        assert_eq!(
+            says("Con bị dị ứng với hải sản."),
+            ["health.allergy=hải sản"]
+        );
+    }
+}

@@ -1,0 +1,181 @@
+//! The default extractor: offline, deterministic rules for English and Vietnamese.
+//!
+//! A user message is cut into sentences and clauses, and each clause is read by patterns
+//! anchored at its subject, so only what users say about themselves becomes a fact: "My friend
+//! Tuan likes basketball" starts with someone else and is left alone. Questions, hypotheticals
+//! ("What if I had a dog?") and the assistant's words are never read as facts, but the
+//! assistant's last question gives a short answer its meaning ("What's your favourite
+//! subject?" — "Math!").
+//!
+//! The grammar lives in this module, one file per topic with its patterns beside the code that
+//! reads their capture groups; the words that name things (foods, colours, animals, relations,
+//! jobs) live in `worker/lexicon/lexicon.toml`, so the vocabulary grows without code changes.
+
+mod candidates;
+mod findings;
+mod goals;
+mod health;
+mod identity;
+mod language;
+mod lexicon;
+mod negations;
+mod patterns;
+mod possessions;
+mod preferences;
+mod questions;
+mod school;
+mod sentences;
+#[cfg(test)]
+mod test_support;
+mod text;
+mod values;
+mod words;
+
+use async_trait::async_trait;
+
+use pika_domain::{ChatMessage, Conversation, Role};
+
+use super::{Candidate, ExtractionError, Extractor};
+use language::detect_language;
+pub use lexicon::LexiconError;
+use lexicon::{BUNDLED_LEXICON, Lexicon, RawLexicon, Vocabulary};
+use patterns::Patterns;
+use questions::Expectation;
+use text::normalise_message;
+
+/// The extractor that needs no model endpoint: it costs nothing per conversation, works
+/// offline, and reads the same conversation the same way every time.
+#[derive(Debug)]
+pub struct RulesExtractor {
+    lexicon: Lexicon,
+    patterns: Patterns,
+}
+
+impl RulesExtractor {
+    /// Uses the lexicon compiled into the binary, so a worker needs no lexicon file to start.
+    ///
+    /// # Panics
+    /// Never in a build that passed its tests: the bundled lexicon is checked by
+    /// `the_bundled_lexicon_compiles`, and nothing at run time can change it.
+    pub fn new() -> Self {
+        Self::from_lexicon_str(BUNDLED_LEXICON)
+            .expect("the bundled lexicon is valid (checked by the_bundled_lexicon_compiles)")
+    }
+
+    /// An extractor over another lexicon with the same layout as `worker/lexicon/lexicon.toml`,
+    /// for tenants or tests that need their own vocabulary.
+    pub fn from_lexicon_str(source: &str) -> Result<Self, LexiconError> {
+        let raw: RawLexicon = toml::from_str(source)?;
+        let vocabulary = Vocabulary::from_raw(&raw);
+        let lexicon = Lexicon::compile(raw)?;
+        let patterns = Patterns::build(&vocabulary)?;
+        Ok(Self { lexicon, patterns })
+    }
+
+    /// Reads plain messages without the async trait or a `Conversation`, so tests can call it
+    /// directly; `extract` is this behind the trait.
+    pub fn extract_messages(&self, messages: &[ChatMessage]) -> Vec<Candidate> {
+        let mut candidates = Vec::new();
+        let mut expectation: Option<(Expectation, u32)> = None;
+        let mut last_single: Option<String> = None;
+        for (index, message) in messages.iter().enumerate() {
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
+            match message.role {
+                Role::Assistant => {
+                    expectation = self.expectation(&message.content).map(|e| (e, index));
+                }
+                Role::System => expectation = None,
+                Role::User => {
+                    let text = normalise_message(&message.content);
+                    let lang = detect_language(&text);
+                    let findings =
+                        self.read_user_message(&text, lang, expectation.take(), &mut last_single);
+                    for (finding, question) in findings {
+                        let mut indexes: Vec<u32> = question.into_iter().collect();
+                        indexes.push(index);
+                        if let Some(candidate) = self.candidate(finding, lang, indexes) {
+                            candidates.push(candidate);
+                        }
+                    }
+                }
+            }
+        }
+        candidates
+    }
+}
+
+impl Default for RulesExtractor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait]
+#[async_trait]
+impl Extractor for RulesExtractor {
+    async fn extract(
+        &self,
+        conversation: &Conversation,
+    ) -> Result<Vec<Candidate>, ExtractionError> {
+        Ok(self.extract_messages(conversation.messages()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+
+    #[test]
+    fn family_school_and_goals() {
+        assert_eq!(
+            says("I have a little brother called Nam."),
+            ["family.brother=Nam"]
+        );
+        assert_eq!(says("Mẹ em tên là Hoa."), ["family.mother=Hoa"]);
+        assert_eq!(
+            says("I live with my grandma and grandpa."),
+            ["family.grandmother=grandma", "family.grandfather=grandpa"]
+        );
+        assert_eq!(says("I'm in 4th grade."), ["school.grade=4"]);
+        assert_eq!(
+            says("I want to be a vet when I grow up."),
+            ["goal.dream_job=vet"]
+        );
+        assert_eq!(
+            says("Ước mơ của em là trở thành phi công."),
+            ["goal.dream_job=phi công"]
+        );
+    }
+
+    #[test]
+    fn habits_and_relatives_jobs() {
+        assert_eq!(
+            says("I play the piano every day."),
+            ["likes.activity=piano"]
+        );
+        assert_eq!(says("Em học võ."), ["likes.activity=võ"]);
+        assert!(says("I play with my friends.").is_empty());
+        assert_eq!(
+            says("Mẹ em là giáo viên."),
+            ["family.mother=mẹ (giáo viên)"]
+        );
+        let text = extractor().extract_messages(&[user("My dad is a pilot.")]);
+        assert_eq!(text[0].text.as_str(), "Father is a pilot");
+    }
+
+    #[test]
+    fn unusual_text_never_panics() {
+        for text in [
+            "İ İstanbul İ'm İ like İce cream",
+            "I like \u{212A}iwi and \u{1E9E}",
+            "!!!",
+            "a, , and ,",
+            "My favourite is",
+            "Em thích",
+            "I have a",
+            "\u{1F600} \u{1F600}",
+        ] {
+            let _ = says(text);
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! Reading one user message: sentences cut into clauses at a new subject, greetings and
+//! particles stripped, questions, hypotheticals and modals skipped, and each remaining clause
+//! handed to the topic readers.
+
+use regex::Regex;
+
+use pika_domain::{Cardinality, FactKey};
+
+use super::super::Polarity;
+use super::RulesExtractor;
+use super::findings::{CONTEXTUAL, Finding};
+use super::language::Lang;
+use super::patterns::Templates;
+use super::questions::Expectation;
+use super::text::{bare, fold_case, starts_with_word, trim_value};
+use super::words::YES_ANSWERS;
+
+/// One clause of a user's sentence, with what the sentence around it says.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Clause<'t> {
+    pub(super) text: &'t str,
+    /// The clause opens its sentence, so a capital letter there is grammar, not a name.
+    pub(super) opens_sentence: bool,
+    /// The sentence speaks of growing up ("When I grow up …", "Sau này …").
+    pub(super) future: bool,
+}
+
+/// How text divides: sentences, clauses, lists, and what marks a clause as no statement.
+#[derive(Debug)]
+pub(super) struct SentencePatterns {
+    pub(super) sentence: Regex,
+    pub(super) clause_break: Regex,
+    pub(super) discourse: Regex,
+    pub(super) vi_yes_no_prefix: Regex,
+    pub(super) trailing_noise: Regex,
+    pub(super) future: Regex,
+    pub(super) hypothetical: Regex,
+    pub(super) correction: Regex,
+    pub(super) modal: Regex,
+    pub(super) modal_goal: Regex,
+    pub(super) interrogative: Regex,
+    pub(super) vi_question: Regex,
+    pub(super) list_separator: Regex,
+}
+
+impl SentencePatterns {
+    pub(super) fn build(templates: &Templates<'_>) -> Result<Self, regex::Error> {
+        Ok(Self {
+            sentence: templates.one(r"[^.!?\n…]+[.!?…]*")?,
+            clause_break: templates.one(
+                r"\s*[,;:]\s*|\s+[-–—]\s+|\s+(?:and|but|so|because|cause|'cause|though|although|while|then|và|nhưng|vì|nên|còn|rồi|thì)\s+|\s+(?P<restart>\b(?:i'm|im|i am|i've|i have|i like|i love)\b)",
+            )?,
+            discourse: templates.one(
+                r"^(?:(?:oh wait|no wait|wait|oh|ah|aw|well|actually|and|also|but|so|um+|uh+|hm+|yes|yeah|yep|yup|no|nope|nah|ok|okay|hi|hello|hey|sometimes|now|today|right now|these days|by the way|btw|guess what|you know what|you know|haha|hehe|lol|wow|sure|of course|i mean|i think|i guess|i believe|sorry|then|plus|anyway|dạ|vâng|ừ|ừm|ờ|à|ồ|ôi|ơ|thế|thì|và|nhưng|còn|bây giờ|giờ đây|giờ thì|giờ|hiện tại|hiện giờ|dạo này|thật ra|thực ra|à nhầm|nhầm|ừa|hì hì|hì|hihi|hehe|cô ơi|chị ơi|anh ơi|bạn ơi|pika ơi|năm nay|thưa cô|hôm nay|when i grow up|when i'm (?:older|bigger|big|a grown-?up)|when i am (?:older|bigger|big|a grown-?up)|in the future|some ?day|one day|later on|sau này|lớn lên|khi lớn lên|khi <SELF> lớn lên|mai sau|trong tương lai|tương lai)(?:\b|$)[\s,!.:;-]*)+",
+            )?,
+            vi_yes_no_prefix: templates.one(r"^(?:không|có)\s*[,!.]+\s*")?,
+            trailing_noise: templates.one(
+                r"(?:[\s,]+(?:ạ|nhé|nha|nhá|á|nè|hihi|hehe|haha|lol|too|as well|xd|:\)|:d|:p|<3))+\s*$",
+            )?,
+            future: templates.one(
+                r"\b(?:when i grow up|when i'm (?:older|bigger|big|a grown-?up)|when i am (?:older|bigger|big)|in the future|some ?day|one day|sau này|lớn lên|mai sau|tương lai)\b",
+            )?,
+            hypothetical: templates.one(
+                r"\b(?:what if|if|imagine|pretend|suppose|supposing|i wish|nếu|giả sử|giá mà|ước gì|tưởng tượng)\b",
+            )?,
+            correction: templates.one(
+                r"^(?:(?:oh|ah|um|uh|no|oops|sorry|well)[\s,!.]+)*(?:wait|i mean|actually|sorry|oops|no|nope|à nhầm|nhầm|à không|không phải|ý em là|ý con là)\b",
+            )?,
+            modal: templates.one(
+                r"\b(?:would|could|might|should|wouldn't|couldn't)\b|\b(?:i|we)'d\b",
+            )?,
+            modal_goal: templates.one(
+                r"(?:would|'d) (?:really )?(?:like|love) to (?:be|become)\b",
+            )?,
+            interrogative: templates.one(
+                r"^(?:do|does|did|are|is|am|can|could|would|will|have|has|what|what's|who|who's|where|when|why|how|which|whose|shall|should|may)\b",
+            )?,
+            vi_question: templates.one(
+                r"(?:\b(?:chưa|hả|hở|nhỉ|gì|sao|nào|mấy)\s*$)|(?:\bcó\b.+\b(?:không|ko)\s*$)",
+            )?,
+            list_separator: templates.one(
+                r"\s*,\s*(?:and\s+|or\s+|và\s+)?|\s+(?:and|or|và|hoặc|với cả|&)\s+|\s*&\s*|\s*/\s*",
+            )?,
+        })
+    }
+}
+
+impl RulesExtractor {
+    /// Reads one user message. `last_single` is the last single-valued key the user stated
+    /// in this conversation, so a bare correction ("Oh wait, 8!") knows what it corrects.
+    pub(super) fn read_user_message(
+        &self,
+        text: &str,
+        lang: Lang,
+        expectation: Option<(Expectation, u32)>,
+        last_single: &mut Option<String>,
+    ) -> Vec<(Finding, Option<u32>)> {
+        let mut out: Vec<(Finding, Option<u32>)> = Vec::new();
+        let mut expectation = expectation;
+        for sentence in self.patterns.sentences.sentence.find_iter(text) {
+            let raw = sentence.as_str().trim();
+            let question = raw.contains('?');
+            let body = raw.trim_end_matches(['.', '!', '?', '…', ' ']);
+            if body.is_empty() {
+                continue;
+            }
+            let future = self.patterns.sentences.future.is_match(body);
+            self.allergy_with_reason(body, &mut out);
+            let clauses = self.split_clauses(body);
+            let last = clauses.len().saturating_sub(1);
+            let hypothetical = self.patterns.sentences.hypothetical.is_match(body);
+            for (position, raw_clause) in clauses.into_iter().enumerate() {
+                if let Some((Expectation::Confirm(likes) | Expectation::Have(likes), index)) =
+                    &expectation
+                    && YES_ANSWERS.contains(&fold_case(trim_value(raw_clause)).as_str())
+                {
+                    out.extend(likes.iter().map(|f| (f.clone(), Some(*index))));
+                    expectation = None;
+                    continue;
+                }
+                let clause = Clause {
+                    text: self.strip_clause(raw_clause),
+                    opens_sentence: position == 0,
+                    future,
+                };
+                let asked = expectation.take();
+                if clause.text.is_empty() {
+                    expectation = asked;
+                    continue;
+                }
+                if hypothetical || self.is_question(clause.text, question && position == last) {
+                    continue;
+                }
+                if self.patterns.sentences.modal.is_match(clause.text)
+                    && !self.patterns.sentences.modal_goal.is_match(clause.text)
+                {
+                    continue;
+                }
+                let mut found = Vec::new();
+                self.read_clause(&clause, &mut found);
+                if found.is_empty()
+                    && asked.is_none()
+                    && self.patterns.sentences.correction.is_match(raw_clause)
+                    && let Some(corrected) = last_single.as_deref().and_then(expectation_for_key)
+                {
+                    found = self.answer(&corrected, &clause, lang);
+                }
+                if let Some(single) = found.iter().rev().find(|f| {
+                    f.polarity == Polarity::Assert
+                        && FactKey::parse(&f.key)
+                            .is_ok_and(|k| k.cardinality() == Cardinality::Single)
+                }) {
+                    *last_single = Some(single.key.clone());
+                }
+                let question_index = asked.as_ref().map(|(_, index)| *index);
+                if let Some((expected, _)) = asked {
+                    if found.is_empty() {
+                        found = self.answer(&expected, &clause, lang);
+                    } else if let Expectation::Favorite(topic) = &expected {
+                        upgrade_to_favorite(&mut found, topic);
+                    }
+                }
+                out.extend(found.into_iter().map(|f| (f, question_index)));
+            }
+        }
+        out
+    }
+
+    /// Splits a sentence where a new subject starts: "…, I quit", "… and she is 12", but not
+    /// inside a list ("pizza, ice cream and cake") nor inside a subject ("Me and my brother
+    /// like …"). A run-on "hi im lily im 7" restarts at each "I'm", which stays in the clause.
+    fn split_clauses<'t>(&self, sentence: &'t str) -> Vec<&'t str> {
+        let mut clauses = Vec::new();
+        let mut start = 0;
+        for caps in self.patterns.sentences.clause_break.captures_iter(sentence) {
+            let Some(found) = caps.get(0) else {
+                continue;
+            };
+            let chunk = &sentence[start..found.start()];
+            let words_before = chunk.split_whitespace().count();
+            let (next_start, splits) = match caps.name("restart") {
+                Some(subject) => {
+                    let subordinate = starts_with_word(chunk, &["when", "if", "because", "while"]);
+                    (subject.start(), words_before >= 2 && !subordinate)
+                }
+                None => {
+                    let by_punctuation = found.as_str().contains([',', ';', ':', '-', '–', '—']);
+                    (found.end(), by_punctuation || words_before >= 2)
+                }
+            };
+            if found.start() > start && splits && self.opens_clause(&sentence[next_start..]) {
+                clauses.push(chunk);
+                start = next_start;
+            }
+        }
+        clauses.push(&sentence[start..]);
+        clauses
+    }
+
+    fn opens_clause(&self, rest: &str) -> bool {
+        #[rustfmt::skip]
+        const OPENERS: &[&str] = &[
+            "i", "i'm", "im", "i've", "i'd", "i'll", "my", "we", "we're", "we've", "our", "he",
+            "she", "he's", "she's", "it", "it's", "they", "they're", "his", "her", "their",
+            "everyone", "everybody", "people", "you", "your", "there", "that's", "this", "oh",
+            "wait", "actually", "well", "no", "yes", "yeah", "also", "but", "and", "so", "um",
+            "ok", "okay", "now", "sometimes", "because", "when", "then", "dạ", "vâng", "ừ", "à",
+            "còn", "nhưng", "và", "bây", "giờ", "năm", "sau", "thật", "thực", "hiện", "lớn",
+            "khi", "nhà", "nó", "họ", "bạn", "mọi",
+        ];
+        const SELF: &[&str] = &["i", "i'm", "im", "em", "mình", "tớ", "tôi", "cháu", "tui"];
+        let words: Vec<String> = rest
+            .split_whitespace()
+            .take(3)
+            .map(|w| bare(w).to_lowercase())
+            .collect();
+        let Some(first) = words.first() else {
+            return false;
+        };
+        let count = rest.split_whitespace().count();
+        let second = words.get(1).map(String::as_str).unwrap_or("");
+        if first == "con" || first == "bé" {
+            return count >= 2 && !self.lexicon.animal_of_word.contains_key(second);
+        }
+        if first == "em" && matches!(second, "gái" | "trai" | "họ") {
+            return count >= 3;
+        }
+        if SELF.contains(&first.as_str()) {
+            return count >= 2;
+        }
+        if OPENERS.contains(&first.as_str()) {
+            return count >= 3 || (count >= 2 && first == "i'm");
+        }
+        let two = format!("{first} {second}");
+        let relation = self.lexicon.relation_of_word.contains_key(first)
+            || self.lexicon.relation_of_word.contains_key(&two);
+        relation && count >= 3
+    }
+
+    /// The clause without greetings, fillers and time words in front and particles behind.
+    pub(super) fn strip_clause<'t>(&self, clause: &'t str) -> &'t str {
+        let mut text = trim_value(clause);
+        loop {
+            let before = text.len();
+            if let Some(found) = self.patterns.sentences.discourse.find(text) {
+                text = trim_value(&text[found.end()..]);
+            }
+            if let Some(found) = self.patterns.sentences.vi_yes_no_prefix.find(text) {
+                text = trim_value(&text[found.end()..]);
+            }
+            if let Some(found) = self.patterns.sentences.trailing_noise.find(text) {
+                text = trim_value(&text[..found.start()]);
+            }
+            if text.len() == before {
+                return text;
+            }
+        }
+    }
+
+    fn is_question(&self, clause: &str, ends_with_question_mark: bool) -> bool {
+        ends_with_question_mark
+            || self.patterns.sentences.interrogative.is_match(clause)
+            || self.patterns.sentences.vi_question.is_match(clause)
+    }
+
+    fn read_clause(&self, clause: &Clause<'_>, out: &mut Vec<Finding>) {
+        if self.negations(clause, out) {
+            return;
+        }
+        self.identity(clause, out);
+        let _ = self.favourites(clause, out)
+            || self.dislikes(clause, out)
+            || self.goals(clause, out)
+            || self.likes(clause, out)
+            || self.habits(clause, out);
+        self.possessions(clause, out);
+        self.health(clause, out);
+    }
+}
+
+/// What a bare correction of `key` would be an answer to ("Oh wait, 8!" after an age).
+fn expectation_for_key(key: &str) -> Option<Expectation> {
+    match key {
+        "age" => Some(Expectation::Age),
+        "name" => Some(Expectation::Name),
+        "location" => Some(Expectation::Location),
+        "school.grade" => Some(Expectation::Grade),
+        "goal.dream_job" => Some(Expectation::DreamJob),
+        _ => key
+            .strip_prefix("favorite.")
+            .map(|topic| Expectation::Favorite(topic.to_owned())),
+    }
+}
+
+/// "I love math" in answer to "What's your favourite subject?" is a favourite.
+fn upgrade_to_favorite(found: &mut [Finding], asked_topic: &str) {
+    if let Some(like) = found.iter_mut().find(|f| {
+        f.polarity == Polarity::Assert
+            && f.key
+                .strip_prefix("likes.")
+                .is_some_and(|topic| topic == asked_topic || topic == "thing")
+    }) {
+        like.key = format!("favorite.{asked_topic}");
+        like.confidence = CONTEXTUAL;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+
+    #[test]
+    fn questions_and_third_parties_are_not_facts() {
+        assert!(says("Do you like cats?").is_empty());
+        assert!(says("Bạn em thích bóng rổ.").is_empty());
+        assert!(says("My friend Tuan likes basketball.").is_empty());
+        assert!(says("If I had a puppy I would call it Rex.").is_empty());
+        assert!(says("Con có thích ăn kem không?").is_empty());
+        // What a relative likes or how old they are is theirs; only having them is the user's.
+        assert_eq!(
+            says("My brother likes football."),
+            ["family.brother=brother"]
+        );
+        assert_eq!(says("My mom is 40 years old."), ["family.mother=mom"]);
+        assert_eq!(says("Chị gái em 12 tuổi."), ["family.sister=chị gái"]);
+        assert!(read(&[assistant("I love pizza and my favourite colour is green!")]).is_empty());
+    }
+
+    #[test]
+    fn a_bare_correction_takes_the_key_it_corrects() {
+        assert_eq!(says("I'm 7. Oh wait, 8!"), ["age=7", "age=8"]);
+        assert_eq!(
+            says("My favourite colour is blue. Oh wait, I mean red!"),
+            ["favorite.color=blue", "favorite.color=red"]
+        );
+        assert_eq!(says("Em 8 tuổi. À nhầm, 9 tuổi ạ."), ["age=8", "age=9"]);
+        assert_eq!(says("I like pizza. Red!"), ["likes.food=pizza"]);
+    }
+}
