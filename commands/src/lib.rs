@@ -7,5 +7,5 @@ pub mod sqlite;
 pub mod storage;
 mod write_model;
 
-pub use retry::RetryPolicy;
+pub use retry::{Backoff, RetryPolicy};
 pub use write_model::{CommandContext, CommandError, WriteModel};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pika_commands::sqlite::{connect_sqlite, migrate_sqlite};
-use pika_commands::{CommandContext, RetryPolicy, WriteModel};
+use pika_commands::{Backoff, CommandContext, RetryPolicy, WriteModel};
 use pika_domain::*;
 use pika_projections::jobs::{JobMessage, JobPublisher};
 use pika_tests::data_dir::TestDataDir;
@@ -24,8 +24,10 @@ fn tenant() -> TenantId {
 fn fast_policy() -> WorkerPolicy {
     WorkerPolicy {
         max_attempts: 3,
-        base_backoff: Duration::from_millis(20),
-        max_backoff: Duration::from_millis(100),
+        backoff: Backoff {
+            base: Duration::from_millis(20),
+            max: Duration::from_millis(100),
+        },
         prefetch: 2,
     }
 }

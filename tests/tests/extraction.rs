@@ -6,12 +6,16 @@ use std::time::Duration;
 use pika_commands::{CommandContext, RetryPolicy, WriteModel};
 use pika_domain::*;
 use pika_projections::jobs::JobMessage;
+use pika_tests::fixtures::candidate;
 use pika_tests::{
-    TEST_API_SECRET, TEST_TENANT, TcpProxy, TestApp, amqp_url, host_port, through_port,
+    TEST_API_SECRET, TEST_TENANT, TcpProxy, TestApp, TestDatabase, amqp_url, host_port,
+    through_port,
 };
 use pika_worker::amqp::{AmqpJobQueue, Outgoing};
 use pika_worker::runner::{ExtractionWorker, Outcome, WorkerPolicy};
 use serde_json::{Value, json};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 
 fn pets() -> Value {
     json!([
@@ -212,7 +216,7 @@ fn message(tenant: &TenantId, job_id: JobId) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_message_delivered_twice_applies_its_facts_once() {
-    let (_database, pool) = pika_tests::TestDatabase::migrated().await;
+    let (_database, pool) = TestDatabase::migrated().await;
     let model = Arc::new(WriteModel::postgres(pool, RetryPolicy::default()));
     let worker = worker(model.clone());
     let (tenant, job_id) = submitted_job(&model, "kid-twice").await;
@@ -235,7 +239,7 @@ async fn a_message_delivered_twice_applies_its_facts_once() {
 
 #[tokio::test]
 async fn a_job_whose_worker_died_before_acking_completes_once_on_redelivery() {
-    let (_database, pool) = pika_tests::TestDatabase::migrated().await;
+    let (_database, pool) = TestDatabase::migrated().await;
     let model = Arc::new(WriteModel::postgres(pool, RetryPolicy::default()));
     let (tenant, job_id) = submitted_job(&model, "kid-crash").await;
     let queue = AmqpJobQueue::new(amqp_url(), &pika_tests::unique_prefix());
@@ -283,6 +287,100 @@ async fn a_job_whose_worker_died_before_acking_completes_once_on_redelivery() {
         .await
         .unwrap();
     assert_eq!(memory.live_facts().len(), 1);
+}
+
+/// A pool to the test database through `proxy`, which fails fast while the proxy is cut.
+async fn pool_through(database: &TestDatabase, proxy: &TcpProxy) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_millis(500))
+        .connect(&through_port(&database.url, proxy.port))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_job_whose_deliveries_run_out_while_postgres_is_down_ends_dead_lettered() {
+    let (database, pool) = TestDatabase::migrated().await;
+    let model = Arc::new(WriteModel::postgres(pool, RetryPolicy::default()));
+    let (tenant, job_id) = submitted_job(&model, "kid-outage").await;
+    let proxy = TcpProxy::start(&host_port(&database.url), true).await;
+    let through = WriteModel::postgres(
+        pool_through(&database, &proxy).await,
+        RetryPolicy::default(),
+    );
+    let worker = worker(Arc::new(through));
+    let payload = message(&tenant, job_id);
+    let last_delivery = WorkerPolicy::default().max_attempts - 1;
+
+    proxy.cut();
+    let early = worker.process(&payload, 0).await;
+    assert!(
+        matches!(early, Outcome::Retry { attempt: 1, .. }),
+        "{early:?}"
+    );
+    // The last delivery gives up but cannot record that: the message waits, it is not dropped.
+    let last = worker.process(&payload, last_delivery).await;
+    let Outcome::Retry { attempt, .. } = last else {
+        panic!("the message must wait for the database: {last:?}");
+    };
+    let job = model.load_extraction_job(&tenant, &job_id).await.unwrap();
+    assert_eq!(job.status(), JobStatus::Queued);
+
+    proxy.restore();
+    let after = worker.process(&payload, attempt).await;
+    let Outcome::DeadLetter { reason } = &after else {
+        panic!("the job is given up on once the database is back: {after:?}");
+    };
+    assert!(reason.contains("gave up after 5 deliveries"), "{reason}");
+    let job = model.load_extraction_job(&tenant, &job_id).await.unwrap();
+    assert_eq!(
+        (job.status(), job.attempts()),
+        (JobStatus::DeadLettered, 0),
+        "recorded on the job, which never ran"
+    );
+}
+
+/// Fills the user's memory up to the limit of live facts, in extractions as large as allowed.
+async fn fill_memory(model: &WriteModel, tenant: &TenantId, user: &UserId) {
+    let batches = UserMemory::MAX_LIVE_FACTS / UserMemory::MAX_OPERATIONS;
+    for batch in 0..batches {
+        let operations = (0..UserMemory::MAX_OPERATIONS)
+            .map(|n| FactOperation::Add {
+                fact_id: FactId::generate(),
+                candidate: candidate(&format!("note.n{batch}_{n}"), "kept"),
+            })
+            .collect();
+        let apply = UserMemoryCommand::ApplyExtraction {
+            job_id: JobId::generate(),
+            operations,
+        };
+        model
+            .execute_user_memory(tenant, user, apply, &CommandContext::new("t", "test"))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_job_a_domain_rule_refuses_is_dead_lettered_at_once_with_the_rules_reason() {
+    let (_database, pool) = TestDatabase::migrated().await;
+    let model = Arc::new(WriteModel::postgres(pool, RetryPolicy::default()));
+    let (tenant, job_id) = submitted_job(&model, "kid-full").await;
+    let user = UserId::parse("kid-full").unwrap();
+    fill_memory(&model, &tenant, &user).await;
+
+    let outcome = worker(model.clone())
+        .process(&message(&tenant, job_id), 0)
+        .await;
+    let Outcome::DeadLetter { reason } = &outcome else {
+        panic!("a full memory stays full: no retry can help ({outcome:?})");
+    };
+    assert!(reason.contains("at most 10000 live facts"), "{reason}");
+    let job = model.load_extraction_job(&tenant, &job_id).await.unwrap();
+    assert_eq!((job.status(), job.attempts()), (JobStatus::DeadLettered, 1));
+    let memory = model.load_user_memory(&tenant, &user).await.unwrap();
+    assert_eq!(memory.live_facts().len(), UserMemory::MAX_LIVE_FACTS);
 }
 
 async fn futures_next(consumer: &mut lapin::Consumer) -> lapin::message::Delivery {

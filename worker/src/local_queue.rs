@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use pika_commands::Backoff;
 use pika_projections::jobs::{JobMessage, JobPublisher};
 use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
@@ -113,13 +114,13 @@ impl LocalJobQueue {
         .transpose()
     }
 
-    /// Records how a delivery ended: gone when done, back after `retry_after` for a retry,
-    /// kept with its reason when dead-lettered.
+    /// Records how a delivery ended: gone when done, back after `backoff`'s delay for its
+    /// attempt when retried, kept with its reason when dead-lettered.
     pub async fn settle(
         &self,
         job: &ClaimedJob,
         outcome: &Outcome,
-        retry_after: Duration,
+        backoff: &Backoff,
     ) -> Result<(), sqlx::Error> {
         let query = match outcome {
             Outcome::Completed | Outcome::Duplicate => {
@@ -131,7 +132,7 @@ impl LocalJobQueue {
                   WHERE id = ?",
             )
             .bind(i64::from(*attempt))
-            .bind(now_millis().saturating_add(millis(retry_after)))
+            .bind(now_millis().saturating_add(millis(backoff.delay(*attempt))))
             .bind(job.id),
             Outcome::DeadLetter { reason } => sqlx::query(
                 "UPDATE job_queue SET dead_reason = ?, leased_until = NULL WHERE id = ?",
@@ -223,11 +224,8 @@ impl LocalJobQueue {
                 .process(job.payload.as_bytes(), job.delivery_attempt)
                 .await;
             record_outcome(&outcome);
-            let retry_after = match &outcome {
-                Outcome::Retry { attempt, .. } => worker.policy().backoff(*attempt),
-                _ => Duration::ZERO,
-            };
-            if let Err(error) = self.settle(&job, &outcome, retry_after).await {
+            let backoff = &worker.policy().backoff;
+            if let Err(error) = self.settle(&job, &outcome, backoff).await {
                 // The lease runs out and the job is delivered again; the worker treats a
                 // finished one as a duplicate.
                 warn!(%error, job = job.id, "could not settle a job; it will be redelivered");

@@ -4,17 +4,22 @@
 //! Every delivery ends in exactly one of: completed, a duplicate (already finished), a delayed
 //! retry through the retry queue (transient trouble, bounded by the job's attempt count), or
 //! the dead-letter queue with its reason (bad message, unknown job, retries exhausted, a
-//! permanent extraction error). Nothing is requeued in place, so no message loops.
+//! permanent extraction error, a domain rule the job's changes break). Nothing is requeued in
+//! place, so no message loops. A job is given up on in one place, which records that on the
+//! job before the message is dead-lettered.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use lapin::Consumer;
+use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
-use pika_commands::{CommandContext, CommandError, WriteModel};
+use pika_commands::{Backoff, CommandContext, CommandError, WriteModel};
 use pika_domain::{
-    ExtractionJobCommand, ExtractionJobError, FactOperation, JobId, JobStatus, TenantId,
-    UserMemoryCommand,
+    Conversation, ExtractionCounts, ExtractionJob, ExtractionJobCommand, ExtractionJobError,
+    FactOperation, JobId, JobStatus, TenantId, UserId, UserMemory, UserMemoryCommand,
+    UserMemoryError,
 };
 use pika_projections::jobs::JobMessage;
 use tokio::sync::watch;
@@ -23,15 +28,16 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::amqp::{AmqpJobQueue, Outgoing};
 use crate::embedding::store::FactEmbeddings;
 use crate::extraction::decide::decide;
-use crate::extraction::{ExtractionError, Extractor};
+use crate::extraction::{Candidate, ExtractionError, Extractor};
 
 /// Limits on how hard a job is tried.
 #[derive(Debug, Clone, Copy)]
 pub struct WorkerPolicy {
-    /// Attempts (starts) before a job is dead-lettered.
+    /// Tries before a job is dead-lettered: attempts the job recorded, or deliveries that
+    /// failed before it could record one (the database was down).
     pub max_attempts: u32,
-    pub base_backoff: Duration,
-    pub max_backoff: Duration,
+    /// The wait before each retry, from the attempt number the retried message carries.
+    pub backoff: Backoff,
     /// Deliveries one worker holds unacknowledged at a time.
     pub prefetch: u16,
 }
@@ -40,21 +46,24 @@ impl Default for WorkerPolicy {
     fn default() -> Self {
         Self {
             max_attempts: 5,
-            base_backoff: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(60),
+            backoff: Backoff {
+                base: Duration::from_millis(500),
+                max: Duration::from_secs(60),
+            },
             prefetch: 8,
         }
     }
 }
 
-impl WorkerPolicy {
-    /// The wait before retry `attempt`: doubling from `base_backoff`, capped at `max_backoff`.
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        self.base_backoff
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(self.max_backoff)
-    }
-}
+/// Waits between tries to reach the broker again: short at first, as most outages are, and
+/// capped so a worker starts consuming soon after the broker is back.
+const RECONNECT_BACKOFF: Backoff = Backoff {
+    base: Duration::from_millis(200),
+    max: Duration::from_secs(10),
+};
+
+/// Commits one delivery may decide again when the user's memory changed under it.
+const DECISION_TRIES: usize = 3;
 
 /// How one delivery ended; each maps to one queue action.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,13 +113,6 @@ impl std::fmt::Debug for ExtractionWorker {
             .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
-}
-
-fn transient<E: std::error::Error>(error: &CommandError<E>) -> bool {
-    matches!(
-        error,
-        CommandError::Conflict { .. } | CommandError::Storage(_)
-    )
 }
 
 impl ExtractionWorker {
@@ -163,178 +165,20 @@ impl ExtractionWorker {
     /// Handles one message body; `delivery_attempt` counts deliveries that failed before the
     /// job itself could record an attempt (the database was down).
     pub async fn process(&self, payload: &[u8], delivery_attempt: u32) -> Outcome {
-        let message: JobMessage = match serde_json::from_slice(payload) {
-            Ok(message) => message,
-            Err(error) => {
-                return Outcome::DeadLetter {
-                    reason: format!("malformed message: {error}"),
-                };
-            }
+        let (tenant, job_id) = match parse_message(payload) {
+            Ok(parsed) => parsed,
+            // No job to record anything on: the message is all there is.
+            Err(reason) => return Outcome::DeadLetter { reason },
         };
-        let Ok(tenant) = TenantId::parse(&message.tenant) else {
-            return Outcome::DeadLetter {
-                reason: format!("malformed message: bad tenant {:?}", message.tenant),
-            };
+        let run = JobRun {
+            worker: self,
+            tenant: &tenant,
+            job_id,
+            delivery_attempt,
+            context: CommandContext::new(job_id.to_string(), "worker"),
         };
-        let job_id = JobId::from_uuid(message.job_id);
         let span = info_span!("job", %tenant, %job_id);
-        self.run_job(&tenant, job_id, delivery_attempt)
-            .instrument(span)
-            .await
-    }
-
-    async fn run_job(&self, tenant: &TenantId, job_id: JobId, delivery_attempt: u32) -> Outcome {
-        let retry = |reason: String| {
-            if delivery_attempt + 1 >= self.policy.max_attempts {
-                Outcome::DeadLetter {
-                    reason: format!(
-                        "gave up after {} deliveries: {reason}",
-                        delivery_attempt + 1
-                    ),
-                }
-            } else {
-                Outcome::Retry {
-                    attempt: delivery_attempt + 1,
-                    reason,
-                }
-            }
-        };
-        let context = CommandContext::new(job_id.to_string(), "worker");
-        let job = match self.write_model.load_extraction_job(tenant, &job_id).await {
-            Ok(job) => job,
-            Err(error) => return retry(error.to_string()),
-        };
-        match job.status() {
-            JobStatus::Unknown => {
-                return Outcome::DeadLetter {
-                    reason: format!("unknown job {job_id}"),
-                };
-            }
-            JobStatus::Completed | JobStatus::DeadLettered => return Outcome::Duplicate,
-            JobStatus::Queued | JobStatus::Running | JobStatus::Failed => {}
-        }
-        if job.attempts() >= self.policy.max_attempts {
-            let reason = format!("gave up after {} attempts", job.attempts());
-            let dead = ExtractionJobCommand::DeadLetter {
-                reason: reason.clone(),
-            };
-            return match self
-                .write_model
-                .execute_extraction_job(tenant, &job_id, dead, &context)
-                .await
-            {
-                Ok(()) => Outcome::DeadLetter { reason },
-                Err(error) if transient(&error) => retry(error.to_string()),
-                Err(_) => Outcome::Duplicate,
-            };
-        }
-        match self
-            .write_model
-            .execute_extraction_job(tenant, &job_id, ExtractionJobCommand::Start, &context)
-            .await
-        {
-            Ok(()) => {}
-            Err(CommandError::Rejected(ExtractionJobError::IllegalTransition { .. })) => {
-                return Outcome::Duplicate;
-            }
-            Err(error) if transient(&error) => return retry(error.to_string()),
-            Err(error) => {
-                return Outcome::DeadLetter {
-                    reason: error.to_string(),
-                };
-            }
-        }
-        let attempt = job.attempts() + 1;
-        let Some(submission) = job.submission().cloned() else {
-            return Outcome::DeadLetter {
-                reason: "job has no submission".into(),
-            };
-        };
-        let candidates = match self.extractor.extract(&submission.conversation).await {
-            Ok(candidates) => candidates,
-            Err(error) => {
-                let retryable = matches!(error, ExtractionError::Transient(_));
-                let fail = ExtractionJobCommand::Fail {
-                    error: error.to_string(),
-                    retryable,
-                };
-                if let Err(record) = self
-                    .write_model
-                    .execute_extraction_job(tenant, &job_id, fail, &context)
-                    .await
-                {
-                    return retry(record.to_string());
-                }
-                return if retryable && attempt < self.policy.max_attempts {
-                    Outcome::Retry {
-                        attempt,
-                        reason: error.to_string(),
-                    }
-                } else if retryable {
-                    let reason = format!("gave up after {attempt} attempts: {error}");
-                    let dead = ExtractionJobCommand::DeadLetter {
-                        reason: reason.clone(),
-                    };
-                    self.write_model
-                        .execute_extraction_job(tenant, &job_id, dead, &context)
-                        .await
-                        .ok();
-                    Outcome::DeadLetter { reason }
-                } else {
-                    Outcome::DeadLetter {
-                        reason: error.to_string(),
-                    }
-                };
-            }
-        };
-        let user = &submission.user_id;
-        let mut applied = false;
-        for _ in 0..3 {
-            let memory = match self.write_model.load_user_memory(tenant, user).await {
-                Ok(memory) => memory,
-                Err(error) => return retry(error.to_string()),
-            };
-            if memory.applied_job(&job_id).is_some() {
-                applied = true;
-                break;
-            }
-            let operations = decide(candidates.clone(), &memory, job_id);
-            self.embed_texts(&operations).await;
-            let apply = UserMemoryCommand::ApplyExtraction { job_id, operations };
-            match self
-                .write_model
-                .execute_user_memory(tenant, user, apply, &context)
-                .await
-            {
-                Ok(()) => {
-                    applied = true;
-                    break;
-                }
-                // The memory changed between deciding and committing: decide again.
-                Err(CommandError::Rejected(error)) => {
-                    warn!(%error, "decision out of date; deciding again")
-                }
-                Err(error) => return retry(error.to_string()),
-            }
-        }
-        if !applied {
-            let reason = "the user's memory kept changing under this job".to_owned();
-            return retry(reason);
-        }
-        let counts = match self.write_model.load_user_memory(tenant, user).await {
-            Ok(memory) => memory.applied_job(&job_id).unwrap_or_default(),
-            Err(error) => return retry(error.to_string()),
-        };
-        let complete = ExtractionJobCommand::Complete { counts };
-        match self
-            .write_model
-            .execute_extraction_job(tenant, &job_id, complete, &context)
-            .await
-        {
-            Ok(()) => Outcome::Completed,
-            Err(CommandError::Rejected(_)) => Outcome::Duplicate,
-            Err(error) => retry(error.to_string()),
-        }
+        run.outcome().instrument(span).await
     }
 
     /// Consumes the work queue until `shutdown` becomes true, reconnecting when the broker
@@ -344,58 +188,63 @@ impl ExtractionWorker {
         queue: Arc<AmqpJobQueue>,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let mut reconnect_delay = Duration::from_millis(200);
+        let mut failed_connects = 0;
         while !*shutdown.borrow() {
-            let (_connection, mut consumer) =
-                match queue.consume(self.policy.prefetch, "pika-worker").await {
-                    Ok(consumer) => {
-                        reconnect_delay = Duration::from_millis(200);
-                        consumer
-                    }
-                    Err(error) => {
-                        warn!(%error, ?reconnect_delay, "cannot consume jobs; retrying");
-                        tokio::select! {
-                            () = tokio::time::sleep(reconnect_delay) => {}
-                            _ = shutdown.changed() => {}
-                        }
-                        reconnect_delay = (reconnect_delay * 2).min(Duration::from_secs(10));
-                        continue;
-                    }
-                };
-            info!("consuming extraction jobs");
-            loop {
-                let delivery = tokio::select! {
-                    next = consumer.next() => next,
-                    _ = shutdown.changed() => None,
-                };
-                let Some(Ok(delivery)) = delivery else { break };
-                let attempt = delivery
-                    .properties
-                    .headers()
-                    .as_ref()
-                    .and_then(|h| h.inner().get(ATTEMPT_HEADER))
-                    .and_then(|v| v.as_long_string())
-                    .and_then(|v| v.to_string().parse().ok())
-                    .unwrap_or(0);
-                let outcome = self.process(&delivery.data, attempt).await;
-                let routed = self.route(&queue, &delivery.data, &outcome).await;
-                let acked = match routed {
-                    Ok(()) => delivery.ack(BasicAckOptions::default()).await,
-                    Err(error) => {
-                        // The message could not be moved on: give it back to the broker.
-                        warn!(%error, "could not route the outcome; returning the message");
-                        delivery
-                            .nack(BasicNackOptions {
-                                requeue: true,
-                                ..Default::default()
-                            })
-                            .await
-                    }
-                };
-                if let Err(error) = acked {
-                    warn!(%error, "acknowledgement failed; the broker will redeliver");
-                    break;
+            match queue.consume(self.policy.prefetch, "pika-worker").await {
+                Ok((_connection, consumer)) => {
+                    failed_connects = 0;
+                    self.consume(&queue, consumer, &mut shutdown).await;
                 }
+                Err(error) => {
+                    let reconnect_delay = RECONNECT_BACKOFF.delay(failed_connects);
+                    warn!(%error, ?reconnect_delay, "cannot consume jobs; retrying");
+                    failed_connects = failed_connects.saturating_add(1);
+                    tokio::select! {
+                        () = tokio::time::sleep(reconnect_delay) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles deliveries until the consumer closes, an acknowledgement fails (the channel is
+    /// gone, so the caller reconnects), or shutdown.
+    async fn consume(
+        &self,
+        queue: &AmqpJobQueue,
+        mut consumer: Consumer,
+        shutdown: &mut watch::Receiver<bool>,
+    ) {
+        info!("consuming extraction jobs");
+        loop {
+            let delivery = tokio::select! {
+                next = consumer.next() => next,
+                _ = shutdown.changed() => None,
+            };
+            let Some(Ok(delivery)) = delivery else { return };
+            if let Err(error) = self.handle(queue, &delivery).await {
+                warn!(%error, "acknowledgement failed; the broker will redeliver");
+                return;
+            }
+        }
+    }
+
+    /// Processes one delivery and acknowledges it once its outcome has been routed; a message
+    /// that could not be moved on is given back to the broker instead.
+    async fn handle(&self, queue: &AmqpJobQueue, delivery: &Delivery) -> lapin::Result<bool> {
+        let outcome = self
+            .process(&delivery.data, delivery_attempt(delivery))
+            .await;
+        match self.route(queue, &delivery.data, &outcome).await {
+            Ok(()) => delivery.ack(BasicAckOptions::default()).await,
+            Err(error) => {
+                warn!(%error, "could not route the outcome; returning the message");
+                let requeue = BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                };
+                delivery.nack(requeue).await
             }
         }
     }
@@ -416,7 +265,7 @@ impl ExtractionWorker {
                         (ATTEMPT_HEADER, attempt.to_string()),
                         (REASON_HEADER, reason.clone()),
                     ],
-                    delay: Some(self.policy.backoff(*attempt)),
+                    delay: Some(self.policy.backoff.delay(*attempt)),
                 };
                 queue
                     .publish_to(&queue.names().retry, payload, outgoing)
@@ -432,5 +281,315 @@ impl ExtractionWorker {
                     .await
             }
         }
+    }
+}
+
+fn parse_message(payload: &[u8]) -> Result<(TenantId, JobId), String> {
+    let message: JobMessage =
+        serde_json::from_slice(payload).map_err(|error| format!("malformed message: {error}"))?;
+    let tenant = TenantId::parse(&message.tenant)
+        .map_err(|_| format!("malformed message: bad tenant {:?}", message.tenant))?;
+    Ok((tenant, JobId::from_uuid(message.job_id)))
+}
+
+/// The attempt a retried message carries (0 on its first delivery).
+fn delivery_attempt(delivery: &Delivery) -> u32 {
+    delivery
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get(ATTEMPT_HEADER))
+        .and_then(|v| v.as_long_string())
+        .and_then(|v| v.to_string().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Why a delivery stopped short of completing its job. The steps only say why; what becomes
+/// of the message is decided in one place, [`JobRun::outcome`].
+#[derive(Debug)]
+enum Halt {
+    /// The job is already finished: a redelivery, or another worker got there first.
+    Finished,
+    /// Trouble that may pass. `attempt` numbers this try, counted in `counted` ("deliveries"
+    /// or "attempts"), against the policy's limit.
+    Transient {
+        attempt: u32,
+        counted: &'static str,
+        reason: String,
+    },
+    /// The job must not run again; `state` is how the job is left.
+    Permanent { reason: String, state: FinalState },
+}
+
+impl Halt {
+    fn dead_letter(reason: impl Into<String>) -> Self {
+        Self::Permanent {
+            reason: reason.into(),
+            state: FinalState::DeadLettered,
+        }
+    }
+}
+
+/// How a job given up on is left.
+#[derive(Debug, Clone, Copy)]
+enum FinalState {
+    DeadLettered,
+    /// For a permanent extraction error: the job reads `failed` with the error, which says
+    /// more to its submitter than a dead letter would.
+    Failed,
+}
+
+/// Whether a refused commit only means that the memory moved on after the decision (another
+/// writer added or retracted a fact), so deciding again can succeed. The other rules would
+/// refuse the same candidates every time: retrying them only delays the dead letter and
+/// buries its reason.
+fn decision_out_of_date(error: &UserMemoryError) -> bool {
+    use UserMemoryError as E;
+    match error {
+        E::FactNotFound(_) | E::FactRetracted(_) | E::DuplicateFactId(_) => true,
+        E::DuplicateValue { .. } => true,
+        E::TooManyFacts { .. } | E::TooManyOperations { .. } => false,
+        E::RepeatedOperation(_) | E::NoteTooLong { .. } => false,
+    }
+}
+
+/// One delivery of one job: what every step needs to act on the job, and to say why it
+/// stopped.
+struct JobRun<'a> {
+    worker: &'a ExtractionWorker,
+    tenant: &'a TenantId,
+    job_id: JobId,
+    delivery_attempt: u32,
+    context: CommandContext,
+}
+
+impl JobRun<'_> {
+    /// The delivery's one outcome: the job run to its end, or the reason it stopped turned
+    /// into a retry or, through [`JobRun::give_up`], a dead letter.
+    async fn outcome(&self) -> Outcome {
+        let max_attempts = self.worker.policy.max_attempts;
+        match self.run().await {
+            Ok(()) => Outcome::Completed,
+            Err(Halt::Finished) => Outcome::Duplicate,
+            Err(Halt::Transient {
+                attempt, reason, ..
+            }) if attempt < max_attempts => Outcome::Retry { attempt, reason },
+            Err(Halt::Transient {
+                attempt,
+                counted,
+                reason,
+            }) => {
+                let reason = format!("gave up after {attempt} {counted}: {reason}");
+                self.give_up(reason, FinalState::DeadLettered).await
+            }
+            Err(Halt::Permanent { reason, state }) => self.give_up(reason, state).await,
+        }
+    }
+
+    async fn run(&self) -> Result<(), Halt> {
+        self.check_deliveries_left()?;
+        let job = self.load_runnable_job().await?;
+        self.start().await?;
+        let submission = job
+            .submission()
+            .ok_or_else(|| Halt::dead_letter("job has no submission"))?;
+        let candidates = self
+            .extract(&submission.conversation, job.attempts() + 1)
+            .await?;
+        let counts = self.apply(&submission.user_id, &candidates).await?;
+        self.complete(counts).await
+    }
+
+    /// A delivery past the limit was retried only because giving up could not be recorded:
+    /// it gives up again straight away, rather than running the job once more.
+    fn check_deliveries_left(&self) -> Result<(), Halt> {
+        if self.delivery_attempt < self.worker.policy.max_attempts {
+            return Ok(());
+        }
+        let deliveries = self.delivery_attempt;
+        Err(Halt::dead_letter(format!(
+            "gave up after {deliveries} deliveries"
+        )))
+    }
+
+    /// The job, when this delivery should run it.
+    async fn load_runnable_job(&self) -> Result<ExtractionJob, Halt> {
+        let job = self
+            .worker
+            .write_model
+            .load_extraction_job(self.tenant, &self.job_id)
+            .await
+            .map_err(|error| self.infrastructure(error))?;
+        let attempts = job.attempts();
+        match job.status() {
+            JobStatus::Unknown => Err(Halt::dead_letter(format!("unknown job {}", self.job_id))),
+            JobStatus::Completed | JobStatus::DeadLettered => Err(Halt::Finished),
+            _ if attempts >= self.worker.policy.max_attempts => Err(Halt::dead_letter(format!(
+                "gave up after {attempts} attempts"
+            ))),
+            JobStatus::Queued | JobStatus::Running | JobStatus::Failed => Ok(job),
+        }
+    }
+
+    async fn start(&self) -> Result<(), Halt> {
+        match self.execute(ExtractionJobCommand::Start).await {
+            Ok(()) => Ok(()),
+            // Finished meanwhile, or failed for good on an earlier delivery.
+            Err(CommandError::Rejected(ExtractionJobError::IllegalTransition { .. })) => {
+                Err(Halt::Finished)
+            }
+            Err(CommandError::Rejected(error)) => Err(Halt::dead_letter(error.to_string())),
+            Err(error) => Err(self.infrastructure(error)),
+        }
+    }
+
+    /// A transient failure is recorded as retryable before the retry, so the job reads
+    /// `queued` with its error meanwhile; a permanent one is recorded by the give-up path.
+    async fn extract(
+        &self,
+        conversation: &Conversation,
+        attempt: u32,
+    ) -> Result<Vec<Candidate>, Halt> {
+        let error = match self.worker.extractor.extract(conversation).await {
+            Ok(candidates) => return Ok(candidates),
+            Err(error) => error,
+        };
+        let reason = error.to_string();
+        if !matches!(error, ExtractionError::Transient(_)) {
+            let state = FinalState::Failed;
+            return Err(Halt::Permanent { reason, state });
+        }
+        let fail = ExtractionJobCommand::Fail {
+            error: reason.clone(),
+            retryable: true,
+        };
+        self.execute(fail)
+            .await
+            .map_err(|error| self.infrastructure(error))?;
+        Err(Halt::Transient {
+            attempt,
+            counted: "attempts",
+            reason,
+        })
+    }
+
+    /// Commits the job's changes to the user's memory, deciding again when the memory moved
+    /// on in between; returns the counts recorded with the changes.
+    async fn apply(
+        &self,
+        user: &UserId,
+        candidates: &[Candidate],
+    ) -> Result<ExtractionCounts, Halt> {
+        for _ in 0..DECISION_TRIES {
+            if self.decide_and_commit(user, candidates).await? {
+                let memory = self.load_memory(user).await?;
+                return Ok(memory.applied_job(&self.job_id).unwrap_or_default());
+            }
+        }
+        Err(self.infrastructure("the user's memory kept changing under this job"))
+    }
+
+    /// Whether the job's changes are in the user's memory after one decision: false when
+    /// the decision was out of date. A redelivered job finds its changes already there.
+    async fn decide_and_commit(
+        &self,
+        user: &UserId,
+        candidates: &[Candidate],
+    ) -> Result<bool, Halt> {
+        let memory = self.load_memory(user).await?;
+        if memory.applied_job(&self.job_id).is_some() {
+            return Ok(true);
+        }
+        let operations = decide(candidates.to_vec(), &memory, self.job_id);
+        self.worker.embed_texts(&operations).await;
+        let job_id = self.job_id;
+        let apply = UserMemoryCommand::ApplyExtraction { job_id, operations };
+        let committed = self
+            .worker
+            .write_model
+            .execute_user_memory(self.tenant, user, apply, &self.context)
+            .await;
+        match committed {
+            Ok(()) => Ok(true),
+            Err(CommandError::Rejected(error)) if decision_out_of_date(&error) => {
+                warn!(%error, "decision out of date; deciding again");
+                Ok(false)
+            }
+            Err(CommandError::Rejected(error)) => Err(Halt::dead_letter(error.to_string())),
+            Err(error) => Err(self.infrastructure(error)),
+        }
+    }
+
+    async fn load_memory(&self, user: &UserId) -> Result<UserMemory, Halt> {
+        self.worker
+            .write_model
+            .load_user_memory(self.tenant, user)
+            .await
+            .map_err(|error| self.infrastructure(error))
+    }
+
+    async fn complete(&self, counts: ExtractionCounts) -> Result<(), Halt> {
+        match self
+            .execute(ExtractionJobCommand::Complete { counts })
+            .await
+        {
+            Ok(()) => Ok(()),
+            // Another worker finished the job, or gave up on it, meanwhile.
+            Err(CommandError::Rejected(_)) => Err(Halt::Finished),
+            Err(error) => Err(self.infrastructure(error)),
+        }
+    }
+
+    /// The one way a job is given up on. Its final state is written on the job first, so no
+    /// job reads `queued` or `running` forever for a message that will not run again.
+    ///
+    /// When even that write fails (the database is down), the message is not dead-lettered
+    /// but retried after the policy's backoff, its attempt counting on. A later delivery past
+    /// the limit gives up at once (see [`JobRun::check_deliveries_left`]); an earlier one runs
+    /// the job again and meets the same end. So during an outage the message waits in the
+    /// retry queue, tried at most `backoff.max` apart, and is dead-lettered, recorded, once
+    /// the database is back.
+    async fn give_up(&self, reason: String, state: FinalState) -> Outcome {
+        let record = match state {
+            FinalState::DeadLettered => ExtractionJobCommand::DeadLetter {
+                reason: reason.clone(),
+            },
+            FinalState::Failed => ExtractionJobCommand::Fail {
+                error: reason.clone(),
+                retryable: false,
+            },
+        };
+        match self.execute(record).await {
+            // An unknown job has nothing to record on.
+            Ok(()) | Err(CommandError::Rejected(ExtractionJobError::UnknownJob)) => {
+                Outcome::DeadLetter { reason }
+            }
+            // Another worker finished the job, or gave up on it, meanwhile.
+            Err(CommandError::Rejected(_)) => Outcome::Duplicate,
+            Err(error) => Outcome::Retry {
+                attempt: self.delivery_attempt.saturating_add(1),
+                reason: format!("{reason}; recording that failed: {error}"),
+            },
+        }
+    }
+
+    /// Trouble outside the job (the database is down, writers kept colliding) counts
+    /// deliveries: the job may not even load, let alone record an attempt of its own.
+    fn infrastructure(&self, error: impl std::fmt::Display) -> Halt {
+        Halt::Transient {
+            attempt: self.delivery_attempt.saturating_add(1),
+            counted: "deliveries",
+            reason: error.to_string(),
+        }
+    }
+
+    async fn execute(
+        &self,
+        command: ExtractionJobCommand,
+    ) -> Result<(), CommandError<ExtractionJobError>> {
+        self.worker
+            .write_model
+            .execute_extraction_job(self.tenant, &self.job_id, command, &self.context)
+            .await
     }
 }
