@@ -4,17 +4,14 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use pika_commands::sqlite::{connect_sqlite, migrate_sqlite};
-use pika_commands::storage::{self, Database};
 use pika_domain::TenantId;
-use pika_projections::embedded::embedded_projection_status;
-use pika_projections::rebuild::rebuild;
-use pika_projections::{EventLog, PostgresEventLog, all_projections, projection_status};
+use pika_projections::all_projections;
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 use crate::app::{Application, Roles};
 use crate::auth::{self, KeyRecord, Revocation};
+use crate::backend::{self, Backend, OpenOptions};
 use crate::config::Config;
 use crate::search::cache::RedisCache;
 use crate::telemetry;
@@ -123,44 +120,26 @@ async fn serve(config: Config, roles: Roles) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn connect(config: &Config) -> anyhow::Result<sqlx::PgPool> {
-    let url = config
-        .database_url
-        .as_ref()
-        .context("PIKA_DATABASE_URL is not set")?;
-    storage::connect_postgres(url.expose_secret(), 2)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot connect to PIKA_DATABASE_URL ({})",
-                config.database_for_logs()
-            )
-        })
-}
-
-/// The store the configuration names, as `serve` opens it: Postgres, or the embedded file.
-async fn open_store(config: &Config) -> anyhow::Result<Database> {
-    if config.database_url.is_some() {
-        return Ok(Database::Postgres(connect(config).await?));
-    }
-    let pool = connect_sqlite(&config.data_dir, 2).await.with_context(|| {
-        format!(
-            "cannot open the embedded database in PIKA_DATA_DIR={}",
-            config.data_dir.display()
-        )
-    })?;
-    migrate_sqlite(&pool).await?;
-    Ok(Database::Sqlite(pool))
+/// The backend the configuration names, as `serve` opens it (without migrating Postgres, which
+/// is `migrate`'s job), with the couple of connections a tool needs.
+async fn open_backend(config: &Config) -> anyhow::Result<std::sync::Arc<dyn Backend>> {
+    backend::open(
+        config,
+        OpenOptions {
+            migrate: false,
+            max_connections: Some(2),
+        },
+    )
+    .await
 }
 
 async fn projections_status(config: &Config) -> anyhow::Result<()> {
-    let statuses = match open_store(config).await? {
-        Database::Postgres(pool) => {
-            let log = PostgresEventLog::new(pool.clone());
-            projection_status(&pool, &log, &all_projections()).await?
-        }
-        Database::Sqlite(pool) => embedded_projection_status(&pool).await?,
-    };
+    let names: Vec<&str> = all_projections().iter().map(|p| p.name()).collect();
+    let statuses = open_backend(config)
+        .await?
+        .reads()
+        .projection_status(&names)
+        .await?;
     println!(
         "{:<24} {:>12} {:>14} {:>10} {:>10}",
         "projection", "position", "events applied", "lag", "lag (s)"
@@ -179,14 +158,8 @@ async fn projections_status(config: &Config) -> anyhow::Result<()> {
 }
 
 async fn projections_rebuild(config: &Config, only: Option<&str>) -> anyhow::Result<()> {
-    if config.database_url.is_none() {
-        anyhow::bail!(
-            "projections rebuild works on Postgres (PIKA_DATABASE_URL) and is not available \
-             in the embedded mode yet"
-        );
-    }
-    let pool = connect(config).await?;
-    let log = PostgresEventLog::new(pool.clone());
+    let backend = open_backend(config).await?;
+    let rebuilder = backend.rebuilder();
     let projections: Vec<_> = all_projections()
         .into_iter()
         .filter(|p| only.is_none_or(|name| p.name() == name))
@@ -199,7 +172,7 @@ async fn projections_rebuild(config: &Config, only: Option<&str>) -> anyhow::Res
             names.join(", ")
         );
     }
-    let total = u64::try_from(log.count_after(Default::default()).await?).unwrap_or(0);
+    let total = u64::try_from(backend.reads().last_position_issued().await?).unwrap_or(0);
     for projection in projections {
         let name = projection.name();
         let bar = indicatif::ProgressBar::new(total).with_message(name);
@@ -210,7 +183,8 @@ async fn projections_rebuild(config: &Config, only: Option<&str>) -> anyhow::Res
             .progress_chars("=> "),
         );
         let started = std::time::Instant::now();
-        let report = rebuild(&pool, &log, projection, |n| bar.inc(n))
+        let report = rebuilder
+            .rebuild(projection, &mut |n| bar.inc(n))
             .await
             .with_context(|| format!("rebuilding {name} failed; the live tables are unchanged"))?;
         bar.finish();
@@ -251,7 +225,7 @@ async fn forget_cached_answers(config: &Config) {
 }
 
 async fn keys(config: &Config, action: KeysAction) -> anyhow::Result<()> {
-    let store = auth::key_store_for(&open_store(config).await?);
+    let store = open_backend(config).await?.key_store();
     match action {
         KeysAction::Create { tenant, label } => {
             let key = auth::create_key(store.as_ref(), &tenant, label.as_deref()).await?;
@@ -334,13 +308,7 @@ fn key_table(keys: &[KeyRecord]) -> String {
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let pool = connect(config).await?;
-    storage::migrate(&pool)
-        .await
-        .context("applying migrations failed")?;
-    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
-        .fetch_one(&pool)
-        .await?;
+    let applied = open_backend(config).await?.migrate().await?;
     println!("database is up to date ({applied} migrations applied)");
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod app;
 mod auth;
+mod backend;
 pub mod cli;
 mod commits;
 pub mod config;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use pika_projections::read_store::ReadStore;
+use pika_projections::ReadStore;
 use tokio::time::Instant;
 
 use crate::problem::ApiError;
@@ -15,7 +15,11 @@ pub const MAX_CATCH_UP: Duration = Duration::from_secs(5);
 const POLL_EVERY: Duration = Duration::from_millis(20);
 
 /// Waits until `projection` has applied the event at global `position`.
-pub async fn wait_for(reads: &ReadStore, projection: &str, position: i64) -> Result<(), ApiError> {
+pub async fn wait_for(
+    reads: &dyn ReadStore,
+    projection: &str,
+    position: i64,
+) -> Result<(), ApiError> {
     if position < 0 {
         return Err(ApiError::BadRequest("min_position must be ≥ 0".into()));
     }

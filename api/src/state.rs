@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use pika_commands::storage::Database;
+use pika_projections::ReadStore;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::ApiKeys;
@@ -14,20 +14,20 @@ use pika_commands::WriteModel;
 /// The servers this process talks to, each present only when configured.
 #[derive(Debug, Clone)]
 pub struct Dependencies {
-    /// Postgres when scaled out; the SQLite file when embedded.
-    pub database: Database,
+    /// The read store, which answers for the database (Postgres or the SQLite file).
+    pub reads: Arc<dyn ReadStore>,
     pub redis: Option<redis::Client>,
     pub amqp_url: Option<SecretString>,
 }
 
 impl Dependencies {
     pub fn check_database(&self) -> impl Future<Output = anyhow::Result<()>> + use<> {
-        let database = self.database.clone();
+        let reads = self.reads.clone();
         async move {
-            database
+            reads
                 .ping()
                 .await
-                .with_context(|| format!("{} did not answer", database.name()))?;
+                .with_context(|| format!("{} did not answer", reads.backend()))?;
             Ok(())
         }
     }
@@ -71,10 +71,12 @@ pub struct AppState {
     pub job_gating: Arc<Vec<&'static str>>,
     pub write_model: Arc<WriteModel>,
     /// The read models and event store the queries read: Postgres, or the embedded file.
-    pub reads: pika_projections::read_store::ReadStore,
+    pub reads: Arc<dyn ReadStore>,
     pub api_keys: Arc<ApiKeys>,
     /// Embedded mode: held (read) while reporting a job finished, so the report never comes
     /// between the projector's commit and its invalidation of the caches.
     pub visibility_gate: Option<Arc<tokio::sync::RwLock<()>>>,
     pub dependencies: Dependencies,
+    /// The storage backend chosen at start: hands out the ports and runs the background work.
+    pub backend: Arc<dyn crate::backend::Backend>,
 }

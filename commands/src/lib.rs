@@ -2,10 +2,14 @@
 //! retry on optimistic-concurrency conflicts, commit metadata, and per-aggregate serialisation
 //! inside one process.
 
+pub mod postgres;
 mod retry;
 pub mod sqlite;
-pub mod storage;
 mod write_model;
+
+/// How long a request waits for a pooled connection before failing with a clear error instead
+/// of hanging while the database is down (both backends' pools).
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub use retry::{Backoff, RetryPolicy};
 pub use write_model::{CommandContext, CommandError, WriteModel};

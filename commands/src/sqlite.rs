@@ -52,7 +52,7 @@ pub async fn connect_sqlite(
         .foreign_keys(true);
     SqlitePoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(crate::storage::ACQUIRE_TIMEOUT)
+        .acquire_timeout(crate::ACQUIRE_TIMEOUT)
         .connect_with(options)
         .await
 }
@@ -302,5 +302,12 @@ fn storage_error(error: sqlx::Error) -> PersistenceError {
             PersistenceError::ConnectionError(Box::new(error))
         }
         _ => PersistenceError::UnknownError(Box::new(error)),
+    }
+}
+
+impl crate::WriteModel {
+    /// The embedded write model: the same frameworks over the SQLite event store.
+    pub fn sqlite(pool: SqlitePool, retry: crate::RetryPolicy) -> Self {
+        Self::over(move || SqliteEventRepository::new(pool.clone()), retry)
     }
 }

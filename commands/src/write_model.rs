@@ -2,100 +2,97 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
-use cqrs_es::persist::{
-    PersistedEventRepository, PersistedEventStore, PersistenceError, ReplayStream, SerializedEvent,
-    SerializedSnapshot,
-};
-use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventStore};
+use async_trait::async_trait;
+use cqrs_es::persist::{PersistedEventRepository, PersistedEventStore};
+use cqrs_es::{AggregateError, CqrsFramework, EventStore};
 use pika_domain::{
     ExtractionJob, ExtractionJobCommand, ExtractionJobError, JobId, TenantId, UserId, UserMemory,
     UserMemoryCommand, UserMemoryError, extraction_job_id, user_memory_id,
 };
-use postgres_es::PostgresEventRepository;
-use serde_json::Value;
-use sqlx::PgPool;
-use sqlx::sqlite::SqlitePool;
 use tokio::sync::Mutex;
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::RetryPolicy;
-use crate::sqlite::SqliteEventRepository;
 
-type Store<A> = PersistedEventStore<EventRepository, A>;
+type Store<R, A> = PersistedEventStore<R, A>;
 
-/// The event store a deployment writes to: Postgres when scaled out, one SQLite file when
-/// embedded. One type for both keeps `WriteModel` and everything above it free of the choice.
-enum EventRepository {
-    Postgres(PostgresEventRepository),
-    Sqlite(SqliteEventRepository),
+/// The two aggregates' frameworks over one event store, whichever backend holds it. cqrs-es'
+/// repository trait has generic methods (no trait object), so the backend is fixed here, once,
+/// by [`WriteModel::over`], and everything above sees this trait only.
+#[async_trait]
+trait AggregateFrameworks: Send + Sync {
+    async fn execute_user_memory(
+        &self,
+        id: &str,
+        command: UserMemoryCommand,
+        metadata: HashMap<String, String>,
+    ) -> Result<(), AggregateError<UserMemoryError>>;
+
+    async fn execute_extraction_job(
+        &self,
+        id: &str,
+        command: ExtractionJobCommand,
+        metadata: HashMap<String, String>,
+    ) -> Result<(), AggregateError<ExtractionJobError>>;
+
+    async fn load_user_memory(
+        &self,
+        id: &str,
+    ) -> Result<UserMemory, AggregateError<UserMemoryError>>;
+
+    async fn load_extraction_job(
+        &self,
+        id: &str,
+    ) -> Result<ExtractionJob, AggregateError<ExtractionJobError>>;
 }
 
-impl PersistedEventRepository for EventRepository {
-    async fn get_events<A: Aggregate>(
+struct Frameworks<R: PersistedEventRepository> {
+    user_memory: CqrsFramework<UserMemory, Store<R, UserMemory>>,
+    user_memory_store: Store<R, UserMemory>,
+    extraction_jobs: CqrsFramework<ExtractionJob, Store<R, ExtractionJob>>,
+    extraction_job_store: Store<R, ExtractionJob>,
+}
+
+#[async_trait]
+impl<R: PersistedEventRepository + 'static> AggregateFrameworks for Frameworks<R> {
+    async fn execute_user_memory(
         &self,
-        aggregate_id: &str,
-    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        match self {
-            Self::Postgres(repository) => repository.get_events::<A>(aggregate_id).await,
-            Self::Sqlite(repository) => repository.get_events::<A>(aggregate_id).await,
-        }
+        id: &str,
+        command: UserMemoryCommand,
+        metadata: HashMap<String, String>,
+    ) -> Result<(), AggregateError<UserMemoryError>> {
+        self.user_memory
+            .execute_with_metadata(id, command, metadata)
+            .await
     }
 
-    async fn get_last_events<A: Aggregate>(
+    async fn execute_extraction_job(
         &self,
-        aggregate_id: &str,
-        last_sequence: usize,
-    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        match self {
-            Self::Postgres(repository) => {
-                repository
-                    .get_last_events::<A>(aggregate_id, last_sequence)
-                    .await
-            }
-            Self::Sqlite(repository) => {
-                repository
-                    .get_last_events::<A>(aggregate_id, last_sequence)
-                    .await
-            }
-        }
+        id: &str,
+        command: ExtractionJobCommand,
+        metadata: HashMap<String, String>,
+    ) -> Result<(), AggregateError<ExtractionJobError>> {
+        self.extraction_jobs
+            .execute_with_metadata(id, command, metadata)
+            .await
     }
 
-    async fn get_snapshot<A: Aggregate>(
+    async fn load_user_memory(
         &self,
-        aggregate_id: &str,
-    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
-        match self {
-            Self::Postgres(repository) => repository.get_snapshot::<A>(aggregate_id).await,
-            Self::Sqlite(repository) => repository.get_snapshot::<A>(aggregate_id).await,
-        }
+        id: &str,
+    ) -> Result<UserMemory, AggregateError<UserMemoryError>> {
+        Ok(self.user_memory_store.load_aggregate(id).await?.aggregate)
     }
 
-    async fn persist<A: Aggregate>(
+    async fn load_extraction_job(
         &self,
-        events: &[SerializedEvent],
-        snapshot_update: Option<(String, Value, usize)>,
-    ) -> Result<(), PersistenceError> {
-        match self {
-            Self::Postgres(repository) => repository.persist::<A>(events, snapshot_update).await,
-            Self::Sqlite(repository) => repository.persist::<A>(events, snapshot_update).await,
-        }
-    }
-
-    async fn stream_events<A: Aggregate>(
-        &self,
-        aggregate_id: &str,
-    ) -> Result<ReplayStream, PersistenceError> {
-        match self {
-            Self::Postgres(repository) => repository.stream_events::<A>(aggregate_id).await,
-            Self::Sqlite(repository) => repository.stream_events::<A>(aggregate_id).await,
-        }
-    }
-
-    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
-        match self {
-            Self::Postgres(repository) => repository.stream_all_events::<A>().await,
-            Self::Sqlite(repository) => repository.stream_all_events::<A>().await,
-        }
+        id: &str,
+    ) -> Result<ExtractionJob, AggregateError<ExtractionJobError>> {
+        Ok(self
+            .extraction_job_store
+            .load_aggregate(id)
+            .await?
+            .aggregate)
     }
 }
 
@@ -151,10 +148,7 @@ pub enum CommandError<E: std::error::Error> {
 
 /// The write side's entry point: the two aggregates' frameworks over one event store.
 pub struct WriteModel {
-    user_memory: CqrsFramework<UserMemory, Store<UserMemory>>,
-    user_memory_store: Store<UserMemory>,
-    extraction_jobs: CqrsFramework<ExtractionJob, Store<ExtractionJob>>,
-    extraction_job_store: Store<ExtractionJob>,
+    frameworks: Box<dyn AggregateFrameworks>,
     locks: Arc<[Mutex<()>]>,
     retry: RetryPolicy,
 }
@@ -168,30 +162,22 @@ impl std::fmt::Debug for WriteModel {
 }
 
 impl WriteModel {
-    pub fn postgres(pool: PgPool, retry: RetryPolicy) -> Self {
-        Self::over(
-            move || EventRepository::Postgres(PostgresEventRepository::new(pool.clone())),
-            retry,
-        )
-    }
-
-    /// The embedded write model: the same frameworks over the SQLite event store.
-    pub fn sqlite(pool: SqlitePool, retry: RetryPolicy) -> Self {
-        Self::over(
-            move || EventRepository::Sqlite(SqliteEventRepository::new(pool.clone())),
-            retry,
-        )
-    }
-
-    fn over(repository: impl Fn() -> EventRepository, retry: RetryPolicy) -> Self {
+    /// The frameworks over the repository `repository` makes: each backend's adapter module
+    /// (`postgres`, `sqlite`) calls this with its own repository.
+    pub(crate) fn over<R: PersistedEventRepository + 'static>(
+        repository: impl Fn() -> R,
+        retry: RetryPolicy,
+    ) -> Self {
         let memory_store =
             || PersistedEventStore::new_snapshot_store(repository(), USER_MEMORY_SNAPSHOT_EVERY);
         let job_store = || PersistedEventStore::new_event_store(repository());
         Self {
-            user_memory: CqrsFramework::new(memory_store(), vec![], ()),
-            user_memory_store: memory_store(),
-            extraction_jobs: CqrsFramework::new(job_store(), vec![], ()),
-            extraction_job_store: job_store(),
+            frameworks: Box::new(Frameworks {
+                user_memory: CqrsFramework::new(memory_store(), vec![], ()),
+                user_memory_store: memory_store(),
+                extraction_jobs: CqrsFramework::new(job_store(), vec![], ()),
+                extraction_job_store: job_store(),
+            }),
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             retry,
         }
@@ -206,9 +192,12 @@ impl WriteModel {
     ) -> Result<(), CommandError<UserMemoryError>> {
         let id = user_memory_id(tenant, user);
         let span = info_span!("command", aggregate = "UserMemory", aggregate_id = %id, correlation_id = %context.correlation_id);
-        self.execute(&self.user_memory, &id, command, context)
-            .instrument(span)
-            .await
+        self.execute(&id, || {
+            self.frameworks
+                .execute_user_memory(&id, command.clone(), context.metadata())
+        })
+        .instrument(span)
+        .await
     }
 
     pub async fn execute_extraction_job(
@@ -220,9 +209,12 @@ impl WriteModel {
     ) -> Result<(), CommandError<ExtractionJobError>> {
         let id = extraction_job_id(tenant, job);
         let span = info_span!("command", aggregate = "ExtractionJob", aggregate_id = %id, correlation_id = %context.correlation_id);
-        self.execute(&self.extraction_jobs, &id, command, context)
-            .instrument(span)
-            .await
+        self.execute(&id, || {
+            self.frameworks
+                .execute_extraction_job(&id, command.clone(), context.metadata())
+        })
+        .instrument(span)
+        .await
     }
 
     /// The current state of a user's memory, for deciding what an extraction changes.
@@ -232,7 +224,10 @@ impl WriteModel {
         user: &UserId,
     ) -> Result<UserMemory, CommandError<UserMemoryError>> {
         let id = user_memory_id(tenant, user);
-        load(&self.user_memory_store, &id).await
+        self.frameworks
+            .load_user_memory(&id)
+            .await
+            .map_err(classify)
     }
 
     pub async fn load_extraction_job(
@@ -240,27 +235,29 @@ impl WriteModel {
         tenant: &TenantId,
         job: &JobId,
     ) -> Result<ExtractionJob, CommandError<ExtractionJobError>> {
-        load(&self.extraction_job_store, &extraction_job_id(tenant, job)).await
+        self.frameworks
+            .load_extraction_job(&extraction_job_id(tenant, job))
+            .await
+            .map_err(classify)
     }
 
-    async fn execute<A>(
+    /// Runs `attempt_command` under the aggregate's lock, again with fresh state after each
+    /// conflict, up to the retry policy's limit.
+    async fn execute<E, F, Fut>(
         &self,
-        cqrs: &CqrsFramework<A, Store<A>>,
         aggregate_id: &str,
-        command: A::Command,
-        context: &CommandContext,
-    ) -> Result<(), CommandError<A::Error>>
+        attempt_command: F,
+    ) -> Result<(), CommandError<E>>
     where
-        A: Aggregate,
-        A::Command: Clone,
+        E: std::error::Error,
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<(), AggregateError<E>>>,
     {
         let _serialised = self.lock_for(aggregate_id).lock().await;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let outcome = cqrs
-                .execute_with_metadata(aggregate_id, command.clone(), context.metadata())
-                .await;
+            let outcome = attempt_command().await;
             match outcome {
                 Ok(()) => return Ok(()),
                 Err(AggregateError::AggregateConflict) if attempt < self.retry.max_attempts => {
@@ -290,11 +287,6 @@ impl WriteModel {
         let stripe = usize::try_from(hasher.finish() % LOCK_STRIPES as u64).unwrap_or(0);
         &self.locks[stripe]
     }
-}
-
-async fn load<A: Aggregate>(store: &Store<A>, id: &str) -> Result<A, CommandError<A::Error>> {
-    let context = store.load_aggregate(id).await.map_err(classify)?;
-    Ok(context.aggregate)
 }
 
 fn classify<E: std::error::Error>(error: AggregateError<E>) -> CommandError<E> {

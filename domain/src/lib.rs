@@ -4,10 +4,11 @@
 
 pub mod embedding;
 pub mod extraction_job;
+pub mod job_queue;
 pub mod user_memory;
 pub mod values;
 
-pub use embedding::{Embedder, EmbeddingError};
+pub use embedding::{Embedder, EmbeddingCache, EmbeddingError, vector_from_bytes, vector_to_bytes};
 pub use extraction_job::{
     ChatMessage, Conversation, ExtractionJob, ExtractionJobCommand, ExtractionJobError,
     ExtractionJobEvent, JobStatus, JobSubmission, Role,

@@ -50,6 +50,13 @@ pub fn committed_at(event: &RecordedEvent) -> DateTime<Utc> {
     parse_commit_time(event.metadata.get("time").and_then(|t| t.as_str()))
 }
 
+/// Times are kept to the microsecond, as Postgres keeps them (and as sqlx binds them there),
+/// so both backends store the same instants and a rebuilt row equals the live one.
+pub fn stored_time(at: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    at.trunc_subsecs(6)
+}
+
 /// The commit time from the metadata's `time` text (see [`committed_at`]).
 pub fn parse_commit_time(time: Option<&str>) -> DateTime<Utc> {
     time.and_then(|t| DateTime::parse_from_rfc3339(t).ok())

@@ -5,31 +5,20 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use pika_domain::{ExtractionJobEvent, TenantId};
-use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, PgPool};
+use pika_domain::ExtractionJobEvent;
+use serde::Serialize;
 use uuid::Uuid;
 
+pub use pika_domain::job_queue::{JobMessage, JobPublisher};
+
 use crate::ProjectionError;
-use crate::bulk::CopyRows;
 use crate::decode::DomainEvent;
 use crate::event_log::{LogPosition, RecordedEvent};
 use crate::projection::{ChangedUser, Projection, TableSet};
+use crate::writes::ReadModelWrites;
 
-/// What goes on the job queue: just enough to find the job in the event store.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobMessage {
-    pub tenant: String,
-    pub job_id: Uuid,
-}
-
-/// Where submitted jobs are sent. `publish` returns only once the queue has taken
-/// responsibility for the message (a publisher confirm), so the relay's checkpoint never
-/// moves past a job that was not handed over.
-#[async_trait]
-pub trait JobPublisher: Send + Sync {
-    async fn publish(&self, job: &JobMessage) -> Result<(), String>;
-}
+/// The checkpoint of the outbox relay that hands submitted jobs to the queue, in both modes.
+pub const JOB_RELAY: &str = "job_dispatcher";
 
 /// The transactional outbox relay: a projection with no rows whose effect is publishing each
 /// `Submitted` job. Its checkpoint moves only after the queue confirmed, so a job accepted
@@ -54,7 +43,7 @@ impl JobDispatcher {
 #[async_trait]
 impl Projection for JobDispatcher {
     fn name(&self) -> &'static str {
-        "job_dispatcher"
+        JOB_RELAY
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -63,7 +52,7 @@ impl Projection for JobDispatcher {
 
     async fn apply(
         &self,
-        _connection: &mut PgConnection,
+        _writes: &mut dyn ReadModelWrites,
         _tables: TableSet,
         event: &RecordedEvent,
         decoded: &DomainEvent,
@@ -188,27 +177,6 @@ impl JobRecord {
         row.global_position = position.global_position;
         Some(row)
     }
-
-    /// Appends the row, after its tenant and job id, in [`JOB_COLUMNS`] order.
-    pub fn copy_row(&self, rows: &mut CopyRows, tenant: &str, job_id: Uuid) {
-        rows.text(tenant)
-            .plain(job_id)
-            .text(&self.user_id)
-            .text(&self.status)
-            .plain(self.attempts)
-            .optional_text(self.last_error.as_deref())
-            .optional_text(self.idempotency_key.as_deref())
-            .time(self.submitted_at)
-            .optional_time(self.started_at)
-            .optional_time(self.finished_at)
-            .plain(self.added)
-            .plain(self.updated)
-            .plain(self.retracted)
-            .plain(self.unchanged)
-            .plain(self.transaction_id)
-            .plain(self.global_position)
-            .end_row();
-    }
 }
 
 /// A job as a client sees it.
@@ -253,34 +221,6 @@ pub struct JobResult {
 /// The projections whose rows a finished job must be visible in before it is reported
 /// finished: a client that waits for `completed` and then reads sees the job's facts.
 pub const READ_MODELS: &[&str] = &["facts", "user_favorite_summary", "extraction_jobs"];
-
-/// The job's status from the read model, with a finished status held back as `running` until
-/// every projection in `gating` has applied the job's last event.
-pub async fn job_view(
-    pool: &PgPool,
-    tenant: &TenantId,
-    job_id: Uuid,
-    gating: &[&str],
-) -> Result<Option<JobView>, ProjectionError> {
-    let row: Option<JobRow> = sqlx::query_as(
-        "SELECT j.job_id, j.user_id, j.status, j.attempts, j.last_error, j.submitted_at,
-                j.started_at, j.finished_at, j.added, j.updated, j.retracted, j.unchanged,
-                NOT EXISTS (
-                    SELECT 1 FROM unnest($3::text[]) AS p(name)
-                    LEFT JOIN projection_checkpoints c ON c.projection = p.name
-                    WHERE c.projection IS NULL
-                       OR (c.transaction_id, c.global_position) < (j.transaction_id, j.global_position)
-                ) AS visible
-           FROM extraction_jobs j
-          WHERE j.tenant = $1 AND j.job_id = $2",
-    )
-    .bind(tenant.as_str())
-    .bind(job_id)
-    .bind(gating)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(JobRow::into_view))
-}
 
 /// A job row with whether every gating read model has applied its last event.
 #[derive(sqlx::FromRow)]

@@ -1,27 +1,27 @@
 //! The read side: the event log read in a gap-free global order, the projections that turn it
-//! into read models, the daemon that runs them exactly once each, and the audit-trail queries
-//! answered straight from the event store.
+//! into read models (each written once against the [`writes::ReadModelWrites`] sink), and the
+//! [`ReadStore`] port the queries go through. Backend-specific code lives in [`postgres`] and
+//! [`sqlite`] only.
 
-pub mod bulk;
-pub mod daemon;
 pub mod decode;
-pub mod embedded;
 pub mod event_log;
 pub mod fact_record;
 pub mod favorite_summary;
 pub mod history;
 pub mod jobs;
+pub mod postgres;
 pub mod projection;
 pub mod read_store;
 pub mod rebuild;
 pub mod search;
+pub mod sqlite;
+pub mod writes;
 
-pub use daemon::{
-    DaemonSettings, ProjectionDaemon, ProjectionStatus, projection_status,
-    recorded_projection_status,
-};
 pub use event_log::{EventLog, EventLogError, LogPosition, PostgresEventLog, RecordedEvent};
+pub use postgres::{DaemonSettings, ProjectionDaemon};
 pub use projection::{ChangedUser, Projection, TableSet, all_projections};
+pub use read_store::{ProjectionStatus, ReadStore};
+pub use rebuild::{ProjectionRebuilder, RebuildReport};
 
 /// Why a projection could not apply an event.
 #[derive(Debug, thiserror::Error)]

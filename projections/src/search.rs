@@ -321,44 +321,6 @@ pub fn rank(
         .collect()
 }
 
-/// Loads a user's live facts with their vectors, ready to rank; with `only`, just those facts
-/// (a refresh). Vectors of another model than the one the query is embedded with are left
-/// out (the fact is still found by its words).
-pub async fn load_indexed_facts(
-    pool: &sqlx::PgPool,
-    tenant: &str,
-    user_id: &str,
-    model: &str,
-    only: Option<&[Uuid]>,
-) -> Result<Vec<IndexedFact>, crate::ProjectionError> {
-    use sqlx::Row;
-    let rows = sqlx::query(
-        "SELECT fact_id, user_id, key, kind, value, text, confidence, language, source_job_id,
-                source_messages, version, created_at, updated_at, global_position,
-                CASE WHEN embedding_model = $3 THEN embedding END AS embedding
-           FROM facts
-          WHERE tenant = $1 AND user_id = $2 AND ($4::uuid[] IS NULL OR fact_id = ANY($4))",
-    )
-    .bind(tenant)
-    .bind(user_id)
-    .bind(model)
-    .bind(only)
-    .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            let record = crate::history::fact_from_row(row)?;
-            let embedding: Option<Vec<u8>> = row.try_get("embedding")?;
-            Ok(IndexedFact::new(
-                record,
-                embedding.map(|bytes| crate::read_store::vector_from_bytes(&bytes)),
-            )
-            .at_position(row.try_get("global_position")?))
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()
-        .map_err(crate::ProjectionError::from)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use pika_commands::{RetryPolicy, WriteModel};
 use pika_domain::*;
-use pika_projections::rebuild::rebuild;
+use pika_projections::ProjectionRebuilder;
+use pika_projections::postgres::PostgresRebuilder;
 use pika_projections::{DaemonSettings, PostgresEventLog, ProjectionDaemon, all_projections};
 use pika_tests::TestDatabase;
 use pika_tests::history::{REBUILT_TABLES, event_count, random_job, table_rows};
@@ -74,7 +75,8 @@ async fn main() {
     for projection in all_projections() {
         let name = projection.name();
         let started = Instant::now();
-        let report = rebuild(&pool, &log, projection, |_| {})
+        let report = PostgresRebuilder::new(pool.clone())
+            .rebuild(projection, &mut |_| {})
             .await
             .expect("rebuild");
         let seconds = started.elapsed().as_secs_f64();

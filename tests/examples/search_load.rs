@@ -14,10 +14,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pika_commands::storage::Database;
 use pika_commands::{CommandContext, RetryPolicy, WriteModel};
+use pika_domain::EmbeddingCache;
 use pika_domain::*;
 use pika_worker::embedding::local::LocalEmbedder;
+use pika_worker::embedding::postgres_cache::PostgresEmbeddingCache;
+use pika_worker::embedding::sqlite_cache::SqliteEmbeddingCache;
 use pika_worker::embedding::store::FactEmbeddings;
 use serde_json::{Value, json};
 
@@ -89,24 +91,28 @@ fn facts_for(user: usize, count: usize) -> Vec<(String, String, String)> {
 
 async fn seed(args: &Args, tenant: &TenantId, users: usize, count: usize) {
     // Embedded: write into the server's own SQLite file (WAL lets both processes in).
-    let database = match args.values.get("data-dir") {
-        Some(dir) => Database::Sqlite(
-            pika_commands::sqlite::connect_sqlite(Path::new(dir), 4)
+    let (model, cache): (WriteModel, Arc<dyn EmbeddingCache>) = match args.values.get("data-dir") {
+        Some(dir) => {
+            let pool = pika_commands::sqlite::connect_sqlite(Path::new(dir), 4)
                 .await
-                .expect("embedded database"),
-        ),
-        None => Database::Postgres(
-            pika_commands::storage::connect_postgres(&args.get("database-url", ""), 8)
+                .expect("embedded database");
+            (
+                WriteModel::sqlite(pool.clone(), RetryPolicy::default()),
+                Arc::new(SqliteEmbeddingCache::new(pool)),
+            )
+        }
+        None => {
+            let pool = pika_commands::postgres::connect_postgres(&args.get("database-url", ""), 8)
                 .await
-                .expect("database"),
-        ),
-    };
-    let model = match &database {
-        Database::Postgres(pool) => WriteModel::postgres(pool.clone(), RetryPolicy::default()),
-        Database::Sqlite(pool) => WriteModel::sqlite(pool.clone(), RetryPolicy::default()),
+                .expect("database");
+            (
+                WriteModel::postgres(pool.clone(), RetryPolicy::default()),
+                Arc::new(PostgresEmbeddingCache::new(pool)),
+            )
+        }
     };
     let embedder = LocalEmbedder::load(Path::new(&pika_tests::model_dir())).expect("model");
-    let embeddings = FactEmbeddings::new(Arc::new(embedder), database);
+    let embeddings = FactEmbeddings::new(Arc::new(embedder), cache);
     let started = Instant::now();
     for user in 0..users {
         let facts = facts_for(user, count);

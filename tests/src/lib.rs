@@ -95,14 +95,14 @@ impl TestDatabase {
     pub async fn migrated() -> (Self, PgPool) {
         let database = Self::empty().await;
         let pool = database.pool(8).await;
-        pika_commands::storage::migrate(&pool)
+        pika_commands::postgres::migrate(&pool)
             .await
             .expect("migrate");
         (database, pool)
     }
 
     pub async fn pool(&self, max_connections: u32) -> PgPool {
-        pika_commands::storage::connect_postgres(&self.url, max_connections)
+        pika_commands::postgres::connect_postgres(&self.url, max_connections)
             .await
             .expect("connect to test database")
     }

@@ -8,9 +8,11 @@ use chrono::{DateTime, Utc};
 use pika_commands::sqlite::{connect_sqlite, migrate_sqlite};
 use pika_commands::{RetryPolicy, WriteModel};
 use pika_domain::*;
-use pika_projections::embedded::EmbeddedProjector;
-use pika_projections::read_store::ReadStore;
+use pika_projections::ReadStore;
+use pika_projections::postgres::PostgresReadStore;
 use pika_projections::search::{SearchFilter, rank};
+use pika_projections::sqlite::EmbeddedProjector;
+use pika_projections::sqlite::SqliteReadStore;
 use pika_projections::{DaemonSettings, PostgresEventLog, ProjectionDaemon, all_projections};
 use pika_tests::TestDatabase;
 use pika_tests::data_dir::TestDataDir;
@@ -211,7 +213,7 @@ fn sqlite_row(table: &str, row: &SqliteRow) -> Value {
         "facts" => sqlite_fact(row),
         "user_favorite_summary" => sqlite_summary(row),
         _ => {
-            let record = pika_projections::embedded::job_record(row).unwrap();
+            let record = pika_projections::sqlite::job_record(row).unwrap();
             job_fields(record, row.get("tenant"), row.get("job_id"))
         }
     }
@@ -254,13 +256,13 @@ async fn same_log_in_both() -> SameLog {
     let sqlite = embedded(&dir).await;
     let events = copy_log(&pg, &sqlite).await;
     let half = {
-        let projector = EmbeddedProjector::new(sqlite.clone());
+        let projector = EmbeddedProjector::new(sqlite.clone(), all_projections());
         projector.apply_next_batch().await.unwrap()
     };
     assert!(half > 0 && half < events, "{half} of {events}");
     sqlite.close().await;
     let sqlite = embedded(&dir).await;
-    let projector = EmbeddedProjector::new(sqlite.clone());
+    let projector = EmbeddedProjector::new(sqlite.clone(), all_projections());
     assert_eq!(
         projector.catch_up().await.unwrap() + half,
         events,
@@ -330,7 +332,7 @@ async fn a_batch_that_fails_leaves_nothing_and_is_applied_once_when_it_can_be() 
     .await
     .unwrap();
 
-    let projector = EmbeddedProjector::new(pool.clone());
+    let projector = EmbeddedProjector::new(pool.clone(), all_projections());
     let error = projector
         .catch_up()
         .await
@@ -363,8 +365,8 @@ fn same<T: serde::Serialize>(value: &T) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_read_question_gets_the_same_answer_from_both_backends() {
     let SameLog { pg, sqlite, .. } = &same_log_in_both().await;
-    let postgres = ReadStore::Postgres(pg.clone());
-    let embedded = ReadStore::Sqlite(sqlite.clone());
+    let postgres = PostgresReadStore::new(pg.clone());
+    let embedded = SqliteReadStore::new(sqlite.clone());
     let tenant = TenantId::parse("acme").unwrap();
     let middle: DateTime<Utc> = sqlx::query_scalar(
         "SELECT (metadata ->> 'time')::timestamptz FROM events

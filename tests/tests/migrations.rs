@@ -1,7 +1,7 @@
 //! The Postgres migrations applied over data an earlier release wrote, as an upgrade does.
 
-use pika_commands::storage::MIGRATOR;
-use pika_projections::read_store::{vector_from_bytes, vector_to_bytes};
+use pika_commands::postgres::MIGRATOR;
+use pika_domain::{vector_from_bytes, vector_to_bytes};
 use pika_tests::TestDatabase;
 
 /// The first migration that stores vectors as bytes.

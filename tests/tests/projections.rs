@@ -6,15 +6,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use pika_commands::{CommandContext, RetryPolicy, WriteModel};
 use pika_domain::*;
+use pika_projections::ReadStore;
 use pika_projections::decode::DomainEvent;
-use pika_projections::history::{fact_history, facts_as_of, live_facts};
+use pika_projections::postgres::PostgresReadStore;
 use pika_projections::projection::FactsProjection;
+use pika_projections::writes::ReadModelWrites;
 use pika_projections::{
     DaemonSettings, EventLog, LogPosition, PostgresEventLog, Projection, ProjectionDaemon,
     ProjectionError, RecordedEvent, TableSet, all_projections,
 };
 use pika_tests::TestDatabase;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use tokio::sync::watch;
 
 fn tenant() -> TenantId {
@@ -201,13 +203,13 @@ impl Projection for CrashingFacts {
 
     async fn apply(
         &self,
-        connection: &mut PgConnection,
+        writes: &mut dyn ReadModelWrites,
         tables: TableSet,
         event: &RecordedEvent,
         decoded: &DomainEvent,
     ) -> Result<Option<pika_projections::ChangedUser>, ProjectionError> {
         let changed = FactsProjection
-            .apply(connection, tables, event, decoded)
+            .apply(writes, tables, event, decoded)
             .await?;
         if event.payload.to_string().contains(self.crash_on) {
             return Err(ProjectionError::corrupt(event, "simulated crash"));
@@ -382,7 +384,7 @@ impl Projection for AlwaysFailing {
 
     async fn apply(
         &self,
-        _: &mut PgConnection,
+        _: &mut dyn ReadModelWrites,
         _: TableSet,
         event: &RecordedEvent,
         _: &DomainEvent,
@@ -449,4 +451,33 @@ async fn the_batch_read_walks_the_tail_index_without_sorting() {
     let plan = plan.join("\n");
     assert!(plan.contains("Index Scan using events_tail"), "{plan}");
     assert!(!plan.contains("Sort"), "{plan}");
+}
+
+fn reads(pool: &PgPool) -> PostgresReadStore {
+    PostgresReadStore::new(pool.clone())
+}
+
+async fn live_facts(
+    pool: &PgPool,
+    tenant: &TenantId,
+    user: &UserId,
+) -> Result<Vec<pika_projections::fact_record::FactRecord>, ProjectionError> {
+    reads(pool).live_facts(tenant, user).await
+}
+
+async fn fact_history(
+    pool: &PgPool,
+    tenant: &TenantId,
+    fact_id: uuid::Uuid,
+) -> Result<Option<pika_projections::history::FactHistory>, ProjectionError> {
+    reads(pool).fact_history(tenant, fact_id).await
+}
+
+async fn facts_as_of(
+    pool: &PgPool,
+    tenant: &TenantId,
+    user: &UserId,
+    as_of: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<pika_projections::fact_record::FactRecord>, ProjectionError> {
+    reads(pool).facts_as_of(tenant, user, as_of).await
 }

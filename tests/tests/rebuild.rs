@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use pika_commands::{RetryPolicy, WriteModel};
 use pika_domain::*;
-use pika_projections::rebuild::rebuild;
+use pika_projections::ProjectionRebuilder;
+use pika_projections::postgres::PostgresRebuilder;
 use pika_projections::{DaemonSettings, PostgresEventLog, ProjectionDaemon, all_projections};
 use pika_tests::TestDatabase;
 use pika_tests::history::{REBUILT_TABLES, catch_up_fully, event_count, random_job, table_rows};
@@ -69,7 +70,8 @@ async fn a_rebuild_after_a_random_history_equals_the_live_tables_row_for_row() {
 
     for projection in all_projections() {
         let mut reported = 0;
-        let report = rebuild(&pool, &log, projection, |n| reported += n)
+        let report = PostgresRebuilder::new(pool.clone())
+            .rebuild(projection, &mut |n| reported += n)
             .await
             .unwrap();
         assert_eq!(report.events_applied, total as u64);

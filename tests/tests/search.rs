@@ -136,7 +136,7 @@ async fn seed(app: &TestApp, user: &str, facts: &[(String, String, String)]) {
     let embedder = LocalEmbedder::load(std::path::Path::new(&pika_tests::model_dir())).unwrap();
     let embeddings = FactEmbeddings::new(
         Arc::new(embedder),
-        pika_commands::storage::Database::Postgres(pool),
+        Arc::new(pika_worker::embedding::postgres_cache::PostgresEmbeddingCache::new(pool.clone())),
     );
     let texts: Vec<String> = facts.iter().map(|(_, _, text)| text.clone()).collect();
     for chunk in texts.chunks(64) {
@@ -309,7 +309,8 @@ async fn command(app: &TestApp, method: reqwest::Method, path: &str, body: Optio
 /// only what changed: it must answer as a full load does (here, by a process holding nothing).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_changes_a_refreshed_index_answers_as_a_full_load_does() {
-    use pika_projections::read_store::ReadStore;
+    use pika_projections::ReadStore;
+    use pika_projections::postgres::PostgresReadStore;
     use pika_projections::search::{SearchFilter, rank};
     let app = TestApp::spawn().await;
     let user = "refresh-kid";
@@ -328,7 +329,7 @@ async fn after_changes_a_refreshed_index_answers_as_a_full_load_does() {
         ids.push(written["fact_id"].as_str().unwrap().to_owned());
     }
     assert_eq!(search(&app, user, "dog").await.1[0], "Max");
-    let reads = ReadStore::Postgres(app.database.pool(2).await);
+    let reads = PostgresReadStore::new(app.database.pool(2).await);
     let tenant = TEST_TENANT;
     let model = pika_worker::embedding::local::MODEL_NAME;
     let before = reads.load_index(tenant, user, model).await.unwrap();

@@ -15,7 +15,7 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Consumer};
-use pika_projections::jobs::{JobMessage, JobPublisher};
+use pika_domain::job_queue::{JobMessage, JobPublisher};
 use tokio::sync::Mutex;
 use tracing::warn;
 

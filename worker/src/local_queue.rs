@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use pika_commands::Backoff;
-use pika_projections::jobs::{JobMessage, JobPublisher};
+use pika_domain::job_queue::{JobMessage, JobPublisher};
 use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
 use tokio::sync::{Notify, watch};

@@ -16,12 +16,12 @@ use lapin::Consumer;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
 use pika_commands::{Backoff, CommandContext, CommandError, WriteModel};
+use pika_domain::job_queue::JobMessage;
 use pika_domain::{
     Conversation, ExtractionCounts, ExtractionJob, ExtractionJobCommand, ExtractionJobError,
     FactOperation, JobId, JobStatus, TenantId, UserId, UserMemory, UserMemoryCommand,
     UserMemoryError,
 };
-use pika_projections::jobs::JobMessage;
 use tokio::sync::watch;
 use tracing::{Instrument, info, info_span, warn};
 

@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use pika_commands::storage::Database;
 use pika_domain::TenantId;
 use tokio::sync::watch;
 
@@ -46,16 +45,6 @@ pub const REFRESH_EVERY: Duration = Duration::from_secs(2);
 /// Past this age without a successful reread, the keys in memory may include revoked ones, so
 /// requests are refused (503) rather than trusted; a short database hiccup stays invisible.
 pub const STALE_AFTER: Duration = Duration::from_secs(30);
-
-/// The key store of the backend `database` names. The one place outside the adapters that
-/// knows which backends exist; it goes away when the backend is chosen once in
-/// `Application::build`.
-pub fn key_store_for(database: &Database) -> Arc<dyn KeyStore> {
-    match database {
-        Database::Postgres(pool) => Arc::new(PostgresKeyStore::new(pool.clone())),
-        Database::Sqlite(pool) => Arc::new(SqliteKeyStore::new(pool.clone())),
-    }
-}
 
 /// The secret of an `Authorization` header; the scheme is case-insensitive (RFC 9110 §11.1).
 fn bearer_secret(header: &str) -> Option<&str> {

@@ -57,8 +57,7 @@ fn text_or_default(
 /// The vector is stored before the commit so the `facts` projection attaches it; without it
 /// search still finds the fact by keyword, so a failure is counted, not fatal.
 async fn embed(state: &AppState, text: &FactText) {
-    let embeddings =
-        FactEmbeddings::new(state.embedder.clone(), state.dependencies.database.clone());
+    let embeddings = FactEmbeddings::new(state.embedder.clone(), state.backend.embedding_cache());
     if let Err(error) = embeddings.ensure(&[text.to_string()]).await {
         metrics::counter!("pika_embedding_failures_total").increment(1);
         tracing::warn!(%error, "fact committed without a vector");

@@ -67,7 +67,7 @@ struct Readiness {
 )]
 #[tracing::instrument(skip_all)]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let database = state.dependencies.database.name();
+    let database = state.reads.backend();
     let (postgres, redis, amqp) = tokio::join!(
         check(database, Some(state.dependencies.check_database())),
         check("redis", state.dependencies.check_redis()),

@@ -6,9 +6,6 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use pika_commands::storage::Database;
-use pika_projections::embedded::embedded_projection_status;
-use pika_projections::{PostgresEventLog, recorded_projection_status};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -17,12 +14,7 @@ use crate::state::AppState;
 /// Projection positions and lag, read at scrape time: the daemon may run in another process,
 /// and the store is the one place that knows both the checkpoints and the log's end.
 async fn record_projection_lag(state: &AppState) {
-    let statuses = match &state.dependencies.database {
-        Database::Postgres(pool) => {
-            recorded_projection_status(pool, &PostgresEventLog::new(pool.clone())).await
-        }
-        Database::Sqlite(pool) => embedded_projection_status(pool).await,
-    };
+    let statuses = state.reads.projection_status(&[]).await;
     match statuses {
         Ok(statuses) => {
             for status in statuses {

@@ -7,8 +7,8 @@
 
 use async_trait::async_trait;
 use pika_projections::decode::DomainEvent;
+use pika_projections::writes::ReadModelWrites;
 use pika_projections::{ChangedUser, Projection, ProjectionError, RecordedEvent, TableSet};
-use sqlx::PgConnection;
 
 use super::cache::RedisCache;
 
@@ -41,7 +41,7 @@ impl Projection for CacheInvalidation {
 
     async fn apply(
         &self,
-        _connection: &mut PgConnection,
+        _writes: &mut dyn ReadModelWrites,
         _tables: TableSet,
         event: &RecordedEvent,
         decoded: &DomainEvent,

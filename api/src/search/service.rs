@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use pika_domain::Embedder;
 use pika_projections::ProjectionError;
-use pika_projections::read_store::ReadStore;
+use pika_projections::ReadStore;
 use pika_projections::search::{ScoredFact, SearchFilter, UserIndex, rank};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -195,7 +195,7 @@ impl SearchAnswer {
 }
 
 pub struct SearchService {
-    reads: ReadStore,
+    reads: Arc<dyn ReadStore>,
     embedder: Arc<dyn Embedder>,
     redis: Option<RedisCache>,
     /// Embedded mode: users' generations kept in process, bumped by the projector after each
@@ -224,7 +224,11 @@ fn record(layer: Layer, started: Instant) {
 }
 
 impl SearchService {
-    pub fn new(reads: ReadStore, embedder: Arc<dyn Embedder>, redis: Option<RedisCache>) -> Self {
+    pub fn new(
+        reads: Arc<dyn ReadStore>,
+        embedder: Arc<dyn Embedder>,
+        redis: Option<RedisCache>,
+    ) -> Self {
         Self {
             reads,
             embedder,
@@ -402,7 +406,7 @@ impl SearchService {
             && bytes.len() % 4 == 0
         {
             metrics::counter!("pika_embedding_cache_total", "result" => "hit").increment(1);
-            let vector = pika_projections::read_store::vector_from_bytes(&bytes);
+            let vector = pika_domain::vector_from_bytes(&bytes);
             self.local_vectors
                 .insert(normalised, Arc::new(vector.clone()))
                 .await;
@@ -417,7 +421,7 @@ impl SearchService {
             }
         };
         if let (Some(redis), Some(key)) = (&self.redis, &key) {
-            let bytes = pika_projections::read_store::vector_to_bytes(&vector);
+            let bytes = pika_domain::vector_to_bytes(&vector);
             redis.set_bytes(key, &bytes, L3_TTL).await.ok();
         }
         self.local_vectors
@@ -483,6 +487,7 @@ impl SearchService {
 mod tests {
     use super::*;
     use pika_domain::EmbeddingError;
+    use pika_projections::sqlite::SqliteReadStore;
 
     #[derive(Debug)]
     struct NoEmbedder;
@@ -522,7 +527,8 @@ mod tests {
     async fn a_query_vector_is_kept_in_process_whether_or_not_redis_answers() {
         let embedder = Arc::new(CountingEmbedder::default());
         let pool = sqlx::sqlite::SqlitePool::connect_lazy("sqlite::memory:").expect("a pool");
-        let search = SearchService::new(ReadStore::Sqlite(pool), embedder.clone(), None);
+        let search =
+            SearchService::new(Arc::new(SqliteReadStore::new(pool)), embedder.clone(), None);
         let first = search.query_vector("What is my dog called?").await;
         let again = search.query_vector("what is my  dog called?").await;
         assert_eq!(first, again);
@@ -531,7 +537,11 @@ mod tests {
 
     fn service() -> SearchService {
         let pool = sqlx::sqlite::SqlitePool::connect_lazy("sqlite::memory:").expect("a pool");
-        SearchService::new(ReadStore::Sqlite(pool), Arc::new(NoEmbedder), None)
+        SearchService::new(
+            Arc::new(SqliteReadStore::new(pool)),
+            Arc::new(NoEmbedder),
+            None,
+        )
     }
 
     fn answer() -> Arc<SearchAnswer> {

@@ -2,6 +2,8 @@
 
 pub mod local;
 pub mod openai;
+pub mod postgres_cache;
+pub mod sqlite_cache;
 pub mod store;
 
 /// Unit length, so a dot product is the cosine.

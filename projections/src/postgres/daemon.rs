@@ -12,15 +12,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::postgres::PgListener;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{Notify, broadcast, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::ProjectionError;
+use crate::ProjectionStatus;
 use crate::decode::{committed_at, decode};
 use crate::event_log::{EventLog, LogPosition, RecordedEvent};
+use crate::postgres::PostgresWrites;
 use crate::projection::{ChangedUser, Projection, TableSet};
 
 /// The longest a failing projection waits before trying again: long enough not to hammer a
@@ -249,7 +250,12 @@ impl ProjectionDaemon {
         for event in &fresh {
             if let Some(decoded) = decode(event)?
                 && let Some(user) = projection
-                    .apply(&mut tx, TableSet::Live, event, &decoded)
+                    .apply(
+                        &mut PostgresWrites::new(&mut tx),
+                        TableSet::Live,
+                        event,
+                        &decoded,
+                    )
                     .await?
             {
                 changed.insert(user);
@@ -376,47 +382,8 @@ pub async fn read_checkpoint(
     )
 }
 
-/// Where one projection stands, for `pika-memory projections status` and the admin API.
-#[derive(Debug, Clone, Serialize)]
-pub struct ProjectionStatus {
-    pub projection: String,
-    pub position: LogPosition,
-    pub events_applied: i64,
-    pub lag_events: i64,
-    pub lag_seconds: f64,
-    pub updated_at: Option<DateTime<Utc>>,
-}
-
-pub async fn projection_status(
-    pool: &PgPool,
-    log: &dyn EventLog,
-    projections: &[Arc<dyn Projection>],
-) -> Result<Vec<ProjectionStatus>, ProjectionError> {
-    let mut statuses = Vec::new();
-    for projection in projections {
-        statuses.push(status_of(pool, log, projection.name()).await?);
-    }
-    Ok(statuses)
-}
-
-/// Every projection that has a checkpoint, including those that hold no rows (the job
-/// dispatcher, cache invalidation), whose lag an operator needs as much.
-pub async fn recorded_projection_status(
-    pool: &PgPool,
-    log: &dyn EventLog,
-) -> Result<Vec<ProjectionStatus>, ProjectionError> {
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT projection FROM projection_checkpoints ORDER BY projection")
-            .fetch_all(pool)
-            .await?;
-    let mut statuses = Vec::new();
-    for name in names {
-        statuses.push(status_of(pool, log, &name).await?);
-    }
-    Ok(statuses)
-}
-
-async fn status_of(
+/// Where one projection stands, from its checkpoint row and the log past it.
+pub(crate) async fn status_of(
     pool: &PgPool,
     log: &dyn EventLog,
     name: &str,

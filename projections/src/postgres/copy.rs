@@ -1,34 +1,10 @@
-//! Writing a rebuilt read model in bulk.
-//!
-//! One statement per event caps a rebuild at a few thousand events a second. A rebuild instead
-//! folds the whole log in memory (each projection's [`RebuildFold`], using the same pure
-//! functions as its live path) and writes the final rows once, with `COPY`.
+//! Writing a rebuilt read model in bulk with `COPY`: one statement per event caps a rebuild
+//! at a few thousand events a second.
 
-use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::PgConnection;
 
 use crate::ProjectionError;
-use crate::decode::DomainEvent;
-use crate::event_log::LogPosition;
-use crate::projection::TableSet;
-
-/// A projection's read model built in memory from the whole log, then written at once.
-///
-/// Memory grows with the live rows (not with the events): a store of a million live facts
-/// needs a few hundred megabytes while it rebuilds.
-#[async_trait]
-pub trait RebuildFold: Send {
-    /// Folds one event, in log order.
-    fn apply(&mut self, position: LogPosition, at: DateTime<Utc>, event: &DomainEvent);
-
-    /// Writes every row into the projection's tables of `tables` (fresh, empty copies).
-    async fn write(
-        self: Box<Self>,
-        connection: &mut PgConnection,
-        tables: TableSet,
-    ) -> Result<u64, ProjectionError>;
-}
 
 /// Bytes per CopyData message, well under the protocol's limit.
 const COPY_CHUNK: usize = 1 << 20;

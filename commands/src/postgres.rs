@@ -1,0 +1,34 @@
+//! The write side's Postgres adapter: connecting, applying the schema, and the write model
+//! over postgres-es' event repository.
+
+use postgres_es::PostgresEventRepository;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPoolOptions;
+
+use crate::{RetryPolicy, WriteModel};
+
+/// Every table of the service, event store and read models alike, in one ordered history.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+
+/// Opens a pool and proves it with one connection, so a wrong URL fails at start with the
+/// driver's reason rather than at the first request. (postgres-es' own helper panics instead.)
+pub async fn connect_postgres(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(crate::ACQUIRE_TIMEOUT)
+        .connect(url)
+        .await
+}
+
+/// Applies every pending migration; running it again changes nothing.
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    MIGRATOR.run(pool).await
+}
+
+impl WriteModel {
+    /// The scaled-out write model: the frameworks over postgres-es' repository.
+    pub fn postgres(pool: PgPool, retry: RetryPolicy) -> Self {
+        Self::over(move || PostgresEventRepository::new(pool.clone()), retry)
+    }
+}

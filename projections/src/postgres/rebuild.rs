@@ -1,0 +1,219 @@
+//! `pika-memory projections rebuild`: replay the whole log into fresh tables and swap them in.
+//!
+//! The live tables keep serving reads (and the live daemon keeps feeding them) while the fresh
+//! copies fill. The swap happens in one transaction that holds the projection's checkpoint
+//! row, so the live daemon waits for it, and then finds its checkpoint already at the rebuilt
+//! position: nothing is applied twice and nothing is missed.
+
+use std::sync::Arc;
+
+use futures_util::TryStreamExt;
+use sqlx::PgPool;
+
+use crate::ProjectionError;
+use crate::decode::{decode, decode_parts, parse_commit_time};
+use crate::event_log::{EventLog, LogPosition, PostgresEventLog, RecordedEvent};
+use crate::postgres::PostgresWrites;
+use crate::projection::{Projection, TableSet};
+use crate::rebuild::{ProjectionRebuilder, RebuildReport};
+
+/// Events applied per transaction while filling the fresh tables.
+const REBUILD_BATCH: u32 = 5_000;
+
+/// How often a folding rebuild reports progress, in events.
+const PROGRESS_EVERY: u64 = 10_000;
+
+async fn apply_events(
+    connection: &mut sqlx::PgConnection,
+    projection: &dyn Projection,
+    events: &[RecordedEvent],
+) -> Result<(), ProjectionError> {
+    for event in events {
+        if let Some(decoded) = decode(event)? {
+            projection
+                .apply(
+                    &mut PostgresWrites::new(connection),
+                    TableSet::Rebuild,
+                    event,
+                    &decoded,
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Fills the fresh tables from everything readable now; returns where it stopped and how many
+/// events it read.
+async fn fill(
+    pool: &PgPool,
+    log: &dyn EventLog,
+    projection: &dyn Projection,
+    progress: &mut impl FnMut(u64),
+) -> Result<(LogPosition, u64), ProjectionError> {
+    let mut position = LogPosition::default();
+    let mut applied = 0u64;
+    if let Some(fold) = projection.rebuild_fold() {
+        let stream_log = PostgresEventLog::new(pool.clone());
+        let mut events = stream_log.stream_after(position);
+        let mut fold = fold;
+        let mut unreported = 0;
+        while let Some(event) = events.try_next().await? {
+            if let Some(decoded) = decode_parts(
+                &event.aggregate_type,
+                &event.aggregate_id,
+                event.payload.as_str(),
+                event.position.global_position,
+            )? {
+                fold.apply(
+                    event.position,
+                    parse_commit_time(event.time.as_deref()),
+                    &decoded,
+                );
+            }
+            position = event.position;
+            unreported += 1;
+            if unreported == PROGRESS_EVERY {
+                progress(unreported);
+                applied += unreported;
+                unreported = 0;
+            }
+        }
+        progress(unreported);
+        applied += unreported;
+        let mut tx = pool.begin().await?;
+        fold.write(&mut PostgresWrites::new(&mut tx), TableSet::Rebuild)
+            .await?;
+        tx.commit().await?;
+        return Ok((position, applied));
+    }
+    loop {
+        let events = log.read_after(position, REBUILD_BATCH).await?;
+        let Some(last) = events.last().map(|e| e.position) else {
+            break;
+        };
+        let mut tx = pool.begin().await?;
+        apply_events(&mut tx, projection, &events).await?;
+        tx.commit().await?;
+        position = last;
+        applied += events.len() as u64;
+        progress(events.len() as u64);
+    }
+    Ok((position, applied))
+}
+
+/// Rebuilds one projection; `progress` is told how many events each step applied.
+async fn rebuild(
+    pool: &PgPool,
+    log: &dyn EventLog,
+    projection: Arc<dyn Projection>,
+    mut progress: impl FnMut(u64),
+) -> Result<RebuildReport, ProjectionError> {
+    for table in projection.tables() {
+        let fresh = TableSet::Rebuild.name(table);
+        sqlx::query(&format!("DROP TABLE IF EXISTS {fresh}"))
+            .execute(pool)
+            .await?;
+        sqlx::query(&format!(
+            "CREATE TABLE {fresh} (LIKE {table} INCLUDING ALL)"
+        ))
+        .execute(pool)
+        .await?;
+    }
+    let (mut position, mut applied) = fill(pool, log, projection.as_ref(), &mut progress).await?;
+
+    // The swap: hold the checkpoint row so the live daemon pauses, apply what arrived
+    // meanwhile, rename, and move the checkpoint to where the fresh tables stand.
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT DO NOTHING",
+    )
+    .bind(projection.name())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("SELECT 1 FROM projection_checkpoints WHERE projection = $1 FOR UPDATE")
+        .bind(projection.name())
+        .execute(&mut *tx)
+        .await?;
+    loop {
+        let events = log.read_after(position, REBUILD_BATCH).await?;
+        let Some(last) = events.last().map(|e| e.position) else {
+            break;
+        };
+        apply_events(&mut tx, projection.as_ref(), &events).await?;
+        position = last;
+        applied += events.len() as u64;
+        progress(events.len() as u64);
+    }
+    for table in projection.tables() {
+        let fresh = TableSet::Rebuild.name(table);
+        sqlx::query(&format!("ALTER TABLE {table} RENAME TO {table}__old"))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!("ALTER TABLE {fresh} RENAME TO {table}"))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!("DROP TABLE {table}__old"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query(
+        "UPDATE projection_checkpoints
+            SET transaction_id = $2, global_position = $3, events_applied = $4, updated_at = now()
+          WHERE projection = $1",
+    )
+    .bind(projection.name())
+    .bind(position.transaction_id)
+    .bind(position.global_position)
+    .bind(i64::try_from(applied).unwrap_or(i64::MAX))
+    .execute(&mut *tx)
+    .await?;
+    let in_store: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events
+          WHERE (transaction_id, global_position) <= ($1::text::xid8, $2)",
+    )
+    .bind(position.transaction_id.to_string())
+    .bind(position.global_position)
+    .fetch_one(&mut *tx)
+    .await?;
+    let report = RebuildReport {
+        events_applied: applied,
+        events_in_store: u64::try_from(in_store).unwrap_or(0),
+        position,
+    };
+    if report.events_applied != report.events_in_store {
+        // Rolled back when dropped: the live tables stay as they were.
+        return Err(ProjectionError::Corrupt {
+            position: position.global_position,
+            detail: format!(
+                "rebuild applied {applied} events but the store holds {in_store} up to this position"
+            ),
+        });
+    }
+    tx.commit().await?;
+    Ok(report)
+}
+
+/// Rebuilds Postgres read models into fresh tables swapped in at the end.
+#[derive(Debug, Clone)]
+pub struct PostgresRebuilder {
+    pool: PgPool,
+}
+
+impl PostgresRebuilder {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+#[async_trait::async_trait]
+impl ProjectionRebuilder for PostgresRebuilder {
+    async fn rebuild(
+        &self,
+        projection: Arc<dyn Projection>,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<RebuildReport, ProjectionError> {
+        let log = PostgresEventLog::new(self.pool.clone());
+        rebuild(&self.pool, &log, projection, progress).await
+    }
+}

@@ -1,0 +1,88 @@
+//! The read side's SQLite adapter: the embedded read-store queries, the projection sink, the
+//! embedded projector and rebuild, and the row decoding they share.
+
+mod projector;
+mod read_store;
+mod rebuild;
+mod writes;
+
+pub use projector::{EmbeddedProjector, OnChanged};
+pub use read_store::SqliteReadStore;
+pub use rebuild::SqliteRebuilder;
+pub use writes::SqliteWrites;
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use uuid::Uuid;
+
+use crate::ProjectionError;
+use crate::event_log::{LogPosition, RecordedEvent};
+use crate::jobs::JobRecord;
+
+pub(crate) fn sqlite_uuid(row: &SqliteRow, column: &str) -> Result<Option<Uuid>, sqlx::Error> {
+    let text: Option<String> = row.try_get(column)?;
+    text.map(|text| {
+        Uuid::parse_str(&text).map_err(|error| sqlx::Error::ColumnDecode {
+            index: column.to_owned(),
+            source: Box::new(error),
+        })
+    })
+    .transpose()
+}
+
+/// A JSON column kept as text.
+pub(crate) fn sqlite_json<T: serde::de::DeserializeOwned>(
+    row: &SqliteRow,
+    column: &str,
+) -> Result<T, sqlx::Error> {
+    let text: String = row.try_get(column)?;
+    serde_json::from_str(&text).map_err(|error| sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: Box::new(error),
+    })
+}
+
+pub(crate) fn sqlite_recorded_event(row: &SqliteRow) -> Result<RecordedEvent, ProjectionError> {
+    Ok(RecordedEvent {
+        position: LogPosition {
+            transaction_id: 0,
+            global_position: row.try_get("global_position")?,
+        },
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        sequence: row.try_get("sequence")?,
+        event_type: row.try_get("event_type")?,
+        event_version: row.try_get("event_version")?,
+        payload: sqlite_json(row, "payload")?,
+        metadata: sqlite_json(row, "metadata")?,
+    })
+}
+
+/// A row of the embedded `extraction_jobs`; the transaction id is a Postgres notion, 0 here.
+pub fn job_record(row: &SqliteRow) -> Result<JobRecord, sqlx::Error> {
+    Ok(JobRecord {
+        user_id: row.try_get("user_id")?,
+        status: row.try_get("status")?,
+        attempts: row.try_get("attempts")?,
+        last_error: row.try_get("last_error")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        submitted_at: row.try_get("submitted_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        added: row.try_get("added")?,
+        updated: row.try_get("updated")?,
+        retracted: row.try_get("retracted")?,
+        unchanged: row.try_get("unchanged")?,
+        transaction_id: 0,
+        global_position: row.try_get("global_position")?,
+    })
+}
+
+/// The embedding cache's key: SHA-256 of the text's UTF-8 bytes, as on Postgres.
+pub(crate) fn text_digest(text: &str) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes()).to_vec()
+}
+
+const EVENT_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequence, \
+    event_type, event_version, payload, metadata";
