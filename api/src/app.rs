@@ -18,11 +18,11 @@ use crate::auth::ApiKeys;
 use crate::backend::{self, OpenOptions};
 use crate::config::Config;
 use crate::problem::{method_not_allowed, route_not_found};
-use crate::search::cache::RedisCache;
-use crate::search::invalidation::CacheInvalidation;
-use crate::search::service::SearchService;
 use crate::state::{AppState, Dependencies};
 use crate::{openapi, routes};
+use pika_projections::query::cache::RedisCache;
+use pika_projections::query::invalidation::CacheInvalidation;
+use pika_projections::query::service::SearchService;
 
 /// Which parts of the service this process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

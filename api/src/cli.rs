@@ -13,8 +13,8 @@ use crate::app::{Application, Roles};
 use crate::auth::{self, KeyRecord, Revocation};
 use crate::backend::{self, Backend, OpenOptions};
 use crate::config::Config;
-use crate::search::cache::RedisCache;
 use crate::telemetry;
+use pika_projections::query::cache::RedisCache;
 
 /// PIKA Memory: long-term memory for a conversational assistant.
 ///

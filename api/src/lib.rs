@@ -13,7 +13,7 @@ mod openapi;
 mod problem;
 mod read_your_writes;
 mod routes;
-pub mod search;
+mod schemas;
 mod state;
 mod telemetry;
 

@@ -8,8 +8,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::ApiKeys;
 use crate::config::Config;
-use crate::search::service::SearchService;
 use pika_commands::WriteModel;
+use pika_projections::query::service::SearchService;
 
 /// The servers this process talks to, each present only when configured.
 #[derive(Debug, Clone)]

@@ -11,5 +11,6 @@ mod write_model;
 /// of hanging while the database is down (both backends' pools).
 pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-pub use retry::{Backoff, RetryPolicy};
+pub use pika_domain::Backoff;
+pub use retry::RetryPolicy;
 pub use write_model::{CommandContext, CommandError, WriteModel};

@@ -2,12 +2,14 @@
 //! aggregates, their commands, events and errors. No I/O lives here, so every rule can be
 //! tested given/when/then without a database.
 
+pub mod backoff;
 pub mod embedding;
 pub mod extraction_job;
 pub mod job_queue;
 pub mod user_memory;
 pub mod values;
 
+pub use backoff::Backoff;
 pub use embedding::{Embedder, EmbeddingCache, EmbeddingError, vector_from_bytes, vector_to_bytes};
 pub use extraction_job::{
     ChatMessage, Conversation, ExtractionJob, ExtractionJobCommand, ExtractionJobError,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// A live fact as the read side shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FactRecord {
     pub fact_id: Uuid,
     pub user_id: String,
@@ -26,7 +26,7 @@ pub struct FactRecord {
 }
 
 /// Which job and which of its messages stated the fact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FactSourceRecord {
     pub job_id: Option<Uuid>,
     pub message_indexes: Vec<i32>,

@@ -6,7 +6,7 @@ use pika_domain::{FactKey, UserMemoryEvent};
 use serde::{Deserialize, Serialize};
 
 /// Favourites by topic, likes and dislikes by topic, and how many facts are live.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FavoriteSummary {
     pub favorites: BTreeMap<String, String>,
     pub likes: BTreeMap<String, Vec<String>>,

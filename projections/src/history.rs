@@ -14,7 +14,7 @@ use crate::event_log::RecordedEvent;
 use crate::fact_record::{FactRecord, FactSourceRecord, apply_change, fact_change};
 
 /// One version of a fact: the event that made it, and who and what caused it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct FactVersion {
     pub event: String,
     pub sequence: i64,
@@ -31,7 +31,7 @@ pub struct FactVersion {
 }
 
 /// Every version of one fact, oldest first.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct FactHistory {
     pub fact_id: Uuid,
     pub user_id: String,
@@ -152,7 +152,7 @@ pub fn facts_as_of_events(
 
 /// A user's favourites, likes and dislikes by topic (the L2 read model); empty for a user
 /// with no facts yet.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct FavoriteSummaryView {
     pub user_id: String,
     #[serde(flatten)]

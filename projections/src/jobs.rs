@@ -180,7 +180,7 @@ impl JobRecord {
 }
 
 /// A job as a client sees it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize)]
 pub struct JobView {
     pub job_id: Uuid,
     pub user_id: String,
@@ -210,7 +210,7 @@ impl JobView {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct JobResult {
     pub added: i32,
     pub updated: i32,

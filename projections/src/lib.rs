@@ -11,6 +11,7 @@ pub mod history;
 pub mod jobs;
 pub mod postgres;
 pub mod projection;
+pub mod query;
 pub mod read_store;
 pub mod rebuild;
 pub mod search;

@@ -99,3 +99,86 @@ pub trait ReadModelWrites: Send {
         rows: Vec<ExtractionJobRow>,
     ) -> Result<u64, ProjectionError>;
 }
+
+/// A query of either backend, ready for more binds.
+pub(crate) type Statement<'q, DB> =
+    sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>;
+
+/// Binds the job row's columns both stores keep alike, `user_id` to `unchanged` in
+/// `JOB_COLUMNS` order; each adapter binds the ids and positions it keeps its own way around
+/// them, so a column added to the job row is bound once for both backends.
+pub(crate) fn bind_job_record<'q, DB>(
+    query: Statement<'q, DB>,
+    record: &JobRecord,
+) -> Statement<'q, DB>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i32: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<DateTime<Utc>>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
+        .bind(record.user_id.clone())
+        .bind(record.status.clone())
+        .bind(record.attempts)
+        .bind(record.last_error.clone())
+        .bind(record.idempotency_key.clone())
+        .bind(record.submitted_at)
+        .bind(record.started_at)
+        .bind(record.finished_at)
+        .bind(record.added)
+        .bind(record.updated)
+        .bind(record.retracted)
+        .bind(record.unchanged)
+}
+
+/// Binds a fact's descriptive columns both stores keep alike: `key, kind, value, text,
+/// confidence, language`.
+pub(crate) fn bind_fact_description<'q, DB>(
+    query: Statement<'q, DB>,
+    record: &FactRecord,
+) -> Statement<'q, DB>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    f64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
+        .bind(record.key.clone())
+        .bind(record.kind.clone())
+        .bind(record.value.clone())
+        .bind(record.text.clone())
+        .bind(record.confidence)
+        .bind(record.language.clone())
+}
+
+/// Binds a summary row, `tenant, user_id, favorites, likes, dislikes, live_facts,
+/// last_changed_at, global_position`: the maps as JSON, which both stores take (jsonb on
+/// Postgres, text on SQLite) from the same encoding.
+pub(crate) fn bind_summary_row<'q, DB>(
+    query: Statement<'q, DB>,
+    row: &SummaryRow,
+) -> Statement<'q, DB>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    sqlx::types::Json<std::collections::BTreeMap<String, String>>:
+        sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    sqlx::types::Json<std::collections::BTreeMap<String, Vec<String>>>:
+        sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i32: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
+        .bind(row.tenant.clone())
+        .bind(row.user_id.clone())
+        .bind(sqlx::types::Json(row.summary.favorites.clone()))
+        .bind(sqlx::types::Json(row.summary.likes.clone()))
+        .bind(sqlx::types::Json(row.summary.dislikes.clone()))
+        .bind(row.summary.live_facts)
+        .bind(row.last_changed_at)
+        .bind(row.position)
+}

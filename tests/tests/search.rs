@@ -215,11 +215,18 @@ async fn queries_naming_a_fact_rank_it_in_the_top_three_among_hundreds_in_englis
         "I am allergic to peanuts".into(),
     ));
     seed(&app, "kid-many", &facts).await;
-    for _ in 0..100 {
-        let body: Value = app.get_json("/v1/users/kid-many/favorites").await;
-        if body["live_facts"] == facts.len() {
+    // Search reads the `facts` read model, which its own projection feeds: wait for that one
+    // (the summary can be complete while the facts are still being applied on a busy machine).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let body: Value = app.get_json("/v1/users/kid-many/facts").await;
+        if body["facts"].as_array().map(Vec::len) == Some(facts.len()) {
             break;
         }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the facts read model never showed the seeded facts"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let cases = [
@@ -404,7 +411,7 @@ async fn after_changes_a_refreshed_index_answers_as_a_full_load_does() {
 /// (under a cut that made each search take ~250 ms).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_unreachable_calls_fail_at_once_instead_of_each_reconnecting() {
-    use pika_api::search::cache::RedisCache;
+    use pika_projections::query::cache::RedisCache;
     let proxy = TcpProxy::start(&host_port(&redis_url()), true).await;
     let client = redis::Client::open(through_port(&redis_url(), proxy.port)).unwrap();
     let cache = RedisCache::new(client, &pika_tests::unique_prefix());

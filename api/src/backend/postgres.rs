@@ -25,8 +25,8 @@ use crate::app::{Roles, extraction_worker};
 use crate::auth::KeyStore;
 use crate::auth::PostgresKeyStore;
 use crate::config::Config;
-use crate::search::invalidation::{CacheInvalidation, evict_on_announcements};
 use crate::state::AppState;
+use pika_projections::query::invalidation::{CacheInvalidation, evict_on_announcements};
 
 #[derive(Debug, Clone)]
 pub(super) struct PostgresBackend {

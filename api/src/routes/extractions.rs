@@ -216,7 +216,7 @@ fn finished(status: &str) -> bool {
     security(("api_key" = [])),
     params(("job_id" = Uuid, Path, description = "The id `POST /v1/extractions` answered with"), JobQuery),
     responses(
-        (status = 200, description = "The job", body = JobView),
+        (status = 200, description = "The job", body = crate::schemas::JobView),
         (status = 400, description = "A bad job id or query parameter", body = Problem,
             content_type = "application/problem+json"),
         (status = 404, description = "No such job for this tenant", body = Problem,

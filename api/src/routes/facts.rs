@@ -53,6 +53,7 @@ struct FactList {
     user_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     as_of: Option<DateTime<Utc>>,
+    #[schema(value_type = Vec<crate::schemas::FactRecord>)]
     facts: Vec<FactRecord>,
 }
 
@@ -107,7 +108,7 @@ async fn list_facts(
     security(("api_key" = [])),
     params(("fact_id" = Uuid, Path)),
     responses(
-        (status = 200, description = "The versions, oldest first", body = FactHistory),
+        (status = 200, description = "The versions, oldest first", body = crate::schemas::FactHistory),
         (status = 400, description = "A bad fact id", body = Problem,
             content_type = "application/problem+json"),
         (status = 404, description = "No such fact for this tenant", body = Problem,
@@ -147,7 +148,7 @@ struct OneFactQuery {
     security(("api_key" = [])),
     params(("fact_id" = Uuid, Path), OneFactQuery),
     responses(
-        (status = 200, description = "The fact", body = FactRecord),
+        (status = 200, description = "The fact", body = crate::schemas::FactRecord),
         (status = 400, description = "A bad fact id or query parameter, or a min_position past \
             the end of the log", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No live fact with this id for this tenant (retracted, or \

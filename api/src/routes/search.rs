@@ -5,8 +5,6 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue};
 use pika_domain::UserId;
-use pika_projections::fact_record::FactRecord;
-use pika_projections::history::FavoriteSummaryView;
 use pika_projections::search::SearchFilter;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -16,8 +14,8 @@ use utoipa_axum::routes;
 use crate::auth::Tenant;
 use crate::extract::ApiJson;
 use crate::problem::{ApiError, Problem};
-use crate::search::service::{Layer, SearchQuery};
 use crate::state::AppState;
+use pika_projections::query::service::{Layer, SearchQuery};
 
 const MAX_QUERY_CHARS: usize = 1_000;
 
@@ -58,7 +56,7 @@ struct SearchResults {
 #[allow(dead_code, reason = "describes bytes the search handler writes itself")]
 struct SearchHit {
     #[serde(flatten)]
-    fact: FactRecord,
+    fact: crate::schemas::FactRecord,
     /// Fused relevance in [0, 1]: 1 is first by both meaning and words.
     #[schema(minimum = 0, maximum = 1)]
     score: f64,
@@ -69,7 +67,7 @@ struct SearchHit {
 #[allow(dead_code, reason = "describes the JSON the favourites handler builds")]
 struct Favorites {
     #[serde(flatten)]
-    summary: FavoriteSummaryView,
+    summary: crate::schemas::FavoriteSummaryView,
     #[schema(schema_with = served_from_schema)]
     served_from: String,
 }

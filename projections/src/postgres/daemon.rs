@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use pika_domain::Backoff;
 use sqlx::postgres::PgListener;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{Notify, broadcast, watch};
@@ -24,9 +25,12 @@ use crate::event_log::{EventLog, LogPosition, RecordedEvent};
 use crate::postgres::PostgresWrites;
 use crate::projection::{ChangedUser, Projection, TableSet};
 
-/// The longest a failing projection waits before trying again: long enough not to hammer a
-/// database that is down, short enough that a recovered dependency is noticed quickly.
-const MAX_BACKOFF: Duration = Duration::from_secs(3);
+/// How long a failing projection waits before trying again; at most long enough not to hammer
+/// a database that is down, short enough that a recovered dependency is noticed quickly.
+const FAILURE_BACKOFF: Backoff = Backoff {
+    base: Duration::from_millis(100),
+    max: Duration::from_secs(3),
+};
 
 /// The channel events' commits are announced on (see the `events_notify` trigger).
 pub const EVENTS_CHANNEL: &str = "pika_events";
@@ -154,8 +158,7 @@ impl ProjectionDaemon {
                 Ok(Step::NotClaimed) => self.settings.claim_interval,
                 Err(error) => {
                     failures += 1;
-                    let backoff =
-                        Duration::from_millis(100 * 2u64.pow(failures.min(8))).min(MAX_BACKOFF);
+                    let backoff = FAILURE_BACKOFF.delay(failures);
                     warn!(%error, ?backoff, "projection step failed; retrying");
                     metrics::counter!("pika_projection_failures_total",
                         "projection" => projection.name())

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use pika_domain::ExtractionJobEvent;
+use pika_domain::{Backoff, ExtractionJobEvent};
 use sqlx::sqlite::SqlitePool;
 use sqlx::{Sqlite, SqliteConnection, Transaction};
 use tokio::sync::{Notify, RwLock, watch};
@@ -30,6 +30,11 @@ const BATCH: i64 = 500;
 /// How soon a commit is projected: short, since a job is reported finished and a client's own
 /// write is readable only once projected. Idle polls take no write lock.
 const POLL_EVERY: Duration = Duration::from_millis(25);
+/// How long a failing batch waits before it is tried again from the same checkpoint.
+const FAILURE_BACKOFF: Backoff = Backoff {
+    base: POLL_EVERY,
+    max: Duration::from_secs(10),
+};
 
 /// Called with each changed user after the batch committed, before the visibility gate
 /// opens again (the embedded caches' invalidation).
@@ -84,21 +89,25 @@ impl EmbeddedProjector {
     /// Applies batches until `shutdown`; an error is logged and the batch retried from the
     /// same checkpoint after a pause, never skipped.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let mut pause = POLL_EVERY;
+        let mut failures = 0u32;
         while !*shutdown.borrow() {
             let applied = self
                 .apply_next_batch()
                 .instrument(info_span!("embedded_projector"))
                 .await;
             let wait = match applied {
-                Ok(0) => POLL_EVERY,
+                Ok(0) => {
+                    failures = 0;
+                    POLL_EVERY
+                }
                 Ok(_) => {
-                    pause = POLL_EVERY;
+                    failures = 0;
                     continue;
                 }
                 Err(error) => {
+                    failures += 1;
+                    let pause = FAILURE_BACKOFF.delay(failures);
                     warn!(%error, ?pause, "embedded projection batch failed; retrying");
-                    pause = (pause * 2).min(Duration::from_secs(10));
                     pause
                 }
             };

@@ -12,7 +12,10 @@ use crate::favorite_summary::FavoriteSummary;
 use crate::jobs::JobRecord;
 use crate::projection::TableSet;
 use crate::sqlite::{job_record, sqlite_json, text_digest};
-use crate::writes::{ExtractionJobRow, FactRow, ReadModelWrites, SummaryRow};
+use crate::writes::{
+    ExtractionJobRow, FactRow, ReadModelWrites, SummaryRow, bind_fact_description, bind_job_record,
+    bind_summary_row,
+};
 
 /// The caller's transaction, seen as a projection sink.
 #[derive(Debug)]
@@ -32,7 +35,7 @@ impl<'c> SqliteWrites<'c> {
         record: &FactRecord,
         position: i64,
     ) -> Result<(), ProjectionError> {
-        sqlx::query(&format!(
+        let sql = format!(
             "INSERT INTO {table} (tenant, user_id, fact_id, key, kind, value, text, confidence,
                 language, source_job_id, source_messages, version, created_at, updated_at,
                 global_position, embedding, embedding_model)
@@ -41,25 +44,21 @@ impl<'c> SqliteWrites<'c> {
                FROM (SELECT 1) AS one
                LEFT JOIN embedding_cache e ON e.text_sha256 = ?16
              ON CONFLICT (tenant, user_id, fact_id) DO NOTHING"
-        ))
-        .bind(tenant)
-        .bind(&record.user_id)
-        .bind(record.fact_id.hyphenated().to_string())
-        .bind(&record.key)
-        .bind(&record.kind)
-        .bind(&record.value)
-        .bind(&record.text)
-        .bind(record.confidence)
-        .bind(&record.language)
-        .bind(record.source.job_id.map(|id| id.hyphenated().to_string()))
-        .bind(json_text(&record.source.message_indexes))
-        .bind(record.version)
-        .bind(record.created_at)
-        .bind(record.updated_at)
-        .bind(position)
-        .bind(text_digest(&record.text))
-        .execute(&mut *self.connection)
-        .await?;
+        );
+        let statement = sqlx::query(&sql)
+            .bind(tenant)
+            .bind(&record.user_id)
+            .bind(record.fact_id.hyphenated().to_string());
+        bind_fact_description(statement, record)
+            .bind(record.source.job_id.map(|id| id.hyphenated().to_string()))
+            .bind(json_text(&record.source.message_indexes))
+            .bind(record.version)
+            .bind(record.created_at)
+            .bind(record.updated_at)
+            .bind(position)
+            .bind(text_digest(&record.text))
+            .execute(&mut *self.connection)
+            .await?;
         Ok(())
     }
 }
@@ -161,23 +160,16 @@ impl ReadModelWrites for SqliteWrites<'_> {
         row: &SummaryRow,
     ) -> Result<(), ProjectionError> {
         let table = tables.name("user_favorite_summary");
-        sqlx::query(&format!(
+        let sql = format!(
             "INSERT INTO {table} (tenant, user_id, favorites, likes, dislikes,
                 live_facts, last_changed_at, global_position)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (tenant, user_id) DO UPDATE SET favorites = ?3, likes = ?4,
                 dislikes = ?5, live_facts = ?6, last_changed_at = ?7, global_position = ?8"
-        ))
-        .bind(&row.tenant)
-        .bind(&row.user_id)
-        .bind(json_text(&row.summary.favorites))
-        .bind(json_text(&row.summary.likes))
-        .bind(json_text(&row.summary.dislikes))
-        .bind(row.summary.live_facts)
-        .bind(row.last_changed_at)
-        .bind(row.position)
-        .execute(&mut *self.connection)
-        .await?;
+        );
+        bind_summary_row(sqlx::query(&sql), row)
+            .execute(&mut *self.connection)
+            .await?;
         Ok(())
     }
 
@@ -205,30 +197,20 @@ impl ReadModelWrites for SqliteWrites<'_> {
     ) -> Result<(), ProjectionError> {
         let table = tables.name("extraction_jobs");
         let record = &row.record;
-        sqlx::query(&format!(
+        let sql = format!(
             "INSERT INTO {table} (tenant, job_id, {JOB_COLUMNS})
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
              ON CONFLICT (tenant, job_id) DO UPDATE SET status = ?4, attempts = ?5,
                 last_error = ?6, started_at = ?9, finished_at = ?10, added = ?11, updated = ?12,
                 retracted = ?13, unchanged = ?14, global_position = ?15"
-        ))
-        .bind(&row.tenant)
-        .bind(row.job_id.hyphenated().to_string())
-        .bind(&record.user_id)
-        .bind(&record.status)
-        .bind(record.attempts)
-        .bind(&record.last_error)
-        .bind(&record.idempotency_key)
-        .bind(record.submitted_at)
-        .bind(record.started_at)
-        .bind(record.finished_at)
-        .bind(record.added)
-        .bind(record.updated)
-        .bind(record.retracted)
-        .bind(record.unchanged)
-        .bind(record.global_position)
-        .execute(&mut *self.connection)
-        .await?;
+        );
+        let statement = sqlx::query(&sql)
+            .bind(&row.tenant)
+            .bind(row.job_id.hyphenated().to_string());
+        bind_job_record(statement, record)
+            .bind(record.global_position)
+            .execute(&mut *self.connection)
+            .await?;
         Ok(())
     }
 

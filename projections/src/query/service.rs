@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
+use crate::ProjectionError;
+use crate::ReadStore;
+use crate::search::{ScoredFact, SearchFilter, UserIndex, rank};
+use bytes::Bytes;
 use pika_domain::Embedder;
-use pika_projections::ProjectionError;
-use pika_projections::ReadStore;
-use pika_projections::search::{ScoredFact, SearchFilter, UserIndex, rank};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -486,8 +486,8 @@ impl SearchService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sqlite::SqliteReadStore;
     use pika_domain::EmbeddingError;
-    use pika_projections::sqlite::SqliteReadStore;
 
     #[derive(Debug)]
     struct NoEmbedder;

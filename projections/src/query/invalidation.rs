@@ -5,10 +5,10 @@
 //! Redis is down the projection stops at the first user it could not invalidate and resumes
 //! there, and jobs are not reported finished before their users' caches were invalidated.
 
+use crate::decode::DomainEvent;
+use crate::writes::ReadModelWrites;
+use crate::{ChangedUser, Projection, ProjectionError, RecordedEvent, TableSet};
 use async_trait::async_trait;
-use pika_projections::decode::DomainEvent;
-use pika_projections::writes::ReadModelWrites;
-use pika_projections::{ChangedUser, Projection, ProjectionError, RecordedEvent, TableSet};
 
 use super::cache::RedisCache;
 
@@ -70,7 +70,7 @@ pub async fn evict_on_announcements(
     service: std::sync::Arc<super::service::SearchService>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    use futures::StreamExt;
+    use futures_util::StreamExt;
     let channel = redis.invalidation_channel();
     while !*shutdown.borrow() {
         let subscribed = async {
