@@ -210,6 +210,7 @@ fn router(state: AppState) -> Router {
     let (api, mut doc) = utoipa_axum::router::OpenApiRouter::with_openapi(openapi::base())
         .merge(routes::health::router())
         .merge(routes::facts::router())
+        .merge(routes::episodes::router())
         .merge(routes::fact_commands::router())
         .merge(routes::extractions::router())
         .merge(routes::metrics::router())

@@ -37,6 +37,7 @@ const PROBLEM_JSON: &str = "application/problem+json";
     tags(
         (name = "extraction", description = "Conversations in, facts out, through jobs"),
         (name = "facts", description = "Reading and changing a user's facts"),
+        (name = "episodes", description = "What was actually said: a user's conversation turns"),
         (name = "search", description = "The facts that matter for a message"),
         (name = "operations", description = "Probes and metrics; no API key"),
     )

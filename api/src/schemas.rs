@@ -31,6 +31,20 @@ pub struct FactRecord {
     updated_at: DateTime<Utc>,
 }
 
+/// One turn of a conversation, as it was said.
+#[derive(ToSchema)]
+pub struct EpisodeRecord {
+    episode_id: Uuid,
+    job_id: Uuid,
+    message_index: i32,
+    /// `user`, `assistant` or `system`.
+    role: String,
+    /// The speaker's name, when the client gave one.
+    name: Option<String>,
+    content: String,
+    occurred_at: DateTime<Utc>,
+}
+
 /// Which job and which of its messages stated the fact.
 #[derive(ToSchema)]
 pub struct FactSourceRecord {
@@ -161,6 +175,16 @@ mod tests {
             versions: vec![],
         };
         assert_eq!(described::<super::FactHistory>(), sent(&history));
+        let episode = pika_projections::episodes::EpisodeRecord {
+            episode_id: uuid::Uuid::nil(),
+            job_id: uuid::Uuid::nil(),
+            message_index: 0,
+            role: "user".into(),
+            name: Some("Caroline".into()),
+            content: "I went to a support group yesterday".into(),
+            occurred_at: chrono::Utc::now(),
+        };
+        assert_eq!(described::<super::EpisodeRecord>(), sent(&episode));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! be lost, whatever happens to the broker. The state machine refuses transitions that would
 //! let a finished job run again or a dead letter come back to life.
 
+use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
@@ -21,11 +22,20 @@ pub enum Role {
 }
 
 /// One message of the conversation, NFC-normalised and bounded so one job cannot carry an
-/// unbounded payload into the event store.
+/// unbounded payload into the event store. The speaker's name and the time it was said are
+/// optional and absent from events written before they existed: such a message was said at
+/// its submission, by whoever its role names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub role: Role,
     pub content: String,
+    /// Who spoke, as the client names them ("Caroline"): a conversation between several
+    /// people is searchable by speaker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// When it was said; `None` means when the conversation was submitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<DateTime<Utc>>,
 }
 
 impl ChatMessage {
@@ -40,7 +50,32 @@ impl ChatMessage {
                 format!("must be 1 to {} characters", Self::MAX_CONTENT_CHARS),
             ));
         }
-        Ok(Self { role, content })
+        Ok(Self {
+            role,
+            content,
+            name: None,
+            sent_at: None,
+        })
+    }
+
+    pub const MAX_NAME_CHARS: usize = 64;
+
+    /// The speaker's name, NFC-normalised and trimmed: 1 to `MAX_NAME_CHARS` characters.
+    pub fn with_name(mut self, name: &str) -> Result<Self, ValidationError> {
+        let name: String = name.trim().nfc().collect();
+        if name.is_empty() || name.chars().count() > Self::MAX_NAME_CHARS {
+            return Err(ValidationError::new(
+                "name",
+                format!("must be 1 to {} characters", Self::MAX_NAME_CHARS),
+            ));
+        }
+        self.name = Some(name);
+        Ok(self)
+    }
+
+    pub fn with_sent_at(mut self, at: DateTime<Utc>) -> Self {
+        self.sent_at = Some(at);
+        self
     }
 }
 

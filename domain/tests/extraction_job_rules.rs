@@ -250,3 +250,22 @@ fn conversations_are_bounded() {
     let json = serde_json::json!([]);
     assert!(serde_json::from_value::<Conversation>(json).is_err());
 }
+
+#[test]
+fn a_speaker_name_is_trimmed_normalised_and_bounded() {
+    let message = ChatMessage::new(Role::User, "hi").unwrap();
+    let named = message.clone().with_name("  Thu\u{0309}y ").unwrap();
+    assert_eq!(named.name.as_deref(), Some("Thủy"));
+    assert!(message.clone().with_name(&"x".repeat(64)).is_ok());
+    let error = message.clone().with_name(&"x".repeat(65)).unwrap_err();
+    assert!(error.to_string().contains("name"), "{error}");
+    assert!(message.with_name("   ").is_err());
+}
+
+#[test]
+fn a_message_stored_before_speakers_and_times_existed_still_reads() {
+    let stored = serde_json::json!({"role": "user", "content": "I have a dog"});
+    let message: ChatMessage = serde_json::from_value(stored.clone()).unwrap();
+    assert_eq!((message.name.as_deref(), message.sent_at), (None, None));
+    assert_eq!(serde_json::to_value(&message).unwrap(), stored, "written back unchanged");
+}

@@ -220,7 +220,12 @@ pub struct JobResult {
 
 /// The projections whose rows a finished job must be visible in before it is reported
 /// finished: a client that waits for `completed` and then reads sees the job's facts.
-pub const READ_MODELS: &[&str] = &["facts", "user_favorite_summary", "extraction_jobs"];
+pub const READ_MODELS: &[&str] = &[
+    "facts",
+    "user_favorite_summary",
+    "extraction_jobs",
+    "episodes",
+];
 
 /// A job row with whether every gating read model has applied its last event.
 #[derive(sqlx::FromRow)]

@@ -4,6 +4,7 @@
 //! [`sqlite`] only.
 
 pub mod decode;
+pub mod episodes;
 pub mod event_log;
 pub mod fact_record;
 pub mod favorite_summary;

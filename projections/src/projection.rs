@@ -91,6 +91,7 @@ pub fn all_projections() -> Vec<std::sync::Arc<dyn Projection>> {
         std::sync::Arc::new(FactsProjection),
         std::sync::Arc::new(FavoriteSummaryProjection),
         std::sync::Arc::new(ExtractionJobsProjection),
+        std::sync::Arc::new(crate::episodes::EpisodesProjection),
     ]
 }
 

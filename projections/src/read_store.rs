@@ -12,6 +12,7 @@ use pika_domain::{TenantId, UserId};
 use uuid::Uuid;
 
 use crate::ProjectionError;
+use crate::episodes::{EpisodeQuery, EpisodeRecord};
 use crate::event_log::LogPosition;
 use crate::fact_record::FactRecord;
 use crate::history::{FactHistory, FavoriteSummaryView};
@@ -110,6 +111,15 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
         model: &str,
         only: Option<&[Uuid]>,
     ) -> Result<Vec<IndexedFact>, ProjectionError>;
+
+    /// A user's turns in time order (then by job and message), within the query's window and
+    /// after its cursor, at most `limit` of them.
+    async fn episodes(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        query: &EpisodeQuery,
+    ) -> Result<Vec<EpisodeRecord>, ProjectionError>;
 
     /// The user's last event as (sequence, global position).
     async fn user_head(

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::ProjectionError;
+use crate::episodes::EpisodeRow;
 use crate::fact_record::{FactChange, FactRecord};
 use crate::favorite_summary::FavoriteSummary;
 use crate::jobs::JobRecord;
@@ -78,6 +79,21 @@ pub trait ReadModelWrites: Send {
         &mut self,
         tables: TableSet,
         row: &ExtractionJobRow,
+    ) -> Result<(), ProjectionError>;
+
+    /// Keeps a conversation's turns; a turn already kept (a replayed event) stays as it is.
+    async fn put_episodes(
+        &mut self,
+        tables: TableSet,
+        rows: &[EpisodeRow],
+    ) -> Result<(), ProjectionError>;
+
+    /// Removes every turn of the user (they asked to be forgotten).
+    async fn forget_episodes(
+        &mut self,
+        tables: TableSet,
+        tenant: &str,
+        user_id: &str,
     ) -> Result<(), ProjectionError>;
 
     /// Writes a rebuild's facts into empty tables at once; returns the rows written.
@@ -180,5 +196,36 @@ where
         .bind(sqlx::types::Json(row.summary.dislikes.clone()))
         .bind(row.summary.live_facts)
         .bind(row.last_changed_at)
+        .bind(row.position)
+}
+
+/// Binds an episode row, `tenant, user_id, job_id, message_index, episode_id, role, name,
+/// content, occurred_at, global_position`, with its ids as `Id` makes them (uuid on Postgres,
+/// text on SQLite).
+pub(crate) fn bind_episode_row<'q, DB, Id>(
+    query: Statement<'q, DB>,
+    row: &EpisodeRow,
+    id: impl Fn(uuid::Uuid) -> Id,
+) -> Statement<'q, DB>
+where
+    DB: sqlx::Database,
+    Id: sqlx::Encode<'q, DB> + sqlx::Type<DB> + 'q,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i32: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let record = &row.record;
+    query
+        .bind(row.tenant.clone())
+        .bind(row.user_id.clone())
+        .bind(id(record.job_id))
+        .bind(record.message_index)
+        .bind(id(record.episode_id))
+        .bind(record.role.clone())
+        .bind(record.name.clone())
+        .bind(record.content.clone())
+        .bind(record.occurred_at)
         .bind(row.position)
 }

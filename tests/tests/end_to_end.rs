@@ -254,6 +254,106 @@ async fn a_completed_change_is_searchable_whichever_layer_answered_before(app: &
     assert!(!values(&after).contains(&"blue"), "{after:?}");
 }
 
+/// Episodic memory: every turn kept as said, with speaker and time, listed in time order a
+/// page at a time; bad listings and bad turns are refused and change nothing; forgetting the
+/// user empties it.
+async fn every_turn_is_kept_with_speaker_and_time_and_forgotten_with_the_user(app: &TestApp) {
+    let body = json!({
+        "user_id": "caroline",
+        "occurred_at": "2023-05-08T13:56:00Z",
+        "messages": [
+            {"role": "user", "name": "Caroline", "content": "I went to a LGBTQ support group yesterday"},
+            {"role": "assistant", "name": "Melanie", "content": "That sounds brave! How was it?"},
+            {"role": "user", "name": "Caroline", "content": "It was powerful", "sent_at": "2023-05-08T14:01:00Z"},
+        ]
+    });
+    let (status, accepted) = call(app, Method::POST, "/v1/extractions", Some(body)).await;
+    assert_eq!(status, 202, "{accepted}");
+    let job = accepted["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(app.job(&job, 10).await["status"], "completed");
+    extract(app, "caroline", &["My favourite colour is green"]).await;
+
+    let list = |query: &str| format!("/v1/users/caroline/episodes{query}");
+    let (status, all) = call(app, Method::GET, &list(""), None).await;
+    assert_eq!(status, 200, "{all}");
+    let turns = all["episodes"].as_array().unwrap();
+    assert_eq!(turns.len(), 4, "{all}");
+    assert_eq!(turns[0]["name"], "Caroline");
+    assert_eq!(turns[0]["occurred_at"], "2023-05-08T13:56:00Z");
+    assert_eq!(turns[1]["role"], "assistant");
+    assert_eq!(turns[1]["name"], "Melanie");
+    assert_eq!(turns[2]["occurred_at"], "2023-05-08T14:01:00Z");
+    assert_eq!(turns[2]["job_id"], job.as_str());
+    assert_eq!(turns[2]["message_index"], 2);
+    assert_eq!(turns[3]["content"], "My favourite colour is green");
+    assert!(turns[3]["name"].is_null());
+    assert!(all.get("next_cursor").is_none(), "{all}");
+
+    let (_, first) = call(app, Method::GET, &list("?limit=3"), None).await;
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a full page has a next cursor");
+    let (_, rest) = call(
+        app,
+        Method::GET,
+        &list(&format!("?limit=3&cursor={cursor}")),
+        None,
+    )
+    .await;
+    let paged: Vec<Value> = [&first, &rest]
+        .iter()
+        .flat_map(|page| page["episodes"].as_array().unwrap().clone())
+        .collect();
+    assert_eq!(&paged, turns, "two pages are the whole list, once each");
+
+    let (_, window) = call(
+        app,
+        Method::GET,
+        &list("?since=2023-05-08T13:57:00Z&until=2023-05-08T14:01:00Z"),
+        None,
+    )
+    .await;
+    assert_eq!(window["episodes"].as_array().unwrap().len(), 1, "{window}");
+
+    for bad in [
+        "?since=2023-05-09T00:00:00Z&until=2023-05-08T00:00:00Z",
+        "?since=yesterday",
+        "?cursor=not-a-cursor",
+        "?limit=0",
+    ] {
+        let (status, problem) = call(app, Method::GET, &list(bad), None).await;
+        assert_eq!(status, 422, "{bad}: {problem}");
+    }
+    let too_long = "x".repeat(65);
+    let refused = json!({"user_id": "caroline", "messages": [
+        {"role": "user", "name": too_long, "content": "hello"}]});
+    let (status, problem) = call(app, Method::POST, "/v1/extractions", Some(refused)).await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("messages[0].name"),
+        "{problem}"
+    );
+    let (_, still) = call(app, Method::GET, &list(""), None).await;
+    assert_eq!(
+        still["episodes"], all["episodes"],
+        "a refused submission wrote nothing"
+    );
+
+    let (status, _) = call(app, Method::DELETE, "/v1/users/caroline", None).await;
+    assert_eq!(status, 202);
+    for _ in 0..50 {
+        let (_, after) = call(app, Method::GET, &list(""), None).await;
+        if after["episodes"].as_array().unwrap().is_empty() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the forgotten user's turns are still listed");
+}
+
 macro_rules! both_modes {
     ($($scenario:ident),* $(,)?) => {
         mod postgres_redis_rabbitmq {
@@ -282,6 +382,7 @@ macro_rules! both_modes {
 }
 
 both_modes!(
+    every_turn_is_kept_with_speaker_and_time_and_forgotten_with_the_user,
     a_conversation_becomes_searchable_facts_with_favourites_and_history,
     the_same_conversation_in_vietnamese_is_understood,
     hand_edits_are_read_back_at_their_positions_and_audited,

@@ -5,10 +5,11 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use chrono::{DateTime, Utc};
 use pika_commands::{CommandContext, CommandError};
 use pika_domain::{
     ChatMessage, Conversation, ExtractionJobCommand, ExtractionJobError, JobId, JobStatus, Role,
-    UserId,
+    UserId, ValidationError,
 };
 use pika_projections::jobs::JobView;
 use serde::{Deserialize, Serialize};
@@ -44,6 +45,10 @@ struct SubmitBody {
     /// Kept with the job as it is, up to 16 KiB of JSON.
     #[serde(default)]
     metadata: Option<serde_json::Value>,
+    /// When the conversation took place (RFC 3339): the time of every message without its
+    /// own `sent_at`. Default: when it is submitted.
+    #[serde(default)]
+    occurred_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -53,6 +58,13 @@ struct MessageBody {
     role: Role,
     #[schema(min_length = 1, max_length = 8000)]
     content: String,
+    /// Who spoke ("Caroline"), so the conversation is searchable by speaker.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 64)]
+    name: Option<String>,
+    /// When this message was said (RFC 3339); default: the conversation's `occurred_at`.
+    #[serde(default)]
+    sent_at: Option<DateTime<Utc>>,
 }
 
 /// `Role` belongs to the domain crate, which stays free of HTTP concerns such as schemas.
@@ -87,7 +99,10 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
-fn conversation(messages: Vec<MessageBody>) -> Result<Conversation, ApiError> {
+fn conversation(
+    messages: Vec<MessageBody>,
+    occurred_at: Option<DateTime<Utc>>,
+) -> Result<Conversation, ApiError> {
     if messages.len() > Conversation::MAX_MESSAGES {
         return Err(ApiError::PayloadTooLarge(format!(
             "at most {} messages per extraction",
@@ -98,10 +113,18 @@ fn conversation(messages: Vec<MessageBody>) -> Result<Conversation, ApiError> {
         .into_iter()
         .enumerate()
         .map(|(index, m)| {
-            ChatMessage::new(m.role, &m.content)
-                .map_err(|e| ApiError::Unprocessable(format!("messages[{index}].{e}")))
+            let invalid =
+                |e: ValidationError| ApiError::Unprocessable(format!("messages[{index}].{e}"));
+            let mut message = ChatMessage::new(m.role, &m.content).map_err(invalid)?;
+            if let Some(name) = &m.name {
+                message = message.with_name(name).map_err(invalid)?;
+            }
+            if let Some(at) = m.sent_at.or(occurred_at) {
+                message = message.with_sent_at(at);
+            }
+            Ok(message)
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, ApiError>>()?;
     Conversation::new(messages).map_err(|e| ApiError::Unprocessable(e.to_string()))
 }
 
@@ -145,7 +168,7 @@ async fn submit(
 ) -> Result<(StatusCode, HeaderMap, Json<Accepted>), ApiError> {
     let user_id =
         UserId::parse(&body.user_id).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
-    let conversation = conversation(body.messages)?;
+    let conversation = conversation(body.messages, body.occurred_at)?;
     let key = idempotency_key(&headers)?;
     let job_id = key.as_ref().map_or_else(JobId::generate, |key| {
         JobId::from_uuid(Uuid::new_v5(

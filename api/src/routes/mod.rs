@@ -1,3 +1,4 @@
+pub mod episodes;
 pub mod extractions;
 pub mod fact_commands;
 pub mod facts;

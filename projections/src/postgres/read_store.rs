@@ -9,6 +9,7 @@ use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use crate::ProjectionError;
+use crate::episodes::{EpisodeQuery, EpisodeRecord};
 use crate::event_log::{PostgresEventLog, RecordedEvent, recorded_event};
 use crate::fact_record::{FactRecord, FactSourceRecord};
 use crate::favorite_summary::FavoriteSummary;
@@ -275,6 +276,49 @@ impl ReadStore for PostgresReadStore {
                     embedding.map(|b| vector_from_bytes(&b)),
                 )
                 .at_position(row.try_get("global_position")?))
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?)
+    }
+
+    async fn episodes(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        query: &EpisodeQuery,
+    ) -> Result<Vec<EpisodeRecord>, ProjectionError> {
+        let rows = sqlx::query(
+            "SELECT episode_id, job_id, message_index, role, name, content, occurred_at
+               FROM episodes
+              WHERE tenant = $1 AND user_id = $2
+                AND ($3::timestamptz IS NULL OR occurred_at >= $3)
+                AND ($4::timestamptz IS NULL OR occurred_at <= $4)
+                AND ($5::timestamptz IS NULL
+                     OR (occurred_at, job_id, message_index) > ($5, $6, $7))
+              ORDER BY occurred_at, job_id, message_index
+              LIMIT $8",
+        )
+        .bind(tenant.as_str())
+        .bind(user.as_str())
+        .bind(query.since)
+        .bind(query.until)
+        .bind(query.after.map(|cursor| cursor.occurred_at))
+        .bind(query.after.map(|cursor| cursor.job_id))
+        .bind(query.after.map(|cursor| cursor.message_index))
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                Ok(EpisodeRecord {
+                    episode_id: row.try_get("episode_id")?,
+                    job_id: row.try_get("job_id")?,
+                    message_index: row.try_get("message_index")?,
+                    role: row.try_get("role")?,
+                    name: row.try_get("name")?,
+                    content: row.try_get("content")?,
+                    occurred_at: row.try_get("occurred_at")?,
+                })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?)
     }

@@ -6,14 +6,15 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::ProjectionError;
+use crate::episodes::EpisodeRow;
 use crate::fact_record::FactChange;
 use crate::favorite_summary::FavoriteSummary;
 use crate::jobs::{JOB_COLUMNS, JobRecord};
 use crate::postgres::copy::CopyRows;
 use crate::projection::TableSet;
 use crate::writes::{
-    ExtractionJobRow, FactRow, ReadModelWrites, SummaryRow, bind_fact_description, bind_job_record,
-    bind_summary_row,
+    ExtractionJobRow, FactRow, ReadModelWrites, SummaryRow, bind_episode_row,
+    bind_fact_description, bind_job_record, bind_summary_row,
 };
 
 /// The caller's transaction, seen as a projection sink.
@@ -227,6 +228,43 @@ impl ReadModelWrites for PostgresWrites<'_> {
             .bind(record.global_position)
             .execute(&mut *self.connection)
             .await?;
+        Ok(())
+    }
+
+    async fn put_episodes(
+        &mut self,
+        tables: TableSet,
+        rows: &[EpisodeRow],
+    ) -> Result<(), ProjectionError> {
+        let table = tables.name("episodes");
+        let sql = format!(
+            "INSERT INTO {table} (tenant, user_id, job_id, message_index, episode_id, role, name,
+                content, occurred_at, global_position)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (tenant, job_id, message_index) DO NOTHING"
+        );
+        for row in rows {
+            bind_episode_row(sqlx::query(&sql), row, |id| id)
+                .execute(&mut *self.connection)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn forget_episodes(
+        &mut self,
+        tables: TableSet,
+        tenant: &str,
+        user_id: &str,
+    ) -> Result<(), ProjectionError> {
+        let table = tables.name("episodes");
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE tenant = $1 AND user_id = $2"
+        ))
+        .bind(tenant)
+        .bind(user_id)
+        .execute(&mut *self.connection)
+        .await?;
         Ok(())
     }
 

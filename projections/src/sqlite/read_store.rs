@@ -8,6 +8,7 @@ use sqlx::sqlite::{SqlitePool, SqliteRow};
 use uuid::Uuid;
 
 use crate::ProjectionError;
+use crate::episodes::{EpisodeQuery, EpisodeRecord};
 use crate::event_log::LogPosition;
 use crate::fact_record::{FactRecord, FactSourceRecord};
 use crate::favorite_summary::FavoriteSummary;
@@ -292,6 +293,59 @@ impl ReadStore for SqliteReadStore {
                     IndexedFact::new(sqlite_fact(row)?, vector.map(|b| vector_from_bytes(&b)))
                         .at_position(row.try_get("global_position")?),
                 )
+            })
+            .collect()
+    }
+
+    async fn episodes(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        query: &EpisodeQuery,
+    ) -> Result<Vec<EpisodeRecord>, ProjectionError> {
+        let rows = sqlx::query(
+            "SELECT episode_id, job_id, message_index, role, name, content, occurred_at
+               FROM episodes
+              WHERE tenant = ?1 AND user_id = ?2
+                AND (?3 IS NULL OR occurred_at >= ?3)
+                AND (?4 IS NULL OR occurred_at <= ?4)
+                AND (?5 IS NULL OR (occurred_at, job_id, message_index) > (?5, ?6, ?7))
+              ORDER BY occurred_at, job_id, message_index
+              LIMIT ?8",
+        )
+        .bind(tenant.as_str())
+        .bind(user.as_str())
+        .bind(query.since)
+        .bind(query.until)
+        .bind(query.after.map(|cursor| cursor.occurred_at))
+        .bind(
+            query
+                .after
+                .map(|cursor| cursor.job_id.hyphenated().to_string()),
+        )
+        .bind(query.after.map(|cursor| cursor.message_index))
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let id = |column: &str| -> Result<Uuid, ProjectionError> {
+                    Ok(
+                        sqlite_uuid(row, column)?.ok_or_else(|| sqlx::Error::ColumnDecode {
+                            index: column.to_owned(),
+                            source: "an episode without an id".into(),
+                        })?,
+                    )
+                };
+                Ok(EpisodeRecord {
+                    episode_id: id("episode_id")?,
+                    job_id: id("job_id")?,
+                    message_index: row.try_get("message_index")?,
+                    role: row.try_get("role")?,
+                    name: row.try_get("name")?,
+                    content: row.try_get("content")?,
+                    occurred_at: row.try_get("occurred_at")?,
+                })
             })
             .collect()
     }
