@@ -267,5 +267,9 @@ fn a_message_stored_before_speakers_and_times_existed_still_reads() {
     let stored = serde_json::json!({"role": "user", "content": "I have a dog"});
     let message: ChatMessage = serde_json::from_value(stored.clone()).unwrap();
     assert_eq!((message.name.as_deref(), message.sent_at), (None, None));
-    assert_eq!(serde_json::to_value(&message).unwrap(), stored, "written back unchanged");
+    assert_eq!(
+        serde_json::to_value(&message).unwrap(),
+        stored,
+        "written back unchanged"
+    );
 }

@@ -10,6 +10,9 @@ CREATE TABLE IF NOT EXISTS episodes
     role            TEXT    NOT NULL,
     name            TEXT,
     content         TEXT    NOT NULL,
+    -- The embedding cache's key for the content (SHA-256 of its UTF-8 bytes): a turn's vector
+    -- is read from the cache, where the worker put it before completing the job.
+    content_sha256  BLOB    NOT NULL,
     occurred_at     TEXT    NOT NULL,
     global_position INTEGER NOT NULL,
     PRIMARY KEY (tenant, job_id, message_index)

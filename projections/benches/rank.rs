@@ -41,7 +41,7 @@ fn facts() -> UserIndex {
             IndexedFact::new(record, Some(vector(n)))
         })
         .collect();
-    UserIndex::new(facts)
+    UserIndex::new(facts, vec![])
 }
 
 fn bench(c: &mut Criterion) {

@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pika_domain::{ExtractionJobEvent, Role, UserMemoryEvent};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::ProjectionError;
@@ -18,7 +18,7 @@ use crate::projection::{ChangedUser, Projection, TableSet};
 use crate::writes::ReadModelWrites;
 
 /// One turn of a conversation, as the read side shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpisodeRecord {
     pub episode_id: Uuid,
     pub job_id: Uuid,
@@ -88,7 +88,7 @@ fn hex_encode(bytes: &[u8]) -> String {
 }
 
 fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || text.len() > 256 {
+    if !text.len().is_multiple_of(2) || text.len() > 256 {
         return None;
     }
     (0..text.len())
@@ -104,6 +104,12 @@ pub struct EpisodeQuery {
     pub until: Option<DateTime<Utc>>,
     pub after: Option<EpisodeCursor>,
     pub limit: u32,
+}
+
+/// The embedding cache's key of a turn's content: SHA-256 of its UTF-8 bytes, as for facts.
+pub fn content_digest(content: &str) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(content.as_bytes()).to_vec()
 }
 
 /// An episode's id: the same for the same turn on every replay and in both backends.

@@ -17,7 +17,7 @@ use crate::event_log::LogPosition;
 use crate::fact_record::FactRecord;
 use crate::history::{FactHistory, FavoriteSummaryView};
 use crate::jobs::JobView;
-use crate::search::{IndexChanges, IndexedFact, UserIndex};
+use crate::search::{EpisodeRefresh, IndexChanges, IndexedEpisode, IndexedFact, UserIndex};
 
 /// Where one projection stands, for `pika-memory projections status` and `/metrics`.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -159,7 +159,20 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
         expected: &[&str],
     ) -> Result<Vec<ProjectionStatus>, ProjectionError>;
 
-    /// A user's live facts with the vectors of `model`, ready to rank.
+    /// A user's turns with the vectors of `model` (from the embedding cache), in log order;
+    /// with `after`, only those past that log position (a refresh: turns are only added).
+    async fn indexed_episodes(
+        &self,
+        tenant: &str,
+        user_id: &str,
+        model: &str,
+        after: Option<i64>,
+    ) -> Result<Vec<IndexedEpisode>, ProjectionError>;
+
+    /// How many turns the user has.
+    async fn episode_count(&self, tenant: &str, user_id: &str) -> Result<usize, ProjectionError>;
+
+    /// A user's live facts and turns with the vectors of `model`, ready to rank.
     async fn load_index(
         &self,
         tenant: &str,
@@ -168,6 +181,7 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
     ) -> Result<UserIndex, ProjectionError> {
         Ok(UserIndex::new(
             self.indexed_facts(tenant, user_id, model, None).await?,
+            self.indexed_episodes(tenant, user_id, model, None).await?,
         ))
     }
 
@@ -189,7 +203,33 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
             self.indexed_facts(tenant, user_id, model, Some(&changes.to_read))
                 .await?
         };
-        Ok((index.refreshed(&current, read), changes))
+        let episodes = self.episodes_since(tenant, user_id, model, index).await?;
+        Ok((index.refreshed(&current, read, episodes), changes))
+    }
+
+    /// The turns a refresh needs: those past the newest held, unless the user's turns are
+    /// then not the held ones plus those (they were forgotten meanwhile): then all of them.
+    async fn episodes_since(
+        &self,
+        tenant: &str,
+        user_id: &str,
+        model: &str,
+        index: &UserIndex,
+    ) -> Result<EpisodeRefresh, ProjectionError> {
+        let count = self.episode_count(tenant, user_id).await?;
+        let added = match index.last_episode_position() {
+            Some(last) => {
+                self.indexed_episodes(tenant, user_id, model, Some(last))
+                    .await?
+            }
+            None => self.indexed_episodes(tenant, user_id, model, None).await?,
+        };
+        if index.episodes().len() + added.len() == count {
+            return Ok(EpisodeRefresh::Added(added));
+        }
+        Ok(EpisodeRefresh::Whole(
+            self.indexed_episodes(tenant, user_id, model, None).await?,
+        ))
     }
 }
 

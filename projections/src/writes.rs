@@ -200,7 +200,7 @@ where
 }
 
 /// Binds an episode row, `tenant, user_id, job_id, message_index, episode_id, role, name,
-/// content, occurred_at, global_position`, with its ids as `Id` makes them (uuid on Postgres,
+/// content, content_sha256, occurred_at, global_position`, with its ids as `Id` makes them (uuid on Postgres,
 /// text on SQLite).
 pub(crate) fn bind_episode_row<'q, DB, Id>(
     query: Statement<'q, DB>,
@@ -212,6 +212,7 @@ where
     Id: sqlx::Encode<'q, DB> + sqlx::Type<DB> + 'q,
     String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     i32: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -226,6 +227,7 @@ where
         .bind(record.role.clone())
         .bind(record.name.clone())
         .bind(record.content.clone())
+        .bind(crate::episodes::content_digest(&record.content))
         .bind(record.occurred_at)
         .bind(row.position)
 }

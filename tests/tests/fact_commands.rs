@@ -508,7 +508,7 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
 }
 
 async fn search(app: &TestApp, user: &str, query: &str) -> Vec<Value> {
-    let body = Some(json!({"user_id": user, "query": query}));
+    let body = Some(json!({"user_id": user, "query": query, "types": ["fact"]}));
     let (status, answer, _) = call(app, Method::POST, "/v1/search", TEST_API_SECRET, body).await;
     assert_eq!(status, 200, "{answer}");
     answer["results"].as_array().unwrap().clone()

@@ -13,6 +13,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/v1/search", "post"),
     ("/v1/users/{user_id}/favorites", "get"),
     ("/v1/users/{user_id}/facts", "get"),
+    ("/v1/users/{user_id}/episodes", "get"),
     ("/v1/users/{user_id}/facts", "post"),
     ("/v1/users/{user_id}", "delete"),
     ("/v1/facts/{fact_id}", "get"),

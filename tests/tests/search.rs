@@ -32,7 +32,7 @@ async fn search(app: &TestApp, user: &str, query: &str) -> (String, Vec<String>)
         .client
         .post(app.url("/v1/search"))
         .bearer_auth(TEST_API_SECRET)
-        .json(&json!({"user_id": user, "query": query, "limit": 3}))
+        .json(&json!({"user_id": user, "query": query, "limit": 3, "types": ["fact"]}))
         .send()
         .await
         .unwrap();
@@ -370,7 +370,7 @@ async fn after_changes_a_refreshed_index_answers_as_a_full_load_does() {
             .map(|results| {
                 results
                     .iter()
-                    .map(|r| r.fact.value.clone())
+                    .map(|r| serde_json::to_value(r).unwrap().to_string())
                     .collect::<Vec<_>>()
             })
     };

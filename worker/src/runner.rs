@@ -162,6 +162,24 @@ impl ExtractionWorker {
         }
     }
 
+    /// Vectors of the conversation's turns, put in the embedding cache before the job
+    /// completes, so a turn is searchable by meaning as soon as its job reads `completed`.
+    /// Best effort like facts' vectors: without them the turns are still found by their words.
+    async fn embed_turns(&self, conversation: &Conversation) {
+        let Some(embeddings) = &self.embeddings else {
+            return;
+        };
+        let contents: Vec<String> = conversation
+            .messages()
+            .iter()
+            .map(|message| message.content.clone())
+            .collect();
+        if let Err(error) = embeddings.ensure(&contents).await {
+            metrics::counter!("pika_embedding_failures_total").increment(1);
+            warn!(%error, "conversation turns kept without vectors");
+        }
+    }
+
     /// Handles one message body; `delivery_attempt` counts deliveries that failed before the
     /// job itself could record an attempt (the database was down).
     pub async fn process(&self, payload: &[u8], delivery_attempt: u32) -> Outcome {
@@ -397,6 +415,7 @@ impl JobRun<'_> {
             .extract(&submission.conversation, job.attempts() + 1)
             .await?;
         let counts = self.apply(&submission.user_id, &candidates).await?;
+        self.worker.embed_turns(&submission.conversation).await;
         self.complete(counts).await
     }
 

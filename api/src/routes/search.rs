@@ -4,6 +4,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue};
+use chrono::{DateTime, Utc};
 use pika_domain::UserId;
 use pika_projections::search::SearchFilter;
 use serde::Deserialize;
@@ -40,6 +41,22 @@ struct SearchBody {
     keys: Option<Vec<String>>,
     #[schema(minimum = 0, maximum = 1, default = 0)]
     min_score: Option<f64>,
+    /// What to search: `fact` (distilled facts) and `episode` (conversation turns as said);
+    /// default both, ranked as one list.
+    #[schema(value_type = Option<Vec<String>>, example = json!(["fact", "episode"]))]
+    types: Option<Vec<MemoryType>>,
+    /// RFC 3339: only facts learned, or turns said, at or after this time.
+    since: Option<DateTime<Utc>>,
+    /// RFC 3339: only facts learned, or turns said, at or before this time.
+    until: Option<DateTime<Utc>>,
+}
+
+/// The kinds of memory a search covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum MemoryType {
+    Fact,
+    Episode,
 }
 
 // The search handler splices cached bytes into its answer instead of serialising a value, so
@@ -52,14 +69,52 @@ struct SearchResults {
     served_from: String,
 }
 
+/// A fact or a conversation turn, told apart by `type`.
+#[derive(ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code, reason = "describes bytes the search handler writes itself")]
+enum SearchHit {
+    Fact(FactHit),
+    Episode(EpisodeHit),
+}
+
 #[derive(ToSchema)]
 #[allow(dead_code, reason = "describes bytes the search handler writes itself")]
-struct SearchHit {
+struct FactHit {
+    #[schema(schema_with = fact_type_schema)]
+    r#type: String,
     #[serde(flatten)]
     fact: crate::schemas::FactRecord,
     /// Fused relevance in [0, 1]: 1 is first by both meaning and words.
     #[schema(minimum = 0, maximum = 1)]
     score: f64,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "describes bytes the search handler writes itself")]
+struct EpisodeHit {
+    #[schema(schema_with = episode_type_schema)]
+    r#type: String,
+    #[serde(flatten)]
+    episode: crate::schemas::EpisodeRecord,
+    /// Fused relevance in [0, 1], on the same scale as facts'.
+    #[schema(minimum = 0, maximum = 1)]
+    score: f64,
+}
+
+fn type_schema(name: &str) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some([name]))
+        .build()
+}
+
+fn fact_type_schema() -> utoipa::openapi::Object {
+    type_schema("fact")
+}
+
+fn episode_type_schema() -> utoipa::openapi::Object {
+    type_schema("episode")
 }
 
 // The favourites handler adds `served_from` to the summary as JSON; this type describes it.
@@ -109,6 +164,21 @@ impl SearchBody {
                 "min_score: must be between 0 and 1".into(),
             ));
         }
+        if let (Some(since), Some(until)) = (self.since, self.until)
+            && since > until
+        {
+            return Err(ApiError::Unprocessable(
+                "since must not be after until".into(),
+            ));
+        }
+        let types = self
+            .types
+            .unwrap_or_else(|| vec![MemoryType::Fact, MemoryType::Episode]);
+        if types.is_empty() {
+            return Err(ApiError::Unprocessable(
+                "types: name at least one of fact, episode".into(),
+            ));
+        }
         Ok(SearchQuery {
             tenant: tenant.0.to_string(),
             user_id: user.to_string(),
@@ -117,13 +187,17 @@ impl SearchBody {
             filter: SearchFilter {
                 kinds: self.kinds,
                 keys: self.keys,
+                facts: types.contains(&MemoryType::Fact),
+                episodes: types.contains(&MemoryType::Episode),
+                since: self.since,
+                until: self.until,
             },
             min_score,
         })
     }
 }
 
-/// Rank the user's live facts for a message.
+/// Rank the user's memories — live facts and conversation turns, as one list — for a message.
 ///
 /// Answers come from the first cache layer that holds a current answer (L0 in process, L1
 /// Redis), else from ranking (L4); `X-Cache` names the layer so clients and dashboards can see
@@ -135,7 +209,7 @@ impl SearchBody {
     security(("api_key" = [])),
     request_body = SearchBody,
     responses(
-        (status = 200, description = "The best facts first", body = SearchResults,
+        (status = 200, description = "The best memories first", body = SearchResults,
             headers(("X-Cache" = String, description = "The layer that answered: L0, L1 or L4"))),
         (status = 400, description = "Malformed JSON", body = Problem,
             content_type = "application/problem+json"),
@@ -143,7 +217,8 @@ impl SearchBody {
             content_type = "application/problem+json"),
         (status = 415, description = "The body is not JSON", body = Problem,
             content_type = "application/problem+json"),
-        (status = 422, description = "A bad user id, query, limit or min_score, or an unknown field",
+        (status = 422, description = "A bad user id, query, limit, min_score, type or time, since \
+            after until, or an unknown field",
             body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The read models are unavailable; retry", body = Problem,
             content_type = "application/problem+json"),

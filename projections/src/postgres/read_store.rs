@@ -18,7 +18,7 @@ use crate::jobs::{JobRow, JobView};
 use crate::postgres::status_of;
 use crate::read_store::ProjectionStatus;
 use crate::read_store::{ReadStore, UserLogEntry, status_names};
-use crate::search::IndexedFact;
+use crate::search::{IndexedEpisode, IndexedFact};
 
 /// The sequence of the user's last `UserForgotten` (0 when never forgotten). What a user asked
 /// to be forgotten is never served again: history and "as of" queries read only what came
@@ -77,6 +77,19 @@ pub(crate) fn fact_from_row(row: &PgRow) -> Result<FactRecord, sqlx::Error> {
         version: row.try_get("version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// An `episodes` row as a record.
+fn episode_from_row(row: &PgRow) -> Result<EpisodeRecord, sqlx::Error> {
+    Ok(EpisodeRecord {
+        episode_id: row.try_get("episode_id")?,
+        job_id: row.try_get("job_id")?,
+        message_index: row.try_get("message_index")?,
+        role: row.try_get("role")?,
+        name: row.try_get("name")?,
+        content: row.try_get("content")?,
+        occurred_at: row.try_get("occurred_at")?,
     })
 }
 
@@ -309,18 +322,54 @@ impl ReadStore for PostgresReadStore {
         .await?;
         Ok(rows
             .iter()
+            .map(episode_from_row)
+            .collect::<Result<Vec<_>, sqlx::Error>>()?)
+    }
+
+    async fn indexed_episodes(
+        &self,
+        tenant: &str,
+        user_id: &str,
+        model: &str,
+        after: Option<i64>,
+    ) -> Result<Vec<IndexedEpisode>, ProjectionError> {
+        let rows = sqlx::query(
+            "SELECT p.episode_id, p.job_id, p.message_index, p.role, p.name, p.content,
+                    p.occurred_at, p.global_position,
+                    CASE WHEN e.model = $3 THEN e.vector END AS embedding
+               FROM episodes p
+               LEFT JOIN embedding_cache e ON e.text_sha256 = p.content_sha256
+              WHERE p.tenant = $1 AND p.user_id = $2
+                AND ($4::bigint IS NULL OR p.global_position > $4)
+              ORDER BY p.global_position, p.message_index",
+        )
+        .bind(tenant)
+        .bind(user_id)
+        .bind(model)
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
             .map(|row| {
-                Ok(EpisodeRecord {
-                    episode_id: row.try_get("episode_id")?,
-                    job_id: row.try_get("job_id")?,
-                    message_index: row.try_get("message_index")?,
-                    role: row.try_get("role")?,
-                    name: row.try_get("name")?,
-                    content: row.try_get("content")?,
-                    occurred_at: row.try_get("occurred_at")?,
-                })
+                let embedding: Option<Vec<u8>> = row.try_get("embedding")?;
+                Ok(IndexedEpisode::new(
+                    episode_from_row(row)?,
+                    embedding.map(|b| vector_from_bytes(&b)),
+                    row.try_get("global_position")?,
+                ))
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?)
+    }
+
+    async fn episode_count(&self, tenant: &str, user_id: &str) -> Result<usize, ProjectionError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM episodes WHERE tenant = $1 AND user_id = $2")
+                .bind(tenant)
+                .bind(user_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(usize::try_from(count).unwrap_or(0))
     }
 
     async fn user_head(

@@ -239,8 +239,8 @@ impl ReadModelWrites for PostgresWrites<'_> {
         let table = tables.name("episodes");
         let sql = format!(
             "INSERT INTO {table} (tenant, user_id, job_id, message_index, episode_id, role, name,
-                content, occurred_at, global_position)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                content, content_sha256, occurred_at, global_position)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              ON CONFLICT (tenant, job_id, message_index) DO NOTHING"
         );
         for row in rows {

@@ -36,7 +36,7 @@ impl Projection for CacheInvalidation {
     }
 
     fn after(&self) -> &'static [&'static str] {
-        &["facts", "user_favorite_summary"]
+        &["facts", "user_favorite_summary", "episodes"]
     }
 
     async fn apply(

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::ProjectionError;
 use crate::ReadStore;
-use crate::search::{ScoredFact, SearchFilter, UserIndex, rank};
+use crate::search::{ScoredMemory, SearchFilter, UserIndex, rank};
 use bytes::Bytes;
 use pika_domain::Embedder;
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ use super::cache::{CacheVersions, RedisCache};
 
 /// Part of every L1 key: a release that changes the stored form of answers changes it, so it
 /// never reads another release's bytes.
-const L1_FORMAT: &str = "v2";
+const L1_FORMAT: &str = "v3";
 /// How long an L1 answer may live; a change makes it unreachable long before.
 const L1_TTL: Duration = Duration::from_secs(600);
 /// Query vectors are deterministic for a model, so they may live a day.
@@ -26,9 +26,9 @@ const L0_TTL: Duration = Duration::from_secs(30);
 /// answers in all, as when they were one flat cache.
 const L0_USERS: u64 = 1_000;
 const L0_QUERIES_PER_USER: u64 = 50;
-/// Held indexes are weighed by their facts, not counted: a user with thousands of facts holds
-/// as much as hundreds of small ones. 200,000 facts with 384-value vectors are about 400 MiB
-/// at most (a count of users left it to the size of their memories).
+/// Held indexes are weighed by their memories (facts and turns), not counted: a user with
+/// thousands holds as much as hundreds of small ones. 200,000 memories with 384-value vectors
+/// are about 400 MiB at most (a count of users left it to the size of their memories).
 const INDEX_FACTS: u64 = 200_000;
 /// A held index is refreshed with only what changed, and read whole again after this long:
 /// whatever a refresh cannot see (a row rewritten at the same position) lasts no longer than
@@ -156,8 +156,10 @@ impl SearchQuery {
         let mut hasher = Sha256::new();
         hasher.update(normalised.as_bytes());
         hasher.update(format!(
-            "\n{}\n{:?}\n{:?}\n{}",
-            self.limit, self.filter.kinds, self.filter.keys, self.min_score
+            "\n{}\n{}\n{}",
+            self.limit,
+            self.filter.fingerprint(),
+            self.min_score
         ));
         hex::encode(&hasher.finalize()[..16])
     }
@@ -183,7 +185,7 @@ pub struct SearchAnswer {
 }
 
 impl SearchAnswer {
-    fn new(results: &[ScoredFact]) -> Result<Self, ProjectionError> {
+    fn new(results: &[ScoredMemory]) -> Result<Self, ProjectionError> {
         let json = serde_json::to_vec(results).map_err(|e| ProjectionError::Corrupt {
             position: 0,
             detail: format!("search results not serialisable: {e}"),
@@ -244,9 +246,7 @@ impl SearchService {
                 .build(),
             indexes: moka::sync::Cache::builder()
                 .weigher(|_, held: &HeldIndex| {
-                    u32::try_from(held.index.facts().len())
-                        .unwrap_or(u32::MAX)
-                        .max(1)
+                    u32::try_from(held.index.len()).unwrap_or(u32::MAX).max(1)
                 })
                 .max_capacity(INDEX_FACTS)
                 .time_to_live(L1_TTL)
@@ -466,7 +466,7 @@ impl SearchService {
                 let index = self.reads.load_index(tenant, user, &model).await?;
                 metrics::counter!("pika_search_index_loads_total", "kind" => "full").increment(1);
                 metrics::counter!("pika_search_index_facts_read_total")
-                    .increment(index.facts().len() as u64);
+                    .increment(index.len() as u64);
                 (index, Instant::now())
             }
         };

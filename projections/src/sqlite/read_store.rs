@@ -16,7 +16,7 @@ use crate::history::{FactHistory, FavoriteSummaryView, facts_as_of_events, histo
 use crate::jobs::{JobRow, JobView};
 use crate::read_store::ProjectionStatus;
 use crate::read_store::{ReadStore, UserLogEntry, status_names};
-use crate::search::IndexedFact;
+use crate::search::{IndexedEpisode, IndexedFact};
 use crate::sqlite::{sqlite_json, sqlite_recorded_event, sqlite_uuid};
 
 const FACT_COLUMNS: &str = "fact_id, user_id, key, kind, value, text, confidence,
@@ -63,6 +63,27 @@ pub(crate) fn sqlite_fact(row: &SqliteRow) -> Result<FactRecord, ProjectionError
         version: row.try_get("version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// An `episodes` row as a record; ids are kept as text.
+fn sqlite_episode(row: &SqliteRow) -> Result<EpisodeRecord, ProjectionError> {
+    let id = |column: &str| -> Result<Uuid, ProjectionError> {
+        Ok(
+            sqlite_uuid(row, column)?.ok_or_else(|| sqlx::Error::ColumnDecode {
+                index: column.to_owned(),
+                source: "an episode without an id".into(),
+            })?,
+        )
+    };
+    Ok(EpisodeRecord {
+        episode_id: id("episode_id")?,
+        job_id: id("job_id")?,
+        message_index: row.try_get("message_index")?,
+        role: row.try_get("role")?,
+        name: row.try_get("name")?,
+        content: row.try_get("content")?,
+        occurred_at: row.try_get("occurred_at")?,
     })
 }
 
@@ -327,27 +348,52 @@ impl ReadStore for SqliteReadStore {
         .bind(i64::from(query.limit))
         .fetch_all(&self.pool)
         .await?;
+        rows.iter().map(sqlite_episode).collect()
+    }
+
+    async fn indexed_episodes(
+        &self,
+        tenant: &str,
+        user_id: &str,
+        model: &str,
+        after: Option<i64>,
+    ) -> Result<Vec<IndexedEpisode>, ProjectionError> {
+        let rows = sqlx::query(
+            "SELECT p.episode_id, p.job_id, p.message_index, p.role, p.name, p.content,
+                    p.occurred_at, p.global_position,
+                    CASE WHEN e.model = ?3 THEN e.vector END AS embedding
+               FROM episodes p
+               LEFT JOIN embedding_cache e ON e.text_sha256 = p.content_sha256
+              WHERE p.tenant = ?1 AND p.user_id = ?2
+                AND (?4 IS NULL OR p.global_position > ?4)
+              ORDER BY p.global_position, p.message_index",
+        )
+        .bind(tenant)
+        .bind(user_id)
+        .bind(model)
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|row| {
-                let id = |column: &str| -> Result<Uuid, ProjectionError> {
-                    Ok(
-                        sqlite_uuid(row, column)?.ok_or_else(|| sqlx::Error::ColumnDecode {
-                            index: column.to_owned(),
-                            source: "an episode without an id".into(),
-                        })?,
-                    )
-                };
-                Ok(EpisodeRecord {
-                    episode_id: id("episode_id")?,
-                    job_id: id("job_id")?,
-                    message_index: row.try_get("message_index")?,
-                    role: row.try_get("role")?,
-                    name: row.try_get("name")?,
-                    content: row.try_get("content")?,
-                    occurred_at: row.try_get("occurred_at")?,
-                })
+                let embedding: Option<Vec<u8>> = row.try_get("embedding")?;
+                Ok(IndexedEpisode::new(
+                    sqlite_episode(row)?,
+                    embedding.map(|b| vector_from_bytes(&b)),
+                    row.try_get("global_position")?,
+                ))
             })
             .collect()
+    }
+
+    async fn episode_count(&self, tenant: &str, user_id: &str) -> Result<usize, ProjectionError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM episodes WHERE tenant = ? AND user_id = ?")
+                .bind(tenant)
+                .bind(user_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(usize::try_from(count).unwrap_or(0))
     }
 
     async fn user_head(

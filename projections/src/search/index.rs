@@ -1,0 +1,257 @@
+//! One user's memories ready to rank: live facts and conversation turns with their vectors and
+//! words, and the word statistics BM25 needs, computed once when loaded.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::words;
+use crate::episodes::EpisodeRecord;
+use crate::fact_record::FactRecord;
+
+/// Words of a fact's value count this many times: the value is what a query most often names.
+const VALUE_BOOST: usize = 2;
+
+/// What ranking needs of any memory: its words and its vector.
+pub(crate) trait Document {
+    fn words(&self) -> &[String];
+    fn embedding(&self) -> Option<&[f32]>;
+}
+
+/// A fact ready to be ranked: its record, its vector and its words.
+#[derive(Debug, Clone)]
+pub struct IndexedFact {
+    pub record: FactRecord,
+    pub embedding: Option<Vec<f32>>,
+    words: Vec<String>,
+    /// The log position of the fact's last change: a refresh keeps a fact whose position has
+    /// not moved and reads again only those that have.
+    pub position: i64,
+}
+
+impl IndexedFact {
+    pub fn new(record: FactRecord, embedding: Option<Vec<f32>>) -> Self {
+        let mut all = words(&record.key.replace(['.', '_'], " "));
+        all.extend(words(&record.text));
+        let value = words(&record.value);
+        for _ in 0..VALUE_BOOST {
+            all.extend(value.iter().cloned());
+        }
+        Self {
+            record,
+            embedding,
+            words: all,
+            position: 0,
+        }
+    }
+
+    #[must_use]
+    pub fn at_position(mut self, position: i64) -> Self {
+        self.position = position;
+        self
+    }
+}
+
+impl Document for IndexedFact {
+    fn words(&self) -> &[String] {
+        &self.words
+    }
+    fn embedding(&self) -> Option<&[f32]> {
+        self.embedding.as_deref()
+    }
+}
+
+/// A conversation turn ready to be ranked: what was said, and by whom (so "what did
+/// Caroline …" finds Caroline's turns by her name as well as by meaning).
+#[derive(Debug, Clone)]
+pub struct IndexedEpisode {
+    pub record: EpisodeRecord,
+    pub embedding: Option<Vec<f32>>,
+    words: Vec<String>,
+    pub position: i64,
+}
+
+impl IndexedEpisode {
+    pub fn new(record: EpisodeRecord, embedding: Option<Vec<f32>>, position: i64) -> Self {
+        let mut all = record.name.as_deref().map(words).unwrap_or_default();
+        all.extend(words(&record.content));
+        Self {
+            record,
+            embedding,
+            words: all,
+            position,
+        }
+    }
+}
+
+impl Document for IndexedEpisode {
+    fn words(&self) -> &[String] {
+        &self.words
+    }
+    fn embedding(&self) -> Option<&[f32]> {
+        self.embedding.as_deref()
+    }
+}
+
+/// Word statistics BM25 needs over a set of memories.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WordStats {
+    pub(crate) document_frequency: HashMap<String, u32>,
+    pub(crate) average_length: f64,
+    pub(crate) documents: usize,
+}
+
+impl WordStats {
+    pub(crate) fn of<'a>(documents: impl Iterator<Item = &'a dyn Document>) -> Self {
+        let mut stats = Self::default();
+        let mut total_length = 0;
+        for document in documents {
+            stats.documents += 1;
+            total_length += document.words().len();
+            let mut seen: Vec<&str> = document.words().iter().map(String::as_str).collect();
+            seen.sort_unstable();
+            seen.dedup();
+            for word in seen {
+                *stats.document_frequency.entry(word.to_owned()).or_default() += 1;
+            }
+        }
+        stats.average_length = total_length as f64 / stats.documents.max(1) as f64;
+        stats
+    }
+}
+
+/// One user's facts and turns ready to rank, with their word statistics computed once when
+/// loaded rather than on every search.
+#[derive(Debug, Clone, Default)]
+pub struct UserIndex {
+    /// Shared with the refreshed indexes that still hold them, so a refresh copies no vector.
+    facts: Vec<Arc<IndexedFact>>,
+    /// In log order: turns are only ever added (or all removed when the user is forgotten).
+    episodes: Vec<Arc<IndexedEpisode>>,
+    pub(crate) stats: WordStats,
+}
+
+/// What a refresh must read again: the facts that are new or changed since an index was
+/// loaded, given the user's facts now as (fact id, position of its last change).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IndexChanges {
+    pub to_read: Vec<Uuid>,
+    /// Facts in the old index and still live, unchanged.
+    pub kept: usize,
+}
+
+impl UserIndex {
+    pub fn new(facts: Vec<IndexedFact>, episodes: Vec<IndexedEpisode>) -> Self {
+        Self::of_shared(
+            facts.into_iter().map(Arc::new).collect(),
+            episodes.into_iter().map(Arc::new).collect(),
+        )
+    }
+
+    /// Facts in id order and turns in log order: ties in ranking then fall the same way
+    /// whichever way the index was made (read whole, refreshed, on another process or backend).
+    fn of_shared(mut facts: Vec<Arc<IndexedFact>>, mut episodes: Vec<Arc<IndexedEpisode>>) -> Self {
+        facts.sort_unstable_by_key(|f| f.record.fact_id);
+        episodes.sort_by_key(|e| (e.position, e.record.message_index));
+        let documents = facts
+            .iter()
+            .map(|f| f.as_ref() as &dyn Document)
+            .chain(episodes.iter().map(|e| e.as_ref() as &dyn Document));
+        let stats = WordStats::of(documents);
+        Self {
+            facts,
+            episodes,
+            stats,
+        }
+    }
+
+    pub fn facts(&self) -> impl ExactSizeIterator<Item = &IndexedFact> {
+        self.facts.iter().map(AsRef::as_ref)
+    }
+
+    pub fn episodes(&self) -> impl ExactSizeIterator<Item = &IndexedEpisode> {
+        self.episodes.iter().map(AsRef::as_ref)
+    }
+
+    /// How many memories the index holds: what a cache of indexes weighs it by.
+    pub fn len(&self) -> usize {
+        self.facts.len() + self.episodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The log position of the newest turn held: a refresh reads only turns past it.
+    pub fn last_episode_position(&self) -> Option<i64> {
+        self.episodes.iter().map(|e| e.position).max()
+    }
+
+    /// Which of `current` (every live fact of the user with its position) this index lacks
+    /// or holds at another position.
+    pub fn changes(&self, current: &[(Uuid, i64)]) -> IndexChanges {
+        let held: HashMap<Uuid, i64> = self
+            .facts
+            .iter()
+            .map(|f| (f.record.fact_id, f.position))
+            .collect();
+        let mut changes = IndexChanges::default();
+        for (id, position) in current {
+            if held.get(id) == Some(position) {
+                changes.kept += 1;
+            } else {
+                changes.to_read.push(*id);
+            }
+        }
+        changes
+    }
+
+    /// The index of the user's memories now. Facts: `current` lists every live fact with its
+    /// position (a fact missing from it was retracted or forgotten and is dropped), `read`
+    /// holds the facts [`UserIndex::changes`] said to read again, as read (possibly newer
+    /// still); a fact neither held at its position nor read is left out: it went between the
+    /// listing and the read. Turns: `episodes` replaces the held ones when given (read whole),
+    /// else `new_episodes` (those past [`UserIndex::last_episode_position`]) are added.
+    #[must_use]
+    pub fn refreshed(
+        &self,
+        current: &[(Uuid, i64)],
+        read: Vec<IndexedFact>,
+        episodes: EpisodeRefresh,
+    ) -> Self {
+        let held: HashMap<Uuid, &Arc<IndexedFact>> =
+            self.facts.iter().map(|f| (f.record.fact_id, f)).collect();
+        let mut read: HashMap<Uuid, Arc<IndexedFact>> = read
+            .into_iter()
+            .map(|f| (f.record.fact_id, Arc::new(f)))
+            .collect();
+        let facts = current
+            .iter()
+            .filter_map(|(id, position)| {
+                read.remove(id).or_else(|| {
+                    held.get(id)
+                        .filter(|f| f.position == *position)
+                        .map(|f| Arc::clone(f))
+                })
+            })
+            .collect();
+        let episodes = match episodes {
+            EpisodeRefresh::Whole(all) => all.into_iter().map(Arc::new).collect(),
+            EpisodeRefresh::Added(added) => self
+                .episodes
+                .iter()
+                .cloned()
+                .chain(added.into_iter().map(Arc::new))
+                .collect(),
+        };
+        Self::of_shared(facts, episodes)
+    }
+}
+
+/// The turns a refresh read: all of them, or only those added since the index was loaded.
+#[derive(Debug)]
+pub enum EpisodeRefresh {
+    Whole(Vec<IndexedEpisode>),
+    Added(Vec<IndexedEpisode>),
+}

@@ -1,0 +1,647 @@
+//! Ranking one user's memories — live facts and conversation turns, as one list — for a query
+//! (the L4 layer): exact cosine over the stored vectors, fused by reciprocal rank with a BM25
+//! keyword match, so a name or a number the embedding model does not know ("Milu", "lớp 3")
+//! is still found.
+
+mod index;
+
+use index::{Document, WordStats};
+pub use index::{EpisodeRefresh, IndexChanges, IndexedEpisode, IndexedFact, UserIndex};
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use pika_domain::fold_for_match;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::episodes::EpisodeRecord;
+use crate::fact_record::FactRecord;
+
+/// Reciprocal-rank-fusion constant: larger flattens the difference between ranks.
+const RRF_K: f64 = 60.0;
+const BM25_K1: f64 = 1.2;
+const BM25_B: f64 = 0.75;
+/// Below this cosine a fact is not considered semantically related at all.
+const MIN_COSINE: f32 = 0.15;
+
+/// Case-, accent- and punctuation-insensitive words, so "Phở", "pho" and "phở!" match.
+pub fn words(text: &str) -> Vec<String> {
+    fold_for_match(text)
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Which memories a search may return.
+#[derive(Debug, Clone)]
+pub struct SearchFilter {
+    pub kinds: Option<Vec<String>>,
+    /// Exact keys, or a family with a trailing `.*` (`likes.*`).
+    pub keys: Option<Vec<String>>,
+    pub facts: bool,
+    /// Conversation turns; a filter on kinds or keys asks for facts, so it leaves turns out.
+    pub episodes: bool,
+    /// Facts learned, or turns said, at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// … and at or before this one.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl Default for SearchFilter {
+    fn default() -> Self {
+        Self {
+            kinds: None,
+            keys: None,
+            facts: true,
+            episodes: true,
+            since: None,
+            until: None,
+        }
+    }
+}
+
+impl SearchFilter {
+    fn in_window(&self, at: DateTime<Utc>) -> bool {
+        self.since.is_none_or(|since| at >= since) && self.until.is_none_or(|until| at <= until)
+    }
+
+    fn allows(&self, fact: &FactRecord) -> bool {
+        let kind_ok = self
+            .kinds
+            .as_ref()
+            .is_none_or(|kinds| kinds.contains(&fact.kind));
+        let key_ok = self.keys.as_ref().is_none_or(|keys| {
+            keys.iter().any(|k| match k.strip_suffix(".*") {
+                Some(family) => fact.key == family || fact.key.starts_with(&format!("{family}.")),
+                None => *k == fact.key,
+            })
+        });
+        self.facts && kind_ok && key_ok && self.in_window(fact.created_at)
+    }
+
+    fn allows_episode(&self, episode: &EpisodeRecord) -> bool {
+        self.episodes
+            && self.kinds.is_none()
+            && self.keys.is_none()
+            && self.in_window(episode.occurred_at)
+    }
+
+    /// Everything that changes which memories are candidates, for cache keys.
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "{:?}\n{:?}\n{}{}\n{:?}\n{:?}",
+            self.kinds, self.keys, self.facts, self.episodes, self.since, self.until
+        )
+    }
+}
+
+/// A ranked memory as a search answers it, tagged with its `type`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ScoredMemory {
+    Fact {
+        #[serde(flatten)]
+        fact: FactRecord,
+        /// Fused relevance in [0, 1]: 1 is first by both meaning and words.
+        score: f64,
+    },
+    Episode {
+        #[serde(flatten)]
+        episode: EpisodeRecord,
+        score: f64,
+    },
+}
+
+impl ScoredMemory {
+    pub fn score(&self) -> f64 {
+        match self {
+            Self::Fact { score, .. } | Self::Episode { score, .. } => *score,
+        }
+    }
+}
+
+/// Dot product of two unit vectors. Eight running sums let the compiler use SIMD lanes (one
+/// sum would be a chain of dependent additions): cosine over a user's memories is most of a
+/// search's ranking time.
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    if a.len() != b.len() {
+        return 0.0;
+    }
+    let mut sums = [0.0f32; 8];
+    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a_chunks
+        .remainder()
+        .iter()
+        .zip(b_chunks.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a_chunks.zip(b_chunks) {
+        for lane in 0..8 {
+            sums[lane] += x[lane] * y[lane];
+        }
+    }
+    sums.iter().sum::<f32>() + tail
+}
+
+/// BM25 of each candidate for the query words, over this user's memories only (so words every
+/// memory shares, like "my" or "em", weigh nothing).
+fn keyword_scores(candidates: &[Candidate<'_>], stats: &WordStats, query: &[String]) -> Vec<f64> {
+    if query.is_empty() || candidates.is_empty() {
+        return vec![0.0; candidates.len()];
+    }
+    let n = stats.documents as f64;
+    let weights: Vec<(&str, f64)> = query
+        .iter()
+        .filter_map(|term| {
+            let df = f64::from(*stats.document_frequency.get(term.as_str())?);
+            Some((term.as_str(), ((n - df + 0.5) / (df + 0.5) + 1.0).ln()))
+        })
+        .collect();
+    candidates
+        .iter()
+        .map(|candidate| {
+            let words = candidate.document().words();
+            let length = words.len() as f64;
+            weights
+                .iter()
+                .map(|(term, idf)| {
+                    let frequency = words.iter().filter(|w| w == term).count() as f64;
+                    if frequency == 0.0 {
+                        return 0.0;
+                    }
+                    idf * frequency * (BM25_K1 + 1.0)
+                        / (frequency
+                            + BM25_K1
+                                * (1.0 - BM25_B + BM25_B * length / stats.average_length.max(1.0)))
+                })
+                .sum()
+        })
+        .collect()
+}
+
+/// Positions of the candidates ordered by a score, best first, keeping only scores above
+/// `floor`.
+fn ranking(scores: &[f64], floor: f64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..scores.len()).filter(|i| scores[*i] > floor).collect();
+    order.sort_by(|a, b| scores[*b].total_cmp(&scores[*a]));
+    order
+}
+
+/// A memory a search may return.
+#[derive(Debug, Clone, Copy)]
+enum Candidate<'a> {
+    Fact(&'a IndexedFact),
+    Episode(&'a IndexedEpisode),
+}
+
+impl Candidate<'_> {
+    fn document(&self) -> &dyn Document {
+        match self {
+            Self::Fact(fact) => *fact,
+            Self::Episode(episode) => *episode,
+        }
+    }
+
+    fn scored(&self, score: f64) -> ScoredMemory {
+        match self {
+            Self::Fact(fact) => ScoredMemory::Fact {
+                fact: fact.record.clone(),
+                score,
+            },
+            Self::Episode(episode) => ScoredMemory::Episode {
+                episode: episode.record.clone(),
+                score,
+            },
+        }
+    }
+}
+
+/// The turns facts ranked so far were stated in: the turn itself is not shown again below its
+/// fact, which already cites it.
+#[derive(Debug, Default)]
+struct CitedTurns(HashSet<(Uuid, i32)>);
+
+impl CitedTurns {
+    /// Whether `candidate` should be shown, noting the turns a shown fact cites.
+    fn admits(&mut self, candidate: &Candidate<'_>) -> bool {
+        match candidate {
+            Candidate::Fact(fact) => {
+                if let Some(job_id) = fact.record.source.job_id {
+                    for index in &fact.record.source.message_indexes {
+                        self.0.insert((job_id, *index));
+                    }
+                }
+                true
+            }
+            Candidate::Episode(episode) => !self
+                .0
+                .contains(&(episode.record.job_id, episode.record.message_index)),
+        }
+    }
+}
+
+/// Ranks a user's memories for a query. `query_vector` is `None` when no embedding could be
+/// made (the embedder is down): the keyword match alone then ranks.
+pub fn rank(
+    index: &UserIndex,
+    query: &str,
+    query_vector: Option<&[f32]>,
+    filter: &SearchFilter,
+    limit: usize,
+    min_score: f64,
+) -> Vec<ScoredMemory> {
+    let candidates: Vec<Candidate<'_>> = index
+        .facts()
+        .filter(|f| filter.allows(&f.record))
+        .map(Candidate::Fact)
+        .chain(
+            index
+                .episodes()
+                .filter(|e| filter.allows_episode(&e.record))
+                .map(Candidate::Episode),
+        )
+        .collect();
+    let query_words = words(query);
+    // A filter narrows the collection BM25 is computed over, as if only those memories existed.
+    let filtered;
+    let stats = if candidates.len() == index.len() {
+        &index.stats
+    } else {
+        filtered = WordStats::of(candidates.iter().map(Candidate::document));
+        &filtered
+    };
+    let keyword = keyword_scores(&candidates, stats, &query_words);
+    let semantic: Vec<f64> = candidates
+        .iter()
+        .map(|c| match (query_vector, c.document().embedding()) {
+            (Some(q), Some(e)) => f64::from(cosine(q, e)),
+            _ => 0.0,
+        })
+        .collect();
+    let mut fused = vec![0.0; candidates.len()];
+    let lists = [
+        ranking(&semantic, f64::from(MIN_COSINE)),
+        ranking(&keyword, 0.0),
+    ];
+    for list in &lists {
+        for (rank, index) in list.iter().enumerate() {
+            fused[*index] += 1.0 / (RRF_K + rank as f64 + 1.0);
+        }
+    }
+    let best_possible =
+        lists.iter().filter(|l| !l.is_empty()).count().max(1) as f64 / (RRF_K + 1.0);
+    let mut cited = CitedTurns::default();
+    ranking(&fused, 0.0)
+        .into_iter()
+        .map(|index| (candidates[index], (fused[index] / best_possible).min(1.0)))
+        .filter(|(_, score)| *score >= min_score)
+        .filter(|(candidate, _)| cited.admits(candidate))
+        .take(limit)
+        .map(|(candidate, score)| candidate.scored(score))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fact as a facts-only search ranks it.
+    struct Hit {
+        fact: FactRecord,
+        score: f64,
+    }
+
+    fn rank(
+        index: &UserIndex,
+        query: &str,
+        vector: Option<&[f32]>,
+        filter: &SearchFilter,
+        limit: usize,
+        min_score: f64,
+    ) -> Vec<Hit> {
+        super::rank(index, query, vector, filter, limit, min_score)
+            .into_iter()
+            .filter_map(|memory| match memory {
+                ScoredMemory::Fact { fact, score } => Some(Hit { fact, score }),
+                ScoredMemory::Episode { .. } => None,
+            })
+            .collect()
+    }
+    use crate::fact_record::FactSourceRecord;
+
+    fn fact(key: &str, value: &str, text: &str, embedding: Option<Vec<f32>>) -> IndexedFact {
+        let record = FactRecord {
+            fact_id: uuid::Uuid::now_v7(),
+            user_id: "kid".into(),
+            key: key.into(),
+            kind: if key.starts_with("pet") {
+                "relationship"
+            } else {
+                "preference"
+            }
+            .into(),
+            value: value.into(),
+            text: text.into(),
+            confidence: 0.9,
+            language: "en".into(),
+            source: FactSourceRecord {
+                job_id: None,
+                message_indexes: vec![],
+            },
+            version: 1,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        };
+        IndexedFact::new(record, embedding)
+    }
+
+    fn index(facts: Vec<IndexedFact>) -> UserIndex {
+        UserIndex::new(facts, vec![])
+    }
+
+    fn many() -> Vec<IndexedFact> {
+        let mut facts: Vec<IndexedFact> = (0..200)
+            .map(|n| {
+                fact(
+                    "likes.thing",
+                    &format!("thing {n}"),
+                    &format!("I like thing {n}"),
+                    None,
+                )
+            })
+            .collect();
+        facts.push(fact(
+            "pet.dog",
+            "Milu",
+            "Em có một con chó tên là Milu",
+            None,
+        ));
+        facts.push(fact(
+            "favorite.food",
+            "phở",
+            "Món em thích nhất là phở",
+            None,
+        ));
+        facts
+    }
+
+    #[test]
+    fn a_name_the_embedding_does_not_know_is_found_by_its_words() {
+        let facts = index(many());
+        let results = rank(&facts, "Milu", None, &SearchFilter::default(), 3, 0.0);
+        assert_eq!(results[0].fact.value, "Milu");
+        let results = rank(
+            &facts,
+            "con chó tên gì",
+            None,
+            &SearchFilter::default(),
+            3,
+            0.0,
+        );
+        assert_eq!(results[0].fact.value, "Milu");
+        let results = rank(&facts, "PHO", None, &SearchFilter::default(), 3, 0.0);
+        assert_eq!(results[0].fact.value, "phở", "accents and case folded");
+    }
+
+    #[test]
+    fn cosine_in_lanes_equals_the_plain_sum() {
+        let a: Vec<f32> = (0..387).map(|i| ((i * 7) % 13) as f32 / 13.0).collect();
+        let b: Vec<f32> = (0..387).map(|i| ((i * 5) % 11) as f32 / 11.0).collect();
+        let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((cosine(&a, &b) - plain).abs() < 1e-3);
+        assert_eq!(cosine(&a, &b[..10]), 0.0, "different lengths never match");
+    }
+
+    #[test]
+    fn a_filter_ranks_words_among_the_filtered_facts_only() {
+        let facts = index(many());
+        let filter = SearchFilter {
+            kinds: Some(vec!["preference".into()]),
+            ..SearchFilter::default()
+        };
+        let results = rank(&facts, "phở thing", None, &filter, 3, 0.0);
+        assert!(results.iter().all(|r| r.fact.kind == "preference"));
+        assert_eq!(
+            results[0].fact.value, "phở",
+            "the rarer word wins among the filtered"
+        );
+    }
+
+    #[test]
+    fn meaning_ranks_when_no_word_is_shared() {
+        let mut facts = many();
+        facts.push(fact(
+            "pet.cat",
+            "Mochi",
+            "I have a cat named Mochi",
+            Some(vec![1.0, 0.0]),
+        ));
+        facts.push(fact(
+            "likes.sport",
+            "football",
+            "I love football",
+            Some(vec![0.0, 1.0]),
+        ));
+        let facts = index(facts);
+        let results = rank(
+            &facts,
+            "kitty",
+            Some(&[0.9, 0.1]),
+            &SearchFilter::default(),
+            3,
+            0.0,
+        );
+        assert_eq!(results[0].fact.value, "Mochi");
+        assert!(results[0].score > 0.0 && results[0].score <= 1.0);
+    }
+
+    #[test]
+    fn filters_limits_and_min_score_apply() {
+        let facts = index(many());
+        let filter = SearchFilter {
+            keys: Some(vec!["pet.*".into()]),
+            ..SearchFilter::default()
+        };
+        let results = rank(&facts, "thing 5 Milu", None, &filter, 10, 0.0);
+        assert!(results.iter().all(|r| r.fact.key.starts_with("pet")));
+        assert_eq!(
+            rank(&facts, "thing", None, &SearchFilter::default(), 5, 0.0).len(),
+            5
+        );
+        assert!(rank(&facts, "thing", None, &SearchFilter::default(), 5, 1.1).is_empty());
+        assert!(rank(&facts, "", None, &SearchFilter::default(), 5, 0.0).is_empty());
+    }
+
+    fn values(index: &UserIndex) -> Vec<String> {
+        let mut values: Vec<String> = index.facts().map(|f| f.record.value.clone()).collect();
+        values.sort();
+        values
+    }
+
+    #[test]
+    fn a_refresh_reads_only_new_and_changed_facts_and_drops_gone_ones() {
+        let kept = fact("likes.food", "pho", "likes pho", None).at_position(1);
+        let changed = fact("pet.dog", "Max", "dog Max", None).at_position(2);
+        let gone = fact("likes.color", "blue", "likes blue", None).at_position(3);
+        let ids = [
+            kept.record.fact_id,
+            changed.record.fact_id,
+            gone.record.fact_id,
+        ];
+        let old = index(vec![kept, changed.clone(), gone]);
+        let added = fact("pet.cat", "Mochi", "cat Mochi", None).at_position(6);
+        let current = [(ids[0], 1), (ids[1], 5), (added.record.fact_id, 6)];
+
+        let changes = old.changes(&current);
+        assert_eq!(changes.kept, 1);
+        assert_eq!(changes.to_read, vec![ids[1], added.record.fact_id]);
+
+        let mut corrected = changed.record;
+        corrected.value = "Maximus".into();
+        let corrected = IndexedFact::new(corrected, None).at_position(5);
+        let fresh = old.refreshed(
+            &current,
+            vec![corrected, added],
+            EpisodeRefresh::Added(vec![]),
+        );
+        assert_eq!(values(&fresh), ["Maximus", "Mochi", "pho"]);
+        assert!(rank(&fresh, "blue", None, &SearchFilter::default(), 5, 0.0).is_empty());
+        assert_eq!(
+            rank(&fresh, "Maximus", None, &SearchFilter::default(), 5, 0.0)[0]
+                .fact
+                .value,
+            "Maximus"
+        );
+    }
+
+    #[test]
+    fn a_fact_read_newer_than_listed_is_served_as_read_and_one_gone_meanwhile_is_left_out() {
+        let held = fact("pet.dog", "Max", "dog Max", None).at_position(2);
+        let listed_only = fact("pet.cat", "Mochi", "cat Mochi", None).at_position(4);
+        let old = index(vec![held.clone()]);
+        let current = [(held.record.fact_id, 3), (listed_only.record.fact_id, 4)];
+        let mut newer = held.record;
+        newer.value = "Rex".into();
+        // Changed again between the listing and the read; the new fact was retracted
+        // between them, so the read did not return it.
+        let read = vec![IndexedFact::new(newer, None).at_position(7)];
+        let fresh = old.refreshed(&current, read, EpisodeRefresh::Added(vec![]));
+        assert_eq!(values(&fresh), ["Rex"]);
+    }
+
+    fn turn(job: Uuid, index: i32, name: &str, content: &str, day: u32) -> IndexedEpisode {
+        let record = EpisodeRecord {
+            episode_id: crate::episodes::episode_id(job, index),
+            job_id: job,
+            message_index: index,
+            role: "user".into(),
+            name: Some(name.into()),
+            content: content.into(),
+            occurred_at: DateTime::parse_from_rfc3339(&format!("2023-05-{day:02}T10:00:00Z"))
+                .unwrap()
+                .with_timezone(&Utc),
+        };
+        IndexedEpisode::new(record, None, i64::from(day))
+    }
+
+    fn kinds(results: &[ScoredMemory]) -> Vec<&'static str> {
+        results
+            .iter()
+            .map(|r| match r {
+                ScoredMemory::Fact { .. } => "fact",
+                ScoredMemory::Episode { .. } => "episode",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn turns_rank_with_facts_by_their_words_and_speaker_and_answer_tagged() {
+        let job = Uuid::now_v7();
+        let turns = vec![
+            turn(job, 0, "Caroline", "I went to a support group yesterday", 7),
+            turn(job, 1, "Melanie", "I painted a sunrise by the lake", 8),
+        ];
+        let index = UserIndex::new(many(), turns);
+        let all = super::rank(
+            &index,
+            "support group",
+            None,
+            &SearchFilter::default(),
+            3,
+            0.0,
+        );
+        assert_eq!(kinds(&all)[0], "episode");
+        let json = serde_json::to_value(&all[0]).unwrap();
+        assert_eq!(json["type"], "episode");
+        assert_eq!(json["name"], "Caroline");
+        assert_eq!(json["message_index"], 0);
+        let by_speaker = super::rank(&index, "melanie", None, &SearchFilter::default(), 1, 0.0);
+        assert!(
+            matches!(&by_speaker[0], ScoredMemory::Episode { episode, .. }
+            if episode.name.as_deref() == Some("Melanie"))
+        );
+    }
+
+    #[test]
+    fn types_windows_and_fact_filters_choose_among_facts_and_turns() {
+        let job = Uuid::now_v7();
+        let turns = vec![
+            turn(job, 0, "Caroline", "my dog Milu loves the park", 7),
+            turn(job, 1, "Caroline", "Milu ran after a ball", 20),
+        ];
+        let index = UserIndex::new(many(), turns);
+        let only_facts = SearchFilter {
+            episodes: false,
+            ..SearchFilter::default()
+        };
+        let facts = super::rank(&index, "Milu", None, &only_facts, 10, 0.0);
+        assert!(kinds(&facts).iter().all(|k| *k == "fact"));
+        let only_turns = SearchFilter {
+            facts: false,
+            since: Some(
+                DateTime::parse_from_rfc3339("2023-05-10T00:00:00Z")
+                    .unwrap()
+                    .into(),
+            ),
+            ..SearchFilter::default()
+        };
+        let late = super::rank(&index, "Milu", None, &only_turns, 10, 0.0);
+        assert_eq!(late.len(), 1, "one turn inside the window");
+        let keyed = SearchFilter {
+            keys: Some(vec!["pet.*".into()]),
+            ..SearchFilter::default()
+        };
+        let pets = super::rank(&index, "Milu", None, &keyed, 10, 0.0);
+        assert!(
+            kinds(&pets).iter().all(|k| *k == "fact"),
+            "keys ask for facts"
+        );
+    }
+
+    #[test]
+    fn a_turn_is_not_shown_again_below_the_fact_it_became() {
+        let job = Uuid::now_v7();
+        let mut dog = fact("pet.dog", "Milu", "has a dog called Milu", None);
+        dog.record.source = FactSourceRecord {
+            job_id: Some(job),
+            message_indexes: vec![0],
+        };
+        let index = UserIndex::new(
+            vec![dog],
+            vec![
+                turn(job, 0, "Caroline", "I have a dog called Milu", 7),
+                turn(job, 1, "Caroline", "Milu is brown", 7),
+            ],
+        );
+        let results = super::rank(&index, "dog Milu", None, &SearchFilter::default(), 10, 0.0);
+        assert_eq!(
+            kinds(&results),
+            ["fact", "episode"],
+            "the stated turn is dropped"
+        );
+        assert!(matches!(&results[1], ScoredMemory::Episode { episode, .. }
+            if episode.message_index == 1));
+    }
+}
