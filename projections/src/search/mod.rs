@@ -8,7 +8,7 @@ mod index;
 use index::{Document, WordStats};
 pub use index::{EpisodeRefresh, IndexChanges, IndexedEpisode, IndexedFact, UserIndex};
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use pika_domain::fold_for_match;
@@ -218,28 +218,74 @@ impl Candidate<'_> {
     }
 }
 
-/// The turns facts ranked so far were stated in: the turn itself is not shown again below its
-/// fact, which already cites it.
+/// A fact and the turn it was stated in are not both shown: whichever ranks higher stands
+/// for the other (the fact's `source` cites that turn).
 #[derive(Debug, Default)]
-struct CitedTurns(HashSet<(Uuid, i32)>);
+struct CitedTurns {
+    by_facts: HashSet<(Uuid, i32)>,
+    shown: HashSet<(Uuid, i32)>,
+}
 
 impl CitedTurns {
-    /// Whether `candidate` should be shown, noting the turns a shown fact cites.
+    /// Whether `candidate` should be shown, noting the turns it stands for.
     fn admits(&mut self, candidate: &Candidate<'_>) -> bool {
         match candidate {
             Candidate::Fact(fact) => {
-                if let Some(job_id) = fact.record.source.job_id {
-                    for index in &fact.record.source.message_indexes {
-                        self.0.insert((job_id, *index));
-                    }
+                let Some(job_id) = fact.record.source.job_id else {
+                    return true;
+                };
+                let turns: Vec<(Uuid, i32)> = fact
+                    .record
+                    .source
+                    .message_indexes
+                    .iter()
+                    .map(|index| (job_id, *index))
+                    .collect();
+                if !turns.is_empty() && turns.iter().all(|turn| self.shown.contains(turn)) {
+                    return false;
                 }
+                self.by_facts.extend(turns);
                 true
             }
-            Candidate::Episode(episode) => !self
-                .0
-                .contains(&(episode.record.job_id, episode.record.message_index)),
+            Candidate::Episode(episode) => {
+                let turn = (episode.record.job_id, episode.record.message_index);
+                self.shown.insert(turn);
+                !self.by_facts.contains(&turn)
+            }
         }
     }
+}
+
+/// How much of its best neighbour's relevance a turn takes on: an answer is often the turn
+/// after the one that matches the question's words ("Did you go?" … "Yes, last Friday").
+const NEIGHBOUR_SHARE: f64 = 0.5;
+
+/// Each turn's fused relevance raised by a share of its best adjacent turn's (same
+/// conversation, message index ± 1); facts keep theirs.
+fn with_neighbours(candidates: &[Candidate<'_>], fused: &[f64]) -> Vec<f64> {
+    let by_turn: HashMap<(Uuid, i32), f64> = candidates
+        .iter()
+        .zip(fused)
+        .filter_map(|(candidate, score)| match candidate {
+            Candidate::Episode(e) => Some(((e.record.job_id, e.record.message_index), *score)),
+            Candidate::Fact(_) => None,
+        })
+        .collect();
+    candidates
+        .iter()
+        .zip(fused)
+        .map(|(candidate, score)| match candidate {
+            Candidate::Episode(e) => {
+                let (job, index) = (e.record.job_id, e.record.message_index);
+                let neighbour = [index - 1, index + 1]
+                    .iter()
+                    .filter_map(|i| by_turn.get(&(job, *i)))
+                    .fold(0.0_f64, |best, s| best.max(*s));
+                score + NEIGHBOUR_SHARE * neighbour
+            }
+            Candidate::Fact(_) => *score,
+        })
+        .collect()
 }
 
 /// Ranks a user's memories for a query. `query_vector` is `None` when no embedding could be
@@ -290,6 +336,7 @@ pub fn rank(
             fused[*index] += 1.0 / (RRF_K + rank as f64 + 1.0);
         }
     }
+    let fused = with_neighbours(&candidates, &fused);
     let best_possible =
         lists.iter().filter(|l| !l.is_empty()).count().max(1) as f64 / (RRF_K + 1.0);
     let mut cited = CitedTurns::default();
@@ -621,7 +668,7 @@ mod tests {
     }
 
     #[test]
-    fn a_turn_is_not_shown_again_below_the_fact_it_became() {
+    fn a_fact_and_the_turn_it_was_stated_in_are_not_both_shown() {
         let job = Uuid::now_v7();
         let mut dog = fact("pet.dog", "Milu", "has a dog called Milu", None);
         dog.record.source = FactSourceRecord {
@@ -637,11 +684,58 @@ mod tests {
         );
         let results = super::rank(&index, "dog Milu", None, &SearchFilter::default(), 10, 0.0);
         assert_eq!(
-            kinds(&results),
-            ["fact", "episode"],
-            "the stated turn is dropped"
+            results.len(),
+            2,
+            "the fact and its turn are shown once: {results:?}"
         );
-        assert!(matches!(&results[1], ScoredMemory::Episode { episode, .. }
-            if episode.message_index == 1));
+        let shows_turn_0 = results.iter().any(
+            |r| matches!(r, ScoredMemory::Episode { episode, .. } if episode.message_index == 0),
+        );
+        let shows_fact = kinds(&results).contains(&"fact");
+        assert!(
+            shows_turn_0 != shows_fact,
+            "one of the two stands for the other"
+        );
+        let facts_only = SearchFilter {
+            episodes: false,
+            ..SearchFilter::default()
+        };
+        let facts = super::rank(&index, "dog Milu", None, &facts_only, 10, 0.0);
+        assert_eq!(kinds(&facts), ["fact"], "without turns the fact is shown");
+    }
+
+    #[test]
+    fn the_reply_next_to_a_matching_question_ranks_above_an_unrelated_turn() {
+        let (job, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let index = UserIndex::new(
+            vec![],
+            vec![
+                turn(job, 0, "Melanie", "Did you go to the pottery class?", 7),
+                turn(job, 1, "Caroline", "Yes, last Friday, it was lovely", 7),
+                turn(other, 0, "Caroline", "Friday is my favourite day", 9),
+            ],
+        );
+        let results = super::rank(
+            &index,
+            "pottery class",
+            None,
+            &SearchFilter::default(),
+            3,
+            0.0,
+        );
+        let order: Vec<i32> = results
+            .iter()
+            .map(|r| match r {
+                ScoredMemory::Episode { episode, .. } if episode.job_id == job => {
+                    episode.message_index
+                }
+                _ => -1,
+            })
+            .collect();
+        assert_eq!(
+            order,
+            [0, 1],
+            "the reply follows its question; the unrelated turn is out"
+        );
     }
 }
