@@ -19,6 +19,9 @@ use crate::state::AppState;
 use pika_projections::query::service::{Layer, SearchQuery};
 
 const MAX_QUERY_CHARS: usize = 1_000;
+/// Scores below this relate to nothing in the query (measured: on the LOCOMO development split
+/// it changes no recall figure while a nonsense query's results all fall under it).
+const DEFAULT_MIN_SCORE: f64 = 0.1;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -39,7 +42,10 @@ struct SearchBody {
     kinds: Option<Vec<String>>,
     /// Only these keys; `likes.*` stands for `likes` and every `likes.` key.
     keys: Option<Vec<String>>,
-    #[schema(minimum = 0, maximum = 1, default = 0)]
+    /// Leave out results scoring below this. A score is a relevance comparable across queries
+    /// (see the result's `score`), so the default drops what does not relate to the query at
+    /// all: a query no memory relates to answers with no results.
+    #[schema(minimum = 0, maximum = 1, default = 0.1)]
     min_score: Option<f64>,
     /// What to search: `fact` (distilled facts) and `episode` (conversation turns as said);
     /// default both, ranked as one list.
@@ -85,7 +91,9 @@ struct FactHit {
     r#type: String,
     #[serde(flatten)]
     fact: crate::schemas::FactRecord,
-    /// Fused relevance in [0, 1]: 1 is first by both meaning and words.
+    /// Relevance in [0, 1], comparable across queries: how close in meaning or how much of
+    /// the query's weight in words the memory holds, whichever is higher; never above a
+    /// result ranked before it.
     #[schema(minimum = 0, maximum = 1)]
     score: f64,
 }
@@ -158,7 +166,7 @@ impl SearchBody {
         if !(1..=100).contains(&limit) {
             return Err(ApiError::Unprocessable("limit: must be 1 to 100".into()));
         }
-        let min_score = self.min_score.unwrap_or(0.0);
+        let min_score = self.min_score.unwrap_or(DEFAULT_MIN_SCORE);
         if !(0.0..=1.0).contains(&min_score) {
             return Err(ApiError::Unprocessable(
                 "min_score: must be between 0 and 1".into(),

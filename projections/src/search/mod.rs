@@ -22,8 +22,11 @@ use crate::fact_record::FactRecord;
 const RRF_K: f64 = 60.0;
 const BM25_K1: f64 = 1.2;
 const BM25_B: f64 = 0.75;
-/// Below this cosine a fact is not considered semantically related at all.
+/// Below this cosine a memory is not considered semantically related at all.
 const MIN_COSINE: f32 = 0.15;
+/// At this cosine (and above) a memory counts as fully related in meaning: a paraphrase
+/// ("I love eating pizza" / "My favourite food is pizza") scores about 0.8.
+const FULL_COSINE: f64 = 0.6;
 
 /// Case-, accent- and punctuation-insensitive words, so "Phở", "pho" and "phở!" match.
 pub fn words(text: &str) -> Vec<String> {
@@ -104,7 +107,9 @@ pub enum ScoredMemory {
     Fact {
         #[serde(flatten)]
         fact: FactRecord,
-        /// Fused relevance in [0, 1]: 1 is first by both meaning and words.
+        /// Relevance in [0, 1], comparable across queries: how close in meaning (cosine 0.15
+        /// → 0, 0.6 and above → 1) or how much of the query's weight in words the memory
+        /// holds, whichever is higher; never above a result ranked before it.
         score: f64,
     },
     Episode {
@@ -177,6 +182,40 @@ fn keyword_scores(candidates: &[Candidate<'_>], stats: &WordStats, query: &[Stri
                                 * (1.0 - BM25_B + BM25_B * length / stats.average_length.max(1.0)))
                 })
                 .sum()
+        })
+        .collect()
+}
+
+/// How much of the query each candidate holds: the IDF weight of the query words it contains
+/// over the weight of all of them, a word this user never used weighing as the rarest. So a
+/// query of words no memory holds ("xyzzy") covers nothing, whatever ranks first.
+fn keyword_coverage(candidates: &[Candidate<'_>], stats: &WordStats, query: &[String]) -> Vec<f64> {
+    let mut terms: Vec<&str> = query.iter().map(String::as_str).collect();
+    terms.sort_unstable();
+    terms.dedup();
+    let n = stats.documents as f64;
+    let idf = |df: f64| ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
+    let weights: Vec<(&str, f64)> = terms
+        .iter()
+        .map(|term| {
+            let df = stats.document_frequency.get(*term).copied().unwrap_or(0);
+            (*term, idf(f64::from(df)))
+        })
+        .collect();
+    let total: f64 = weights.iter().map(|(_, weight)| weight).sum();
+    if total <= 0.0 {
+        return vec![0.0; candidates.len()];
+    }
+    candidates
+        .iter()
+        .map(|candidate| {
+            let words = candidate.document().words();
+            let held: f64 = weights
+                .iter()
+                .filter(|(term, _)| words.iter().any(|w| w == term))
+                .map(|(_, weight)| weight)
+                .sum();
+            held / total
         })
         .collect()
 }
@@ -260,9 +299,13 @@ impl CitedTurns {
 /// after the one that matches the question's words ("Did you go?" … "Yes, last Friday").
 const NEIGHBOUR_SHARE: f64 = 0.5;
 
-/// Each turn's fused relevance raised by a share of its best adjacent turn's (same
-/// conversation, message index ± 1); facts keep theirs.
-fn with_neighbours(candidates: &[Candidate<'_>], fused: &[f64]) -> Vec<f64> {
+/// Each turn's value combined with its best adjacent turn's (same conversation, message index
+/// ± 1) by `combine(own, neighbour)`; facts keep theirs.
+fn with_neighbours(
+    candidates: &[Candidate<'_>],
+    fused: &[f64],
+    combine: impl Fn(f64, f64) -> f64,
+) -> Vec<f64> {
     let by_turn: HashMap<(Uuid, i32), f64> = candidates
         .iter()
         .zip(fused)
@@ -281,7 +324,7 @@ fn with_neighbours(candidates: &[Candidate<'_>], fused: &[f64]) -> Vec<f64> {
                     .iter()
                     .filter_map(|i| by_turn.get(&(job, *i)))
                     .fold(0.0_f64, |best, s| best.max(*s));
-                score + NEIGHBOUR_SHARE * neighbour
+                combine(*score, neighbour)
             }
             Candidate::Fact(_) => *score,
         })
@@ -336,15 +379,33 @@ pub fn rank(
             fused[*index] += 1.0 / (RRF_K + rank as f64 + 1.0);
         }
     }
-    let fused = with_neighbours(&candidates, &fused);
-    let best_possible =
-        lists.iter().filter(|l| !l.is_empty()).count().max(1) as f64 / (RRF_K + 1.0);
+    let fused = with_neighbours(&candidates, &fused, |own, neighbour| {
+        own + NEIGHBOUR_SHARE * neighbour
+    });
+    let coverage = keyword_coverage(&candidates, stats, &query_words);
+    let relevance: Vec<f64> = semantic
+        .iter()
+        .zip(&coverage)
+        .map(|(cos, covered)| {
+            ((cos - f64::from(MIN_COSINE)) / (FULL_COSINE - f64::from(MIN_COSINE)))
+                .clamp(0.0, 1.0)
+                .max(*covered)
+        })
+        .collect();
+    let relevance = with_neighbours(&candidates, &relevance, |own, neighbour| {
+        own.max(NEIGHBOUR_SHARE * neighbour)
+    });
     let mut cited = CitedTurns::default();
+    let mut ceiling = 1.0_f64;
     ranking(&fused, 0.0)
         .into_iter()
-        .map(|index| (candidates[index], (fused[index] / best_possible).min(1.0)))
-        .filter(|(_, score)| *score >= min_score)
-        .filter(|(candidate, _)| cited.admits(candidate))
+        .filter(|index| cited.admits(&candidates[*index]))
+        .map(|index| {
+            // Scores never rise down the list: ranking and score tell one story.
+            ceiling = ceiling.min(relevance[index]);
+            (candidates[index], ceiling)
+        })
+        .take_while(|(_, score)| *score >= min_score)
         .take(limit)
         .map(|(candidate, score)| candidate.scored(score))
         .collect()
@@ -737,5 +798,39 @@ mod tests {
             [0, 1],
             "the reply follows its question; the unrelated turn is out"
         );
+    }
+
+    #[test]
+    fn a_score_means_the_same_across_queries_and_never_rises_down_the_list() {
+        let mut facts = many();
+        facts.push(fact(
+            "pet.cat",
+            "Mochi",
+            "I have a cat named Mochi",
+            Some(vec![1.0, 0.0]),
+        ));
+        let index = index(facts);
+        let named = super::rank(&index, "Mochi", None, &SearchFilter::default(), 5, 0.0);
+        assert!(named[0].score() > 0.9, "{named:?}");
+        let nonsense = super::rank(
+            &index,
+            "xyzzy plugh",
+            Some(&[0.0, 1.0]),
+            &SearchFilter::default(),
+            5,
+            0.0,
+        );
+        assert!(nonsense.iter().all(|r| r.score() < 0.1), "{nonsense:?}");
+        let dropped = super::rank(
+            &index,
+            "xyzzy plugh",
+            Some(&[0.0, 1.0]),
+            &SearchFilter::default(),
+            5,
+            0.2,
+        );
+        assert!(dropped.is_empty(), "a threshold drops what is irrelevant");
+        let some = super::rank(&index, "thing pho", None, &SearchFilter::default(), 10, 0.0);
+        assert!(some.windows(2).all(|w| w[0].score() >= w[1].score()));
     }
 }
