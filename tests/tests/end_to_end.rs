@@ -342,7 +342,12 @@ async fn every_turn_is_kept_with_speaker_and_time_and_forgotten_with_the_user(ap
     )
     .await;
     assert_eq!(later["results"].as_array().unwrap().len(), 1, "{later}");
+    let (_, with_context) = turns_found("support group", json!({"context": 1})).await;
+    let around = with_context["results"][0]["context"].as_array().unwrap();
+    assert_eq!(around.len(), 1, "{with_context}");
+    assert_eq!(around[0]["name"], "Melanie");
     for (extra, what) in [
+        (json!({"context": 6}), "too much context"),
         (json!({"types": ["turns"]}), "an unknown type"),
         (json!({"types": []}), "no type"),
         (

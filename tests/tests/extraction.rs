@@ -118,7 +118,7 @@ async fn bad_submissions_get_clear_problems_and_create_nothing() {
         .map(|_| json!({"role": "user", "content": "hi"}))
         .collect();
     let cases = [
-        (json!({"user_id": "kid", "messages": too_many}), 413),
+        (json!({"user_id": "kid", "messages": too_many}), 422),
         (
             json!({"user_id": "kid", "messages": [{"role": "user", "content": "x".repeat(8001)}]}),
             422,

@@ -104,8 +104,8 @@ fn conversation(
     occurred_at: Option<DateTime<Utc>>,
 ) -> Result<Conversation, ApiError> {
     if messages.len() > Conversation::MAX_MESSAGES {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "at most {} messages per extraction",
+        return Err(ApiError::Unprocessable(format!(
+            "messages: at most {} per extraction",
             Conversation::MAX_MESSAGES
         )));
     }
@@ -149,7 +149,7 @@ fn conversation(
                 parameters(("job_id" = "$response.body#/job_id")))))),
         (status = 400, description = "Malformed JSON or a bad Idempotency-Key", body = Problem,
             content_type = "application/problem+json"),
-        (status = 413, description = "Over 1 MiB, or more than 200 messages", body = Problem,
+        (status = 413, description = "Over 1 MiB", body = Problem,
             content_type = "application/problem+json"),
         (status = 415, description = "The body is not JSON", body = Problem,
             content_type = "application/problem+json"),

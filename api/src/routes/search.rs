@@ -22,6 +22,8 @@ const MAX_QUERY_CHARS: usize = 1_000;
 /// Scores below this relate to nothing in the query (measured: on the LOCOMO development split
 /// it changes no recall figure while a nonsense query's results all fall under it).
 const DEFAULT_MIN_SCORE: f64 = 0.1;
+/// The most turns shown on each side of a turn found.
+const MAX_CONTEXT: u32 = 5;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -55,6 +57,9 @@ struct SearchBody {
     since: Option<DateTime<Utc>>,
     /// RFC 3339: only facts learned, or turns said, at or before this time.
     until: Option<DateTime<Utc>>,
+    /// With each turn found, this many turns of its conversation before and after it (0–5).
+    #[schema(minimum = 0, maximum = 5, default = 0)]
+    context: Option<u32>,
 }
 
 /// The kinds of memory a search covers.
@@ -105,6 +110,8 @@ struct EpisodeHit {
     r#type: String,
     #[serde(flatten)]
     episode: crate::schemas::EpisodeRecord,
+    /// The turns around it in its conversation, in order, when `context` asked for them.
+    context: Option<Vec<crate::schemas::EpisodeRecord>>,
     /// Fused relevance in [0, 1], on the same scale as facts'.
     #[schema(minimum = 0, maximum = 1)]
     score: f64,
@@ -179,6 +186,12 @@ impl SearchBody {
                 "since must not be after until".into(),
             ));
         }
+        let context = self.context.unwrap_or(0);
+        if context > MAX_CONTEXT {
+            return Err(ApiError::Unprocessable(format!(
+                "context: must be 0 to {MAX_CONTEXT}"
+            )));
+        }
         let types = self
             .types
             .unwrap_or_else(|| vec![MemoryType::Fact, MemoryType::Episode]);
@@ -199,6 +212,7 @@ impl SearchBody {
                 episodes: types.contains(&MemoryType::Episode),
                 since: self.since,
                 until: self.until,
+                context: context as usize,
             },
             min_score,
         })

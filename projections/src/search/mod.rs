@@ -50,6 +50,8 @@ pub struct SearchFilter {
     pub since: Option<DateTime<Utc>>,
     /// … and at or before this one.
     pub until: Option<DateTime<Utc>>,
+    /// Turns of the same conversation shown around each turn found, on each side.
+    pub context: usize,
 }
 
 impl Default for SearchFilter {
@@ -61,6 +63,7 @@ impl Default for SearchFilter {
             episodes: true,
             since: None,
             until: None,
+            context: 0,
         }
     }
 }
@@ -94,8 +97,8 @@ impl SearchFilter {
     /// Everything that changes which memories are candidates, for cache keys.
     pub fn fingerprint(&self) -> String {
         format!(
-            "{:?}\n{:?}\n{}{}\n{:?}\n{:?}",
-            self.kinds, self.keys, self.facts, self.episodes, self.since, self.until
+            "{:?}\n{:?}\n{}{}\n{:?}\n{:?}\n{}",
+            self.kinds, self.keys, self.facts, self.episodes, self.since, self.until, self.context
         )
     }
 }
@@ -116,6 +119,9 @@ pub enum ScoredMemory {
         #[serde(flatten)]
         episode: EpisodeRecord,
         score: f64,
+        /// The turns around it in its conversation, in order, when asked for.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        context: Vec<EpisodeRecord>,
     },
 }
 
@@ -243,7 +249,7 @@ impl Candidate<'_> {
         }
     }
 
-    fn scored(&self, score: f64) -> ScoredMemory {
+    fn scored(&self, score: f64, turns: &Turns<'_>) -> ScoredMemory {
         match self {
             Self::Fact(fact) => ScoredMemory::Fact {
                 fact: fact.record.clone(),
@@ -252,8 +258,43 @@ impl Candidate<'_> {
             Self::Episode(episode) => ScoredMemory::Episode {
                 episode: episode.record.clone(),
                 score,
+                context: turns.around(&episode.record),
             },
         }
+    }
+}
+
+/// A user's turns by conversation and position, for showing the context of a turn found.
+struct Turns<'a> {
+    by_position: HashMap<(Uuid, i32), &'a EpisodeRecord>,
+    width: i32,
+}
+
+impl<'a> Turns<'a> {
+    fn of(index: &'a UserIndex, width: usize) -> Self {
+        let by_position = if width == 0 {
+            HashMap::new()
+        } else {
+            index
+                .episodes()
+                .map(|e| ((e.record.job_id, e.record.message_index), &e.record))
+                .collect()
+        };
+        Self {
+            by_position,
+            width: i32::try_from(width).unwrap_or(i32::MAX),
+        }
+    }
+
+    /// The turns within `width` of `turn` in its conversation, in order, without it.
+    fn around(&self, turn: &EpisodeRecord) -> Vec<EpisodeRecord> {
+        let first = turn.message_index.saturating_sub(self.width);
+        let last = turn.message_index.saturating_add(self.width);
+        (first..=last)
+            .filter(|index| *index != turn.message_index)
+            .filter_map(|index| self.by_position.get(&(turn.job_id, index)))
+            .map(|record| (*record).clone())
+            .collect()
     }
 }
 
@@ -396,6 +437,7 @@ pub fn rank(
         own.max(NEIGHBOUR_SHARE * neighbour)
     });
     let mut cited = CitedTurns::default();
+    let turns = Turns::of(index, filter.context);
     let mut ceiling = 1.0_f64;
     ranking(&fused, 0.0)
         .into_iter()
@@ -407,7 +449,7 @@ pub fn rank(
         })
         .take_while(|(_, score)| *score >= min_score)
         .take(limit)
-        .map(|(candidate, score)| candidate.scored(score))
+        .map(|(candidate, score)| candidate.scored(score, &turns))
         .collect()
 }
 
@@ -832,5 +874,32 @@ mod tests {
         assert!(dropped.is_empty(), "a threshold drops what is irrelevant");
         let some = super::rank(&index, "thing pho", None, &SearchFilter::default(), 10, 0.0);
         assert!(some.windows(2).all(|w| w[0].score() >= w[1].score()));
+    }
+
+    #[test]
+    fn a_turn_found_comes_with_the_turns_around_it_when_asked() {
+        let job = Uuid::now_v7();
+        let index = UserIndex::new(
+            vec![],
+            (0..5)
+                .map(|i| turn(job, i, "Caroline", &format!("line {i} about kayaks{i}"), 7))
+                .collect(),
+        );
+        let filter = SearchFilter {
+            context: 1,
+            ..SearchFilter::default()
+        };
+        let found = super::rank(&index, "kayaks2", None, &filter, 1, 0.0);
+        let ScoredMemory::Episode { context, .. } = &found[0] else {
+            panic!("a turn: {found:?}");
+        };
+        let around: Vec<i32> = context.iter().map(|t| t.message_index).collect();
+        assert_eq!(around, [1, 3]);
+        let plain = super::rank(&index, "kayaks2", None, &SearchFilter::default(), 1, 0.0);
+        let json = serde_json::to_value(&plain[0]).unwrap();
+        assert!(
+            json.get("context").is_none(),
+            "no context unless asked: {json}"
+        );
     }
 }
