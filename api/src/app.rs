@@ -226,4 +226,7 @@ fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(crate::http_metrics::request_span))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::from_fn(
+            crate::request_id::bound_request_id,
+        ))
 }

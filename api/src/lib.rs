@@ -12,6 +12,7 @@ mod http_metrics;
 mod openapi;
 mod problem;
 mod read_your_writes;
+mod request_id;
 mod routes;
 mod schemas;
 mod state;

@@ -202,6 +202,30 @@ async fn a_fact_is_added_corrected_and_retracted_by_hand() {
     );
     assert!(versions.iter().all(|v| v["actor"] == "api:test"));
     assert_eq!(versions[2]["correlation_id"], "correct-42");
+
+    // An unbounded request id is not copied into the log: the request gets a fresh one.
+    let response = app
+        .client
+        .post(app.url("/v1/users/be-an/facts"))
+        .bearer_auth(TEST_API_SECRET)
+        .header("x-request-id", "x".repeat(6_000))
+        .json(&json!({"key": "likes.sport", "value": "bơi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let given = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(given.len() <= 128 && !given.starts_with("xxx"), "{given}");
+    let added: Value = response.json().await.unwrap();
+    let fact_path = format!("/v1/facts/{}/history", added["fact_id"].as_str().unwrap());
+    let (_, added_history) = get(&app, &fact_path, TEST_API_SECRET).await;
+    assert_eq!(
+        added_history["versions"][0]["correlation_id"],
+        given.as_str()
+    );
     assert_eq!(
         versions[3]["reason"],
         json!({"type": "requested", "note": "asked by parent"})

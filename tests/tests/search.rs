@@ -274,6 +274,14 @@ async fn favourites_come_from_the_summary_and_bad_searches_are_refused() {
         (json!({"user_id": "kid", "query": "x", "min_score": 2}), 422),
         (json!({"user_id": "k d", "query": "x"}), 422),
         (json!({"user_id": "kid", "query": "x", "sort": "asc"}), 422),
+        (
+            json!({"user_id": "kid", "query": "x", "keys": vec!["likes.*"; 20_000]}),
+            422,
+        ),
+        (
+            json!({"user_id": "kid", "query": "x", "kinds": ["x".repeat(200)]}),
+            422,
+        ),
     ] {
         let response = app
             .client

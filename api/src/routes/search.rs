@@ -22,6 +22,9 @@ const MAX_QUERY_CHARS: usize = 1_000;
 /// Scores below this relate to nothing in the query (measured: on the LOCOMO development split
 /// it changes no recall figure while a nonsense query's results all fall under it).
 const DEFAULT_MIN_SCORE: f64 = 0.1;
+/// The most entries of `kinds` or `keys`: filtering costs memories × entries, so a client
+/// cannot make one search arbitrarily expensive.
+const MAX_FILTER_ENTRIES: usize = 64;
 /// The most turns shown on each side of a turn found.
 const MAX_CONTEXT: u32 = 5;
 
@@ -40,9 +43,11 @@ struct SearchBody {
     query: String,
     #[schema(minimum = 1, maximum = 100, default = 10)]
     limit: Option<u32>,
-    /// Only facts of these kinds (`preference`, `dislike`, `identity`, …).
+    /// Only facts of these kinds (`preference`, `dislike`, `identity`, …); at most 64.
+    #[schema(max_items = 64)]
     kinds: Option<Vec<String>>,
-    /// Only these keys; `likes.*` stands for `likes` and every `likes.` key.
+    /// Only these keys; `likes.*` stands for `likes` and every `likes.` key; at most 64.
+    #[schema(max_items = 64)]
     keys: Option<Vec<String>>,
     /// Leave out results scoring below this. A score is a relevance comparable across queries
     /// (see the result's `score`), so the default drops what does not relate to the query at
@@ -185,6 +190,14 @@ impl SearchBody {
             return Err(ApiError::Unprocessable(
                 "since must not be after until".into(),
             ));
+        }
+        for (name, list) in [("kinds", &self.kinds), ("keys", &self.keys)] {
+            let list = list.as_deref().unwrap_or_default();
+            if list.len() > MAX_FILTER_ENTRIES || list.iter().any(|e| e.chars().count() > 128) {
+                return Err(ApiError::Unprocessable(format!(
+                    "{name}: at most {MAX_FILTER_ENTRIES} entries of at most 128 characters"
+                )));
+            }
         }
         let context = self.context.unwrap_or(0);
         if context > MAX_CONTEXT {
