@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::ProjectionError;
 use crate::decode::{DomainEvent, committed_at, stored_time};
 use crate::event_log::RecordedEvent;
-use crate::projection::{ChangedUser, Projection, TableSet};
+use crate::projection::{ChangedUser, Projection, TableSet, changed};
 use crate::writes::ReadModelWrites;
 
 /// One turn of a conversation, as the read side shows it.
@@ -202,12 +202,9 @@ impl Projection for EpisodesProjection {
                 let Some(first) = rows.first() else {
                     return Ok(None);
                 };
-                let changed = ChangedUser {
-                    tenant: first.tenant.clone(),
-                    user_id: first.user_id.clone(),
-                };
+                let changed = changed(&first.tenant, &first.user_id);
                 writes.put_episodes(tables, &rows).await?;
-                Ok(Some(changed))
+                Ok(changed)
             }
             DomainEvent::UserMemory {
                 tenant,
@@ -217,10 +214,7 @@ impl Projection for EpisodesProjection {
                 writes
                     .forget_episodes(tables, tenant.as_str(), user_id.as_str())
                     .await?;
-                Ok(Some(ChangedUser {
-                    tenant: tenant.to_string(),
-                    user_id: user_id.to_string(),
-                }))
+                Ok(changed(tenant, user_id))
             }
             DomainEvent::UserMemory { .. } => Ok(None),
         }

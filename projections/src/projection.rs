@@ -95,7 +95,8 @@ pub fn all_projections() -> Vec<std::sync::Arc<dyn Projection>> {
     ]
 }
 
-fn changed(tenant: &impl ToString, user_id: &impl ToString) -> Option<ChangedUser> {
+/// The user an event changed, for the caches that hold their answers.
+pub(crate) fn changed(tenant: &impl ToString, user_id: &impl ToString) -> Option<ChangedUser> {
     Some(ChangedUser {
         tenant: tenant.to_string(),
         user_id: user_id.to_string(),
