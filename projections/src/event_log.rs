@@ -3,9 +3,9 @@
 //! `global_position` comes from a sequence, so it is taken when a row is inserted, not when its
 //! transaction commits: a slow transaction can commit position N after a fast one committed
 //! N+1. A reader that checkpoints at N+1 would skip N for ever. So the log is read in
-//! `(transaction_id, global_position)` order and only below `pg_snapshot_xmin`: every
-//! transaction with a smaller id has finished, and every event still to come carries a
-//! transaction id at least that large, so it sorts after everything already read. Within one
+//! `(transaction_id, global_position)` order and only below the oldest transaction still
+//! running in this database (see `SAFE_TAIL`): every transaction with a smaller id has
+//! finished, and every event still to come carries a transaction id at least that large, so it sorts after everything already read. Within one
 //! aggregate this order is the sequence order, because a later command on an aggregate can
 //! only start writing after the earlier one committed.
 
@@ -55,9 +55,26 @@ pub struct RawEvent {
 /// of the table, started parallel workers for it: about 35 ms a batch at 170,000 events,
 /// against 0.1 ms walking `events_tail` in order (measured with EXPLAIN ANALYZE), and the live
 /// daemon slowed as the log grew.
+///
+/// The bound is the oldest transaction still running *in this database*, not
+/// `pg_snapshot_xmin`, which is the oldest in the whole cluster: with the latter, one long write
+/// in another database sharing the server (a migration, a bulk load, another service) stopped
+/// every projection here, jobs stayed `queued` and reads went stale for as long as it ran. A
+/// transaction id in the statement's snapshot is skipped only when `pg_stat_activity`, read
+/// after that snapshot was taken, shows it still running in another database: such a
+/// transaction cannot write this `events` table. Anything not shown so (finished meanwhile, a
+/// prepared transaction, or hidden from a role without `pg_read_all_stats`) still bounds the
+/// read, as before; ids at or past the snapshot's `xmax` are never read.
 const SAFE_TAIL: &str =
     "WHERE (events.transaction_id, events.global_position) > ($1::text::xid8, $2)
-                AND events.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+                AND events.transaction_id < (
+                    SELECT COALESCE(min(running.xid), pg_snapshot_xmax(pg_current_snapshot()))
+                      FROM pg_snapshot_xip(pg_current_snapshot()) AS running(xid)
+                     WHERE NOT EXISTS (
+                        SELECT 1 FROM pg_stat_activity AS elsewhere
+                         WHERE elsewhere.datname <> current_database()
+                           AND elsewhere.backend_xid::text::bigint
+                               = running.xid::text::bigint % 4294967296))
               ORDER BY events.transaction_id, events.global_position";
 
 #[derive(Debug, thiserror::Error)]

@@ -213,6 +213,7 @@ pub fn dog_name(n: usize) -> String {
 }
 
 struct Target {
+    run: uuid::Uuid,
     http: reqwest::Client,
     base: String,
     key: String,
@@ -225,6 +226,28 @@ impl Target {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, String> {
+        self.send_once(method, path, body, None).await
+    }
+
+    /// A job submission under an idempotency key: sent again with the same key, it is the
+    /// same job, so a submission whose answer was lost can be settled without doubling it.
+    async fn submit(&self, body: Value, idempotency_key: &str) -> Result<Value, String> {
+        self.send_once(
+            reqwest::Method::POST,
+            "/v1/extractions",
+            Some(body),
+            Some(idempotency_key),
+        )
+        .await
+    }
+
+    async fn send_once(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Value, String> {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -232,6 +255,9 @@ impl Target {
             .timeout(Duration::from_secs(40));
         if let Some(body) = body {
             request = request.json(&body);
+        }
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
         }
         let response = request.send().await.map_err(|e| e.to_string())?;
         let status = response.status();
@@ -367,6 +393,7 @@ impl LoadReport {
 /// Drives the server at `base` and checks the outcome.
 pub async fn run_load(base: &str, key: &str, settings: &LoadSettings) -> LoadReport {
     let target = Arc::new(Target {
+        run: uuid::Uuid::new_v4(),
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(settings.concurrency.max(1))
             .build()
@@ -387,6 +414,9 @@ pub async fn run_load(base: &str, key: &str, settings: &LoadSettings) -> LoadRep
         clients.push(tokio::spawn(async move {
             let mut samples: Samples = Vec::new();
             let mut accepted: Vec<(usize, String)> = Vec::new();
+            // Submissions that failed: the server may still have taken them (it can commit
+            // and die before answering), so they are settled after the run.
+            let mut in_doubt: Vec<usize> = Vec::new();
             let mut dice = client;
             loop {
                 let n = next.fetch_add(1, Ordering::SeqCst);
@@ -401,19 +431,16 @@ pub async fn run_load(base: &str, key: &str, settings: &LoadSettings) -> LoadRep
                     }
                 }
                 let user = n % settings.users.max(1);
-                let body = json!({"user_id": format!("load-{user}"), "messages": [
-                    {"role": "user", "content": format!("I have a dog called {}.", dog_name(n))},
-                    {"role": "user", "content": "Today we played in the park."}
-                ]});
                 let submitted = timed(
                     &mut samples,
                     started,
                     "submit",
-                    target.send(reqwest::Method::POST, "/v1/extractions", Some(body)),
+                    target.submit(job_body(n, settings.users), &job_key(&target.run, n)),
                 )
                 .await;
-                if let Some(job) = submitted.and_then(|v| v["job_id"].as_str().map(str::to_owned)) {
-                    accepted.push((n, job));
+                match submitted.and_then(|v| v["job_id"].as_str().map(str::to_owned)) {
+                    Some(job) => accepted.push((n, job)),
+                    None => in_doubt.push(n),
                 }
                 for _ in 0..settings.searches_per_job {
                     dice = dice
@@ -449,7 +476,7 @@ pub async fn run_load(base: &str, key: &str, settings: &LoadSettings) -> LoadRep
                 )
                 .await;
             }
-            (samples, accepted)
+            (samples, accepted, in_doubt)
         }));
     }
     let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -468,10 +495,12 @@ pub async fn run_load(base: &str, key: &str, settings: &LoadSettings) -> LoadRep
         })
     });
     let mut accepted = Vec::new();
+    let mut in_doubt = Vec::new();
     let mut all_samples: Samples = Vec::new();
     for client in clients {
-        let (samples, jobs) = client.await.expect("a load client");
+        let (samples, jobs, doubtful) = client.await.expect("a load client");
         accepted.extend(jobs);
+        in_doubt.extend(doubtful);
         all_samples.extend(samples.iter().cloned());
         for (name, _, outcome) in samples {
             let stats = report.operations.entry(name).or_default();
@@ -485,6 +514,7 @@ pub async fn run_load(base: &str, key: &str, settings: &LoadSettings) -> LoadRep
         }
     }
     report.elapsed = started.elapsed();
+    accepted.extend(settle(&target, settings, &in_doubt).await);
     report.accepted_jobs = accepted.len();
     finished.store(true, Ordering::SeqCst);
     if let (Some(every), Some(sampler)) = (settings.sample_every, sampler) {
@@ -493,6 +523,60 @@ pub async fn run_load(base: &str, key: &str, settings: &LoadSettings) -> LoadRep
     }
     check(&target, settings, &accepted, &mut report).await;
     report
+}
+
+fn job_body(n: usize, users: usize) -> Value {
+    json!({"user_id": format!("load-{}", n % users.max(1)), "messages": [
+        {"role": "user", "content": format!("I have a dog called {}.", dog_name(n))},
+        {"role": "user", "content": "Today we played in the park."}
+    ]})
+}
+
+/// Unique per run (a soak may run again against the same server), the same for each sending
+/// of one job.
+fn job_key(run: &uuid::Uuid, n: usize) -> String {
+    format!("load-{run}-{n}")
+}
+
+/// What a careful client does with submissions whose answer it never got: sends each again
+/// under the same idempotency key until the server answers. A job the server had taken comes
+/// back as the same job (not a second one); one it never took is taken now. Either way it
+/// is accepted, and the check expects its fact exactly once.
+async fn settle(
+    target: &Target,
+    settings: &LoadSettings,
+    in_doubt: &[usize],
+) -> Vec<(usize, String)> {
+    let mut settled = Vec::new();
+    for &n in in_doubt {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match target
+                .submit(job_body(n, settings.users), &job_key(&target.run, n))
+                .await
+            {
+                Ok(answer) => {
+                    if let Some(job) = answer["job_id"].as_str() {
+                        settled.push((n, job.to_owned()));
+                    }
+                    break;
+                }
+                // Refused for what it is (not for load): sending it again cannot help.
+                Err(error)
+                    if error.starts_with('4')
+                        && !error.starts_with("408")
+                        && !error.starts_with("429") =>
+                {
+                    break;
+                }
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(_) => break,
+            }
+        }
+    }
+    settled
 }
 
 /// The value of seeded fact `i`: words only, so it never looks like a dog's name.
@@ -528,17 +612,22 @@ async fn seed(target: &Arc<Target>, settings: &LoadSettings) {
 
 /// Every accepted job finished `completed`, and every user's dogs are exactly the names of
 /// that user's accepted jobs, each once.
-async fn check(
+/// Waits for every accepted job to end, and returns those that did not as (job, status).
+///
+/// A busy machine drains a backlog slowly: the last of 200 jobs queued behind one worker may
+/// wait well over a minute, which a fixed wait per job took for a stranded job. So the wait
+/// goes on while jobs keep finishing: a job is reported only when a whole round of long-polls
+/// (30 s each, many at a time) saw no job finish at all, or after ten minutes.
+async fn wait_for_jobs(
     target: &Target,
     settings: &LoadSettings,
     accepted: &[(usize, String)],
-    report: &mut LoadReport,
-) {
-    // Many at a time: a soak's tens of thousands of jobs, one by one, took minutes.
-    let statuses: Vec<(String, String)> = {
-        use futures::StreamExt;
-        let jobs: Vec<String> = accepted.iter().map(|(_, job)| job.clone()).collect();
-        futures::stream::iter(jobs)
+) -> Vec<(String, String)> {
+    use futures::StreamExt;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut waiting: Vec<String> = accepted.iter().map(|(_, job)| job.clone()).collect();
+    loop {
+        let statuses: Vec<(String, String)> = futures::stream::iter(waiting.clone())
             .map(|job| async move {
                 let path = format!("/v1/jobs/{job}?wait=30");
                 let status = match target.send(reqwest::Method::GET, &path, None).await {
@@ -549,13 +638,29 @@ async fn check(
             })
             .buffer_unordered(settings.concurrency.max(1))
             .collect()
-            .await
-    };
-    report.unfinished_jobs.extend(
-        statuses
+            .await;
+        let before = waiting.len();
+        let unfinished: Vec<(String, String)> = statuses
             .into_iter()
-            .filter(|(_, status)| status != "completed"),
-    );
+            .filter(|(_, status)| status != "completed")
+            .collect();
+        let progressed = unfinished.len() < before;
+        if unfinished.is_empty() || !progressed || Instant::now() >= deadline {
+            return unfinished;
+        }
+        waiting = unfinished.into_iter().map(|(job, _)| job).collect();
+    }
+}
+
+async fn check(
+    target: &Target,
+    settings: &LoadSettings,
+    accepted: &[(usize, String)],
+    report: &mut LoadReport,
+) {
+    report
+        .unfinished_jobs
+        .extend(wait_for_jobs(target, settings, accepted).await);
     let mut expected: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
     for (n, _) in accepted {
         expected

@@ -262,3 +262,22 @@ async fn the_log_reader_never_passes_an_event_whose_transaction_is_still_open() 
     assert!(after[0].position.global_position < after[1].position.global_position);
     assert_eq!(log.count_after(after[1].position).await.unwrap(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_left_open_in_another_database_does_not_hold_the_log_back() {
+    let (_database, pool) = TestDatabase::migrated().await;
+    let (_elsewhere, elsewhere_pool) = TestDatabase::migrated().await;
+    // Another database of the same server (another service, a migration) holds a write open
+    // for the whole test...
+    let elsewhere = hold_next_sequence(&elsewhere_pool, &user("kid-elsewhere"), 1).await;
+    // ...while this database commits after it.
+    let model = WriteModel::postgres(pool.clone(), RetryPolicy::default());
+    model
+        .execute_user_memory(&tenant(), &user("kid-here"), add("x"), &context())
+        .await
+        .unwrap();
+    let log = PostgresEventLog::new(pool.clone());
+    let events = read_at_least(&log, LogPosition::default(), 1).await;
+    assert_eq!(events.len(), 1);
+    elsewhere.rollback().await.unwrap();
+}
