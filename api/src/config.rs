@@ -69,12 +69,22 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     (
         "PIKA_EMBEDDER",
         "local",
-        "local (all-MiniLM-L6-v2 in process) or openai (an OpenAI-compatible endpoint).",
+        "local (a model in process, see PIKA_EMBEDDING_MODEL) or openai (an OpenAI-compatible endpoint).",
+    ),
+    (
+        "PIKA_EMBEDDING_MODEL",
+        "multilingual-e5-small",
+        "With PIKA_EMBEDDER=local: multilingual-e5-small (Vietnamese and English, ONNX Runtime) or all-MiniLM-L6-v2 (English only, candle).",
     ),
     (
         "PIKA_MODEL_DIR",
-        "./models/all-MiniLM-L6-v2",
-        "Folder with model.safetensors, tokenizer.json and config.json.",
+        "./models/<PIKA_EMBEDDING_MODEL>",
+        "Folder of the local model: model.onnx and tokenizer.json (e5), or model.safetensors, tokenizer.json and config.json (MiniLM).",
+    ),
+    (
+        "PIKA_ONNXRUNTIME_LIBRARY",
+        "./models/onnxruntime/libonnxruntime.so",
+        "ONNX Runtime shared library (from the onnxruntime PyPI wheel; scripts/fetch-model.sh puts it there).",
     ),
     (
         "PIKA_EMBEDDINGS_BASE_URL",
@@ -133,6 +143,23 @@ pub enum EmbedderKind {
     OpenAi,
 }
 
+/// The model `PIKA_EMBEDDER=local` runs. The multilingual one is the default: PIKA's users speak
+/// Vietnamese, and it is also the faster of the two here (ONNX Runtime, int8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalModel {
+    MultilingualE5Small,
+    MiniLmL6,
+}
+
+impl LocalModel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::MultilingualE5Small => "multilingual-e5-small",
+            Self::MiniLmL6 => "all-MiniLM-L6-v2",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExtractorKind {
     Rules,
@@ -174,7 +201,9 @@ pub struct Config {
     pub api_keys: Vec<ApiKeySeed>,
     pub allow_unauthenticated: bool,
     pub embedder: EmbedderKind,
+    pub local_model: LocalModel,
     pub model_dir: PathBuf,
+    pub onnxruntime_library: PathBuf,
     pub embeddings_endpoint: Option<RemoteModel>,
     pub extractor: ExtractorKind,
     pub llm_endpoint: Option<RemoteModel>,
@@ -396,6 +425,17 @@ impl Config {
             "openai" => Ok(EmbedderKind::OpenAi),
             _ => Err(format!("{v:?} is not local or openai")),
         })?;
+        let local_model = s.parse(
+            "PIKA_EMBEDDING_MODEL",
+            LocalModel::MultilingualE5Small,
+            |v| match v {
+                "multilingual-e5-small" => Ok(LocalModel::MultilingualE5Small),
+                "all-MiniLM-L6-v2" => Ok(LocalModel::MiniLmL6),
+                _ => Err(format!(
+                    "{v:?} is not multilingual-e5-small or all-MiniLM-L6-v2"
+                )),
+            },
+        )?;
         let extractor = s.parse("PIKA_EXTRACTOR", ExtractorKind::Rules, |v| match v {
             "rules" => Ok(ExtractorKind::Rules),
             "llm" => Ok(ExtractorKind::Llm),
@@ -446,9 +486,15 @@ impl Config {
             api_keys: s.parse("PIKA_API_KEYS", Vec::new(), parse_api_keys)?,
             allow_unauthenticated: s.parse("PIKA_ALLOW_UNAUTHENTICATED", false, parse_bool)?,
             embedder,
-            model_dir: s
-                .string("PIKA_MODEL_DIR")
-                .map_or_else(|| PathBuf::from("./models/all-MiniLM-L6-v2"), PathBuf::from),
+            local_model,
+            model_dir: s.string("PIKA_MODEL_DIR").map_or_else(
+                || PathBuf::from("./models").join(local_model.name()),
+                PathBuf::from,
+            ),
+            onnxruntime_library: s.string("PIKA_ONNXRUNTIME_LIBRARY").map_or_else(
+                || PathBuf::from("./models/onnxruntime/libonnxruntime.so"),
+                PathBuf::from,
+            ),
             embeddings_endpoint,
             extractor,
             llm_endpoint,
@@ -492,8 +538,17 @@ impl Config {
                     timeout: endpoint.timeout,
                 })
             }
-            _ => pika_worker::EmbedderSettings::Local {
-                model_dir: self.model_dir.clone(),
+            _ => match self.local_model {
+                LocalModel::MultilingualE5Small => {
+                    pika_worker::EmbedderSettings::Onnx(pika_worker::OnnxModelFiles {
+                        model_dir: self.model_dir.clone(),
+                        runtime_library: self.onnxruntime_library.clone(),
+                        threads: std::thread::available_parallelism().map_or(2, |n| n.get().min(4)),
+                    })
+                }
+                LocalModel::MiniLmL6 => pika_worker::EmbedderSettings::Local {
+                    model_dir: self.model_dir.clone(),
+                },
             },
         }
     }
@@ -543,9 +598,23 @@ mod tests {
         assert_eq!(config.http_addr.to_string(), "127.0.0.1:8080");
         assert!(config.database_url.is_none());
         assert_eq!(config.embedder, EmbedderKind::Local);
+        assert_eq!(config.local_model, LocalModel::MultilingualE5Small);
+        assert_eq!(
+            config.model_dir,
+            PathBuf::from("./models/multilingual-e5-small")
+        );
         assert_eq!(config.extractor, ExtractorKind::Rules);
         assert_eq!(config.data_dir, PathBuf::from("./data"));
         assert!(config.api_keys.is_empty());
+    }
+
+    #[test]
+    fn the_english_model_stays_selectable_and_its_folder_follows_it() {
+        let config = config(&[("PIKA_EMBEDDING_MODEL", "all-MiniLM-L6-v2")]).unwrap();
+        assert_eq!(config.local_model, LocalModel::MiniLmL6);
+        assert_eq!(config.model_dir, PathBuf::from("./models/all-MiniLM-L6-v2"));
+        let message = error_of(&[("PIKA_EMBEDDING_MODEL", "bert")]);
+        assert!(message.contains("PIKA_EMBEDDING_MODEL"), "{message}");
     }
 
     #[test]

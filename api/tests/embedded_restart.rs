@@ -27,6 +27,10 @@ async fn jobs_survive_a_sigkill_and_each_completes_once_after_the_restart() {
         ("PIKA_DATA_DIR", data.path().display().to_string()),
         ("PIKA_API_KEYS", format!("{TEST_TENANT}:{TEST_API_SECRET}")),
         ("PIKA_MODEL_DIR", model_dir()),
+        (
+            "PIKA_ONNXRUNTIME_LIBRARY",
+            pika_tests::onnxruntime_library(),
+        ),
         ("PIKA_LOG_FORMAT", "text".to_owned()),
     ]
     .into_iter()

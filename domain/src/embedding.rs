@@ -13,12 +13,51 @@ pub enum EmbeddingError {
     Failed(String),
 }
 
+/// How one model's cosines read. Models differ a lot: all-MiniLM-L6-v2 puts unrelated
+/// sentences near 0 and paraphrases near 0.8, multilingual-e5 puts nearly everything between
+/// 0.7 and 0.95. Search maps cosines through this so its scores mean the same whatever the
+/// model, and `min_score` keeps one meaning.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SimilarityScale {
+    /// At or below this cosine two texts have nothing in common (relevance 0).
+    pub unrelated: f32,
+    /// At or above this cosine they say the same thing (relevance 1).
+    pub paraphrase: f32,
+}
+
+impl SimilarityScale {
+    /// all-MiniLM-L6-v2: "I love eating pizza" / "My favourite food is pizza" ≈ 0.8, unrelated
+    /// sentences ≈ 0–0.15.
+    pub const MINILM: Self = Self {
+        unrelated: 0.15,
+        paraphrase: 0.6,
+    };
+
+    /// The cosine as relevance in [0, 1].
+    pub fn relevance(&self, cosine: f64) -> f64 {
+        let (low, high) = (f64::from(self.unrelated), f64::from(self.paraphrase));
+        ((cosine - low) / (high - low)).clamp(0.0, 1.0)
+    }
+}
+
 #[async_trait]
 pub trait Embedder: Send + Sync + std::fmt::Debug {
     /// Names the model, so vectors of different models are never compared.
     fn model(&self) -> &str;
-    /// One unit-length vector per text, in order.
+    /// One unit-length vector per text to be found later (a fact, a turn), in order.
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbeddingError>;
+    /// The vector of a search's question. Retrieval models such as e5 were trained to embed
+    /// a question and the passage that answers it differently; the others embed both alike.
+    async fn embed_query(&self, query: &str) -> Result<Vec<f32>, EmbeddingError> {
+        self.embed(&[query.to_owned()])
+            .await?
+            .pop()
+            .ok_or_else(|| EmbeddingError::Failed("no vector for the query".to_owned()))
+    }
+    /// How this model's cosines read.
+    fn similarity_scale(&self) -> SimilarityScale {
+        SimilarityScale::MINILM
+    }
 }
 
 /// Vectors already computed, by text and model: the worker fills it before committing facts so
@@ -65,5 +104,21 @@ mod codec_tests {
         let bytes = vector_to_bytes(&vector);
         assert_eq!(bytes.len(), 16);
         assert_eq!(vector_from_bytes(&bytes), vector);
+    }
+}
+
+#[cfg(test)]
+mod scale_tests {
+    use super::SimilarityScale;
+
+    #[test]
+    fn given_a_scale_when_cosines_are_read_then_they_map_onto_zero_to_one() {
+        let scale = SimilarityScale {
+            unrelated: 0.8,
+            paraphrase: 0.9,
+        };
+        assert_eq!(scale.relevance(0.5), 0.0);
+        assert!((scale.relevance(0.85) - 0.5).abs() < 1e-6);
+        assert_eq!(scale.relevance(0.99), 1.0);
     }
 }

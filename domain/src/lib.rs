@@ -10,7 +10,9 @@ pub mod user_memory;
 pub mod values;
 
 pub use backoff::Backoff;
-pub use embedding::{Embedder, EmbeddingCache, EmbeddingError, vector_from_bytes, vector_to_bytes};
+pub use embedding::{
+    Embedder, EmbeddingCache, EmbeddingError, SimilarityScale, vector_from_bytes, vector_to_bytes,
+};
 pub use extraction_job::{
     ChatMessage, Conversation, ExtractionJob, ExtractionJobCommand, ExtractionJobError,
     ExtractionJobEvent, JobStatus, JobSubmission, Role,

@@ -3,8 +3,9 @@
 //! millisecond for the search goals to hold.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use pika_domain::SimilarityScale;
 use pika_projections::fact_record::{FactRecord, FactSourceRecord};
-use pika_projections::search::{IndexedFact, SearchFilter, UserIndex, rank};
+use pika_projections::search::{IndexedFact, QueryVector, SearchFilter, UserIndex, rank};
 
 const FACTS: usize = 1_000;
 const DIMENSIONS: usize = 384;
@@ -52,7 +53,10 @@ fn bench(c: &mut Criterion) {
             rank(
                 &facts,
                 "what about item 12 and her dog",
-                Some(&query),
+                Some(QueryVector {
+                    vector: &query,
+                    scale: SimilarityScale::MINILM,
+                }),
                 &SearchFilter::default(),
                 10,
                 0.0,

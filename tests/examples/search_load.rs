@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use pika_commands::{CommandContext, RetryPolicy, WriteModel};
 use pika_domain::EmbeddingCache;
 use pika_domain::*;
-use pika_worker::embedding::local::LocalEmbedder;
 use pika_worker::embedding::postgres_cache::PostgresEmbeddingCache;
 use pika_worker::embedding::sqlite_cache::SqliteEmbeddingCache;
 use pika_worker::embedding::store::FactEmbeddings;
@@ -111,8 +110,7 @@ async fn seed(args: &Args, tenant: &TenantId, users: usize, count: usize) {
             )
         }
     };
-    let embedder = LocalEmbedder::load(Path::new(&pika_tests::model_dir())).expect("model");
-    let embeddings = FactEmbeddings::new(Arc::new(embedder), cache);
+    let embeddings = FactEmbeddings::new(pika_tests::embedder(), cache);
     let started = Instant::now();
     for user in 0..users {
         let facts = facts_for(user, count);

@@ -43,12 +43,41 @@ pub fn redis_url() -> String {
     setting("PIKA_TEST_REDIS_URL", DEFAULT_REDIS_URL)
 }
 
-/// The embedding model fetched by `scripts/fetch-model.sh` into the workspace.
+/// The default embedding model, fetched by `scripts/fetch-model.sh` into the workspace.
 pub fn model_dir() -> String {
     setting(
         "PIKA_TEST_MODEL_DIR",
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../models/all-MiniLM-L6-v2"),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../models/multilingual-e5-small"
+        ),
     )
+}
+
+/// The default local embedder, as the service builds it.
+pub fn embedder() -> std::sync::Arc<dyn pika_domain::Embedder> {
+    std::sync::Arc::new(
+        pika_worker::embedding::onnx::OnnxEmbedder::load(&pika_worker::OnnxModelFiles {
+            model_dir: model_dir().into(),
+            runtime_library: onnxruntime_library().into(),
+            threads: 2,
+        })
+        .expect("the embedding model (run scripts/fetch-model.sh)"),
+    )
+}
+
+/// The English model, still selectable.
+pub fn minilm_dir() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../models/all-MiniLM-L6-v2").to_owned()
+}
+
+/// ONNX Runtime's library, fetched beside the models.
+pub fn onnxruntime_library() -> String {
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../models/onnxruntime/libonnxruntime.so"
+    )
+    .to_owned()
 }
 
 pub fn amqp_url() -> String {
@@ -149,6 +178,7 @@ pub fn test_settings(database: &TestDatabase, prefix: &str) -> HashMap<String, S
         ("PIKA_API_KEYS", format!("{TEST_TENANT}:{TEST_API_SECRET}")),
         ("PIKA_LOG_FORMAT", "text".to_owned()),
         ("PIKA_MODEL_DIR", model_dir()),
+        ("PIKA_ONNXRUNTIME_LIBRARY", onnxruntime_library()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

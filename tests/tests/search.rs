@@ -8,7 +8,6 @@ use pika_domain::*;
 use pika_tests::{
     TEST_API_SECRET, TEST_TENANT, TcpProxy, TestApp, host_port, redis_url, through_port,
 };
-use pika_worker::embedding::local::LocalEmbedder;
 use pika_worker::embedding::store::FactEmbeddings;
 use serde_json::{Value, json};
 
@@ -133,9 +132,8 @@ async fn with_redis_cut_searches_answer_and_changes_made_meanwhile_are_seen_afte
 async fn seed(app: &TestApp, user: &str, facts: &[(String, String, String)]) {
     let pool = app.database.pool(4).await;
     let model = WriteModel::postgres(pool.clone(), RetryPolicy::default());
-    let embedder = LocalEmbedder::load(std::path::Path::new(&pika_tests::model_dir())).unwrap();
     let embeddings = FactEmbeddings::new(
-        Arc::new(embedder),
+        pika_tests::embedder(),
         Arc::new(pika_worker::embedding::postgres_cache::PostgresEmbeddingCache::new(pool.clone())),
     );
     let texts: Vec<String> = facts.iter().map(|(_, _, text)| text.clone()).collect();
@@ -195,6 +193,59 @@ fn filler(count: usize) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// Search reads the `facts` read model, which its own projection feeds: wait for that one (the
+/// summary can be complete while the facts are still being applied on a busy machine).
+async fn wait_for_facts(app: &TestApp, user: &str, count: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let body: Value = app.get_json(&format!("/v1/users/{user}/facts")).await;
+        if body["facts"].as_array().map(Vec::len) == Some(count) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the facts read model never showed the seeded facts"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_english_question_finds_a_vietnamese_memory_that_shares_no_word_with_it() {
+    let app = TestApp::spawn().await;
+    let facts: Vec<(String, String, String)> = [
+        ("fear", "bóng tối", "Bé sợ bóng tối"),
+        ("likes.food", "phở", "Bé thích ăn phở"),
+        ("pet.dog", "Vàng", "Bé có một con chó tên là Vàng"),
+        ("school.grade", "lớp hai", "Bé học lớp hai"),
+        ("likes.sport", "đá bóng", "Bé thích chơi đá bóng"),
+        ("family.mother.job", "giáo viên", "Mẹ của bé là giáo viên"),
+        ("likes.color", "màu xanh", "Bé thích màu xanh"),
+        ("home.city", "Đà Nẵng", "Bé sống ở Đà Nẵng"),
+    ]
+    .into_iter()
+    .map(|(key, value, text)| (key.to_owned(), value.to_owned(), text.to_owned()))
+    .collect();
+    seed(&app, "kid-vi", &facts).await;
+    wait_for_facts(&app, "kid-vi", facts.len()).await;
+    // An English model relates these to the Vietnamese facts no better than chance, and no
+    // word is shared, so only a multilingual model finds them.
+    let cases = [
+        ("what is the child afraid of at night", "bóng tối"),
+        ("which school year is he in", "lớp hai"),
+        ("what does his mum do for work", "giáo viên"),
+    ];
+    for (query, expected) in cases {
+        let (_, values) = search(&app, "kid-vi", query).await;
+        assert_eq!(
+            values.first().map(String::as_str),
+            Some(expected),
+            "{query:?} → {values:?}"
+        );
+    }
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_naming_a_fact_rank_it_in_the_top_three_among_hundreds_in_english_and_vietnamese() {
     let app = TestApp::spawn().await;
@@ -215,20 +266,7 @@ async fn queries_naming_a_fact_rank_it_in_the_top_three_among_hundreds_in_englis
         "I am allergic to peanuts".into(),
     ));
     seed(&app, "kid-many", &facts).await;
-    // Search reads the `facts` read model, which its own projection feeds: wait for that one
-    // (the summary can be complete while the facts are still being applied on a busy machine).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let body: Value = app.get_json("/v1/users/kid-many/facts").await;
-        if body["facts"].as_array().map(Vec::len) == Some(facts.len()) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the facts read model never showed the seeded facts"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_facts(&app, "kid-many", facts.len()).await;
     let cases = [
         ("what's my dog called", "Milu"),
         ("Milu", "Milu"),

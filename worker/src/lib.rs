@@ -38,10 +38,17 @@ pub fn extractor_for(settings: &ExtractorSettings) -> Result<Arc<dyn Extractor>,
     }
 }
 
+pub use embedding::onnx::OnnxModelFiles;
+
 /// Which embedder turns fact texts and queries into vectors.
 #[derive(Debug, Clone)]
 pub enum EmbedderSettings {
-    Local { model_dir: std::path::PathBuf },
+    /// all-MiniLM-L6-v2 (English) with candle.
+    Local {
+        model_dir: std::path::PathBuf,
+    },
+    /// multilingual-e5-small with ONNX Runtime.
+    Onnx(embedding::onnx::OnnxModelFiles),
     OpenAi(RemoteEndpoint),
 }
 
@@ -51,6 +58,7 @@ pub fn embedder_for(settings: &EmbedderSettings) -> Result<Arc<dyn pika_domain::
         EmbedderSettings::Local { model_dir } => {
             Ok(Arc::new(embedding::local::LocalEmbedder::load(model_dir)?))
         }
+        EmbedderSettings::Onnx(files) => Ok(Arc::new(embedding::onnx::OnnxEmbedder::load(files)?)),
         EmbedderSettings::OpenAi(endpoint) => Ok(Arc::new(embedding::openai::OpenAiEmbedder::new(
             endpoint.clone(),
         )?)),

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::ProjectionError;
 use crate::ReadStore;
-use crate::search::{ScoredMemory, SearchFilter, UserIndex, rank};
+use crate::search::{QueryVector, ScoredMemory, SearchFilter, UserIndex, rank};
 use bytes::Bytes;
 use pika_domain::Embedder;
 use serde::{Deserialize, Serialize};
@@ -359,10 +359,14 @@ impl SearchService {
             self.index(&query.tenant, &query.user_id, versions)
         );
         let index = index?;
+        let query_vector = vector.as_deref().map(|vector| QueryVector {
+            vector,
+            scale: self.embedder.similarity_scale(),
+        });
         let results = rank(
             &index,
             &query.query,
-            vector.as_deref(),
+            query_vector,
             &query.filter,
             query.limit,
             query.min_score,
@@ -413,8 +417,8 @@ impl SearchService {
             return Some(vector);
         }
         metrics::counter!("pika_embedding_cache_total", "result" => "miss").increment(1);
-        let vector = match self.embedder.embed(std::slice::from_ref(&normalised)).await {
-            Ok(mut vectors) => vectors.pop()?,
+        let vector = match self.embedder.embed_query(&normalised).await {
+            Ok(vector) => vector,
             Err(error) => {
                 tracing::warn!(%error, "query not embedded; ranking by keywords only");
                 return None;

@@ -11,6 +11,7 @@ pub use index::{EpisodeRefresh, IndexChanges, IndexedEpisode, IndexedFact, UserI
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use pika_domain::SimilarityScale;
 use pika_domain::fold_for_match;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -22,11 +23,6 @@ use crate::fact_record::FactRecord;
 const RRF_K: f64 = 60.0;
 const BM25_K1: f64 = 1.2;
 const BM25_B: f64 = 0.75;
-/// Below this cosine a memory is not considered semantically related at all.
-const MIN_COSINE: f32 = 0.15;
-/// At this cosine (and above) a memory counts as fully related in meaning: a paraphrase
-/// ("I love eating pizza" / "My favourite food is pizza") scores about 0.8.
-const FULL_COSINE: f64 = 0.6;
 
 /// Case-, accent- and punctuation-insensitive words, so "Phở", "pho" and "phở!" match.
 pub fn words(text: &str) -> Vec<String> {
@@ -110,8 +106,8 @@ pub enum ScoredMemory {
     Fact {
         #[serde(flatten)]
         fact: FactRecord,
-        /// Relevance in [0, 1], comparable across queries: how close in meaning (cosine 0.15
-        /// → 0, 0.6 and above → 1) or how much of the query's weight in words the memory
+        /// Relevance in [0, 1], comparable across queries: how close in meaning (the cosine
+        /// read on the model's `SimilarityScale`) or how much of the query's weight in words the memory
         /// holds, whichever is higher; never above a result ranked before it.
         score: f64,
     },
@@ -372,12 +368,19 @@ fn with_neighbours(
         .collect()
 }
 
+/// A search's question as its embedder saw it: the vector and how that model's cosines read.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryVector<'a> {
+    pub vector: &'a [f32],
+    pub scale: SimilarityScale,
+}
+
 /// Ranks a user's memories for a query. `query_vector` is `None` when no embedding could be
 /// made (the embedder is down): the keyword match alone then ranks.
 pub fn rank(
     index: &UserIndex,
     query: &str,
-    query_vector: Option<&[f32]>,
+    query_vector: Option<QueryVector<'_>>,
     filter: &SearchFilter,
     limit: usize,
     min_score: f64,
@@ -394,6 +397,9 @@ pub fn rank(
         )
         .collect();
     let query_words = words(query);
+    let scale = query_vector
+        .as_ref()
+        .map_or(SimilarityScale::MINILM, |q| q.scale);
     // A filter narrows the collection BM25 is computed over, as if only those memories existed.
     let filtered;
     let stats = if candidates.len() == index.len() {
@@ -405,14 +411,14 @@ pub fn rank(
     let keyword = keyword_scores(&candidates, stats, &query_words);
     let semantic: Vec<f64> = candidates
         .iter()
-        .map(|c| match (query_vector, c.document().embedding()) {
-            (Some(q), Some(e)) => f64::from(cosine(q, e)),
+        .map(|c| match (&query_vector, c.document().embedding()) {
+            (Some(q), Some(e)) => f64::from(cosine(q.vector, e)),
             _ => 0.0,
         })
         .collect();
     let mut fused = vec![0.0; candidates.len()];
     let lists = [
-        ranking(&semantic, f64::from(MIN_COSINE)),
+        ranking(&semantic, f64::from(scale.unrelated)),
         ranking(&keyword, 0.0),
     ];
     for list in &lists {
@@ -427,11 +433,7 @@ pub fn rank(
     let relevance: Vec<f64> = semantic
         .iter()
         .zip(&coverage)
-        .map(|(cos, covered)| {
-            ((cos - f64::from(MIN_COSINE)) / (FULL_COSINE - f64::from(MIN_COSINE)))
-                .clamp(0.0, 1.0)
-                .max(*covered)
-        })
+        .map(|(cos, covered)| scale.relevance(*cos).max(*covered))
         .collect();
     let relevance = with_neighbours(&candidates, &relevance, |own, neighbour| {
         own.max(NEIGHBOUR_SHARE * neighbour)

@@ -8,6 +8,13 @@ struct Hit {
     score: f64,
 }
 
+fn minilm(vector: &[f32]) -> QueryVector<'_> {
+    QueryVector {
+        vector,
+        scale: SimilarityScale::MINILM,
+    }
+}
+
 fn rank(
     index: &UserIndex,
     query: &str,
@@ -16,7 +23,7 @@ fn rank(
     limit: usize,
     min_score: f64,
 ) -> Vec<Hit> {
-    super::rank(index, query, vector, filter, limit, min_score)
+    super::rank(index, query, vector.map(minilm), filter, limit, min_score)
         .into_iter()
         .filter_map(|memory| match memory {
             ScoredMemory::Fact { fact, score } => Some(Hit { fact, score }),
@@ -400,7 +407,7 @@ fn a_score_means_the_same_across_queries_and_never_rises_down_the_list() {
     let nonsense = super::rank(
         &index,
         "xyzzy plugh",
-        Some(&[0.0, 1.0]),
+        Some(minilm(&[0.0, 1.0])),
         &SearchFilter::default(),
         5,
         0.0,
@@ -409,7 +416,7 @@ fn a_score_means_the_same_across_queries_and_never_rises_down_the_list() {
     let dropped = super::rank(
         &index,
         "xyzzy plugh",
-        Some(&[0.0, 1.0]),
+        Some(minilm(&[0.0, 1.0])),
         &SearchFilter::default(),
         5,
         0.2,
@@ -444,4 +451,36 @@ fn a_turn_found_comes_with_the_turns_around_it_when_asked() {
         json.get("context").is_none(),
         "no context unless asked: {json}"
     );
+}
+
+#[test]
+fn the_same_cosine_means_what_the_models_scale_says() {
+    let index = index(vec![fact(
+        "pet.cat",
+        "Mochi",
+        "I have a cat named Mochi",
+        Some(vec![1.0, 0.0]),
+    )]);
+    // Cosine 0.75: a paraphrase for MiniLM, unrelated for multilingual-e5.
+    let question = [0.75, (1.0f32 - 0.75 * 0.75).sqrt()];
+    let search = |scale| {
+        let vector = QueryVector {
+            vector: &question,
+            scale,
+        };
+        super::rank(
+            &index,
+            "xyzzy",
+            Some(vector),
+            &SearchFilter::default(),
+            5,
+            0.0,
+        )
+    };
+    assert_eq!(search(SimilarityScale::MINILM)[0].score(), 1.0);
+    let e5 = SimilarityScale {
+        unrelated: 0.78,
+        paraphrase: 0.88,
+    };
+    assert!(search(e5).iter().all(|r| r.score() == 0.0));
 }

@@ -1,6 +1,8 @@
-//! Embedder adapters: all-MiniLM-L6-v2 in process, or any OpenAI-compatible endpoint.
+//! Embedder adapters: multilingual-e5-small (ONNX Runtime) or all-MiniLM-L6-v2 (candle) in
+//! process, or any OpenAI-compatible endpoint.
 
 pub mod local;
+pub mod onnx;
 pub mod openai;
 pub mod postgres_cache;
 pub mod sqlite_cache;
