@@ -51,6 +51,19 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Manage the vectors search compares by meaning.
+    Embeddings {
+        #[command(subcommand)]
+        action: EmbeddingsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EmbeddingsAction {
+    /// Give every fact and turn a vector of the configured model (after PIKA_EMBEDDING_MODEL
+    /// changed). Search keeps answering meanwhile; stopped, it resumes where it was (texts that
+    /// already have a vector of the model are skipped); safe to run again.
+    Reembed,
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,6 +123,17 @@ pub async fn run() -> anyhow::Result<()> {
             action: ProjectionsAction::Rebuild { projection },
         } => projections_rebuild(&config, projection.as_deref()).await,
         Command::Keys { action } => keys(&config, action).await,
+        Command::Embeddings {
+            action: EmbeddingsAction::Reembed,
+        } => embeddings_reembed(&config, true).await.map(|report| {
+            println!(
+                "{}: {} texts, {} embedded now, {} had a vector of it already",
+                report.model,
+                report.texts,
+                report.embedded,
+                report.texts - report.embedded
+            );
+        }),
         Command::Worker => serve(config, Roles::WORKER).await,
     }
 }
@@ -155,6 +179,81 @@ async fn projections_status(config: &Config) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// What `embeddings reembed` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReembedReport {
+    pub model: String,
+    /// Distinct texts search compares by meaning.
+    pub texts: usize,
+    /// Those that had no vector of the model and got one now.
+    pub embedded: usize,
+}
+
+/// Texts embedded and stored per step: one step's work is kept even if the run stops after it.
+const REEMBED_BATCH: usize = 64;
+
+/// Moves every memory to the configured model's vectors. The embedding cache holds one vector
+/// per text (of the model that wrote it last) and each step stores its vectors before the
+/// next, so a run stopped halfway resumes by skipping texts already of the model. Turns read
+/// their vectors from the cache; facts keep a copy in their rows, so the `facts` projection
+/// is rebuilt from the log once every vector is in place (search keeps answering from the
+/// old rows until the swap), and cached answers are dropped.
+pub async fn embeddings_reembed(
+    config: &Config,
+    show_progress: bool,
+) -> anyhow::Result<ReembedReport> {
+    let backend = open_backend(config).await?;
+    let embedder = pika_worker::embedder_for(&config.embedder_settings())
+        .map_err(anyhow::Error::msg)
+        .context("cannot build the embedder")?;
+    let model = embedder.model().to_owned();
+    let cache = backend.embedding_cache();
+    let texts = backend.reads().memory_texts().await?;
+    let bar = if show_progress {
+        indicatif::ProgressBar::new(texts.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:24} [{bar:30}] {pos}/{len} texts {per_sec} eta {eta}",
+        )?
+        .progress_chars("=> "),
+    );
+    bar.set_message(model.clone());
+    let mut embedded = 0;
+    for batch in texts.chunks(REEMBED_BATCH) {
+        let missing = cache.missing(batch, &model).await?;
+        if !missing.is_empty() {
+            let vectors = embedder.embed(&missing).await?;
+            let pairs: Vec<(String, Vec<f32>)> = missing.into_iter().zip(vectors).collect();
+            cache.store(&model, &pairs).await?;
+            embedded += pairs.len();
+        }
+        bar.inc(batch.len() as u64);
+    }
+    bar.finish();
+    let facts: Vec<_> = all_projections()
+        .into_iter()
+        .filter(|p| p.name() == "facts")
+        .collect();
+    for projection in facts {
+        backend
+            .rebuilder()
+            .rebuild(projection, &mut |_| {})
+            .await
+            .context(
+                "rebuilding the facts with their new vectors failed; the live tables are unchanged",
+            )?;
+    }
+    forget_cached_answers(config).await;
+    Ok(ReembedReport {
+        model,
+        texts: texts.len(),
+        embedded,
+    })
 }
 
 async fn projections_rebuild(config: &Config, only: Option<&str>) -> anyhow::Result<()> {

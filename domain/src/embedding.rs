@@ -19,6 +19,10 @@ pub enum EmbeddingError {
 /// model, and `min_score` keeps one meaning.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SimilarityScale {
+    /// Below this cosine a memory takes no part in the ranking by meaning. Where unrelated
+    /// texts still score high (e5), a memory that only shares a common word ("is", "to") with
+    /// the question would otherwise gain from both rankings and pass the one true answer.
+    pub floor: f32,
     /// At or below this cosine two texts have nothing in common (relevance 0).
     pub unrelated: f32,
     /// At or above this cosine they say the same thing (relevance 1).
@@ -29,6 +33,7 @@ impl SimilarityScale {
     /// all-MiniLM-L6-v2: "I love eating pizza" / "My favourite food is pizza" ≈ 0.8, unrelated
     /// sentences ≈ 0–0.15.
     pub const MINILM: Self = Self {
+        floor: 0.15,
         unrelated: 0.15,
         paraphrase: 0.6,
     };
@@ -114,6 +119,7 @@ mod scale_tests {
     #[test]
     fn given_a_scale_when_cosines_are_read_then_they_map_onto_zero_to_one() {
         let scale = SimilarityScale {
+            floor: 0.8,
             unrelated: 0.8,
             paraphrase: 0.9,
         };

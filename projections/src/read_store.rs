@@ -147,6 +147,10 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
     /// The largest global position ever handed out, committed or not.
     async fn last_position_issued(&self) -> Result<i64, ProjectionError>;
 
+    /// Every text search compares by meaning (live facts' texts, turns' contents), each once:
+    /// what `embeddings reembed` must have a vector of when the model changes.
+    async fn memory_texts(&self) -> Result<Vec<String>, ProjectionError>;
+
     /// Whether `projection` has applied the event at `position`, compared in log order.
     async fn has_applied(&self, projection: &str, position: i64) -> Result<bool, ProjectionError>;
 
@@ -238,4 +242,14 @@ pub fn status_names(recorded: Vec<String>, expected: &[&str]) -> Vec<String> {
     let mut names: std::collections::BTreeSet<String> = recorded.into_iter().collect();
     names.extend(expected.iter().map(|name| (*name).to_owned()));
     names.into_iter().collect()
+}
+
+/// The texts `ReadStore::memory_texts` lists, each once; the same SQL in both dialects.
+pub(crate) const MEMORY_TEXTS: &str = "SELECT text FROM facts UNION SELECT content FROM episodes";
+
+/// Sorted by bytes: Postgres would order by the database's collation and SQLite by bytes, and
+/// the two backends answer alike.
+pub(crate) fn in_byte_order(mut texts: Vec<String>) -> Vec<String> {
+    texts.sort_unstable();
+    texts
 }

@@ -313,6 +313,11 @@ impl TestApp {
         }
     }
 
+    /// The settings this process was started with, as a maintenance command would read them.
+    pub fn settings(&self) -> &HashMap<String, String> {
+        &self.settings
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -376,6 +376,9 @@ async fn every_read_question_gets_the_same_answer_from_both_backends() {
     .await
     .unwrap();
     let other = TenantId::parse("other").unwrap();
+    let texts = postgres.memory_texts().await.unwrap();
+    assert!(!texts.is_empty());
+    assert_eq!(texts, embedded.memory_texts().await.unwrap());
     let mut histories = 0;
     for n in 0..USERS {
         let user = UserId::parse(&format!("kid-{n}")).unwrap();

@@ -17,7 +17,7 @@ use crate::history::{FactHistory, FavoriteSummaryView, facts_as_of_events, histo
 use crate::jobs::{JobRow, JobView};
 use crate::postgres::status_of;
 use crate::read_store::ProjectionStatus;
-use crate::read_store::{ReadStore, UserLogEntry, status_names};
+use crate::read_store::{MEMORY_TEXTS, ReadStore, UserLogEntry, in_byte_order, status_names};
 use crate::search::{IndexedEpisode, IndexedFact};
 
 /// The sequence of the user's last `UserForgotten` (0 when never forgotten). What a user asked
@@ -442,6 +442,14 @@ impl ReadStore for PostgresReadStore {
         .bind(format!("{tenant}/"))
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    async fn memory_texts(&self) -> Result<Vec<String>, ProjectionError> {
+        Ok(in_byte_order(
+            sqlx::query_scalar(MEMORY_TEXTS)
+                .fetch_all(&self.pool)
+                .await?,
+        ))
     }
 
     async fn last_position_issued(&self) -> Result<i64, ProjectionError> {

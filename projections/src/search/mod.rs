@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use pika_domain::SimilarityScale;
 use pika_domain::fold_for_match;
 use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
 
 use crate::episodes::EpisodeRecord;
@@ -24,13 +25,34 @@ const RRF_K: f64 = 60.0;
 const BM25_K1: f64 = 1.2;
 const BM25_B: f64 = 0.75;
 
-/// Case-, accent- and punctuation-insensitive words, so "Phở", "pho" and "phở!" match.
+/// A word's exact form (lower case, accents kept) is marked so it never equals a folded one.
+const EXACT: char = '=';
+
+/// The words search matches on: each word case-, accent- and punctuation-insensitive, so
+/// "Phở", "pho" and "phở!" match (a child typing without diacritics is still understood), and
+/// beside it, when accents set it apart, its exact form. Vietnamese tells words apart by their
+/// marks ("má" mother, "mà" but, "ma" ghost fold alike), so a query typed with its marks ranks
+/// the memory that has the same word above one that only folds alike.
 pub fn words(text: &str) -> Vec<String> {
-    fold_for_match(text)
+    let composed: String = text.nfc().collect();
+    let mut words = Vec::new();
+    for raw in composed
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(str::to_owned)
-        .collect()
+    {
+        let exact: String = raw.chars().flat_map(char::to_lowercase).collect();
+        let folded = fold_for_match(raw);
+        if exact != folded {
+            words.push(format!("{EXACT}{exact}"));
+        }
+        words.extend(
+            folded
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    words
 }
 
 /// Which memories a search may return.
@@ -230,6 +252,22 @@ fn ranking(scores: &[f64], floor: f64) -> Vec<usize> {
     order
 }
 
+/// The ranking by meaning: the memories above the scale's floor, and in any case the
+/// closest one when it is above `unrelated`. Where a model rates every pair fairly alike (e5
+/// across languages: the answer at 0.77, the rest at 0.74–0.75) the one memory that stands out
+/// still counts, while the many that are merely not unrelated take no part.
+fn semantic_ranking(semantic: &[f64], scale: SimilarityScale) -> Vec<usize> {
+    let mut order = ranking(semantic, f64::from(scale.unrelated));
+    let floor = f64::from(scale.floor);
+    let above_floor = order
+        .iter()
+        .skip(1)
+        .take_while(|i| semantic[**i] > floor)
+        .count();
+    order.truncate(1 + above_floor);
+    order
+}
+
 /// A memory a search may return.
 #[derive(Debug, Clone, Copy)]
 enum Candidate<'a> {
@@ -418,7 +456,7 @@ pub fn rank(
         .collect();
     let mut fused = vec![0.0; candidates.len()];
     let lists = [
-        ranking(&semantic, f64::from(scale.unrelated)),
+        semantic_ranking(&semantic, scale),
         ranking(&keyword, 0.0),
     ];
     for list in &lists {

@@ -479,8 +479,28 @@ fn the_same_cosine_means_what_the_models_scale_says() {
     };
     assert_eq!(search(SimilarityScale::MINILM)[0].score(), 1.0);
     let e5 = SimilarityScale {
+        floor: 0.79,
         unrelated: 0.78,
         paraphrase: 0.88,
     };
     assert!(search(e5).iter().all(|r| r.score() == 0.0));
+}
+
+#[test]
+fn words_typed_without_marks_match_and_the_same_marks_match_better() {
+    assert_eq!(words("Phở!"), ["=phở", "pho"]);
+    assert_eq!(words("con thich an pho"), ["con", "thich", "an", "pho"]);
+    let index = index(vec![
+        fact("family.mother", "má", "Má của bé là bác sĩ", None),
+        fact("habit", "mà", "Bé ăn mà không nói", None),
+        fact("likes.food", "phở", "Con thích ăn phở", None),
+    ]);
+    let found = |query| super::rank(&index, query, None, &SearchFilter::default(), 3, 0.0);
+    let first = |query| match &found(query)[0] {
+        ScoredMemory::Fact { fact, .. } => fact.value.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(first("con thich an pho"), "phở");
+    assert_eq!(first("má"), "má");
+    assert_eq!(first("mà"), "mà");
 }

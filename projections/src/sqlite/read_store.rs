@@ -15,7 +15,7 @@ use crate::favorite_summary::FavoriteSummary;
 use crate::history::{FactHistory, FavoriteSummaryView, facts_as_of_events, history_from_events};
 use crate::jobs::{JobRow, JobView};
 use crate::read_store::ProjectionStatus;
-use crate::read_store::{ReadStore, UserLogEntry, status_names};
+use crate::read_store::{MEMORY_TEXTS, ReadStore, UserLogEntry, in_byte_order, status_names};
 use crate::search::{IndexedEpisode, IndexedFact};
 use crate::sqlite::{sqlite_json, sqlite_recorded_event, sqlite_uuid};
 
@@ -472,6 +472,14 @@ impl ReadStore for SqliteReadStore {
         .bind(format!("{tenant}/"))
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    async fn memory_texts(&self) -> Result<Vec<String>, ProjectionError> {
+        Ok(in_byte_order(
+            sqlx::query_scalar(MEMORY_TEXTS)
+                .fetch_all(&self.pool)
+                .await?,
+        ))
     }
 
     async fn last_position_issued(&self) -> Result<i64, ProjectionError> {

@@ -36,8 +36,10 @@ const BATCH: usize = 32;
 /// model, query/passage prefixes): a question and the fact that answers it sit at 0.79 (10th
 /// percentile) to 0.83 (median); unrelated pairs at 0.78 (median) to 0.85 (90th percentile);
 /// a close paraphrase at 0.88 and above. `unrelated` sits below nearly every true answer, so
-/// the default `min_score` drops only what is almost surely unrelated.
+/// the default `min_score` drops only what is almost surely unrelated. `floor` sits above the
+/// unrelated median, so most unrelated memories take no part in the ranking by meaning.
 const SCALE: SimilarityScale = SimilarityScale {
+    floor: 0.79,
     unrelated: 0.76,
     paraphrase: 0.88,
 };
@@ -102,6 +104,9 @@ impl OnnxEmbedder {
         let session = Session::builder()
             .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::Level3))
             .and_then(|b| b.with_intra_threads(files.threads.max(1)))
+            // Idle pool threads sleep instead of spinning: the service shares its cores with
+            // ranking and the HTTP runtime, which spinning threads would slow under load.
+            .and_then(|b| b.with_intra_op_spinning(false))
             .and_then(|b| b.commit_from_file(&model))
             .map_err(|e| failed("model.onnx")(e.to_string()))?;
         let mut tokenizer = Tokenizer::from_file(&tokenizer_file)
