@@ -144,7 +144,10 @@ pub(crate) fn extraction_worker(state: &AppState) -> anyhow::Result<Arc<Extracti
         ExtractionWorker::new(
             state.write_model.clone(),
             extractor,
-            WorkerPolicy::default(),
+            WorkerPolicy {
+                concurrency: state.config.worker_concurrency,
+                ..WorkerPolicy::default()
+            },
         )
         .with_embeddings(embeddings),
     ))

@@ -126,6 +126,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "30",
         "How long one LLM call may take before it is retried.",
     ),
+    (
+        "PIKA_WORKER_CONCURRENCY",
+        "64",
+        "Extraction jobs one process runs at once (1 to 1024); one user's jobs still apply in the order they were submitted.",
+    ),
     ("PIKA_LOG_FORMAT", "json", "json or text."),
 ];
 
@@ -207,6 +212,7 @@ pub struct Config {
     pub embeddings_endpoint: Option<RemoteModel>,
     pub extractor: ExtractorKind,
     pub llm_endpoint: Option<RemoteModel>,
+    pub worker_concurrency: u16,
     pub log_format: LogFormat,
 }
 
@@ -498,6 +504,16 @@ impl Config {
             embeddings_endpoint,
             extractor,
             llm_endpoint,
+            worker_concurrency: s.parse(
+                "PIKA_WORKER_CONCURRENCY",
+                pika_worker::runner::DEFAULT_CONCURRENCY,
+                |v| {
+                    v.parse::<u16>()
+                        .ok()
+                        .filter(|n| (1..=1024).contains(n))
+                        .ok_or_else(|| format!("{v:?} is not a number from 1 to 1024"))
+                },
+            )?,
             log_format: s.parse("PIKA_LOG_FORMAT", LogFormat::Json, |v| match v {
                 "json" => Ok(LogFormat::Json),
                 "text" => Ok(LogFormat::Text),

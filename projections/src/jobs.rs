@@ -60,13 +60,10 @@ impl Projection for JobDispatcher {
         if let DomainEvent::ExtractionJob {
             tenant,
             job_id,
-            event: ExtractionJobEvent::Submitted { .. },
+            event: ExtractionJobEvent::Submitted { user_id, .. },
         } = decoded
         {
-            let message = JobMessage {
-                tenant: tenant.to_string(),
-                job_id: *job_id,
-            };
+            let message = JobMessage::new(tenant.to_string(), *job_id, user_id.to_string());
             self.publisher.publish(&message).await.map_err(|detail| {
                 ProjectionError::Unavailable {
                     position: event.position.global_position,

@@ -28,7 +28,7 @@ fn fast_policy() -> WorkerPolicy {
             base: Duration::from_millis(20),
             max: Duration::from_millis(100),
         },
-        prefetch: 2,
+        concurrency: 2,
     }
 }
 
@@ -90,6 +90,7 @@ async fn submit(embedded: &Embedded, user: &str, says: &str) -> JobId {
     let message = JobMessage {
         tenant: tenant().to_string(),
         job_id: job_id.as_uuid(),
+        user_id: None,
     };
     embedded.queue.publish(&message).await.unwrap();
     job_id
@@ -199,6 +200,7 @@ async fn retries_run_out_into_a_dead_letter_with_the_reason_and_unknown_jobs_too
     let unknown = JobMessage {
         tenant: tenant().to_string(),
         job_id: JobId::generate().as_uuid(),
+        user_id: None,
     };
     embedded.queue.publish(&unknown).await.unwrap();
     embedded.queue.enqueue("not json").await.unwrap();

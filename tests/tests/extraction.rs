@@ -210,6 +210,7 @@ fn message(tenant: &TenantId, job_id: JobId) -> Vec<u8> {
     serde_json::to_vec(&JobMessage {
         tenant: tenant.to_string(),
         job_id: job_id.as_uuid(),
+        user_id: None,
     })
     .unwrap()
 }
@@ -415,6 +416,7 @@ async fn malformed_and_unknown_job_messages_are_dead_lettered_once() {
     let unknown = serde_json::to_vec(&JobMessage {
         tenant: TEST_TENANT.into(),
         job_id: uuid::Uuid::now_v7(),
+        user_id: None,
     })
     .unwrap();
     for payload in [b"not json at all".to_vec(), unknown] {

@@ -1,5 +1,6 @@
 //! The LLM extractor against a local server that speaks the OpenAI chat protocol.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use pika_tests::llm_stub::{Answer, LlmStub};
@@ -85,4 +86,122 @@ async fn a_malformed_answer_fails_the_job_with_the_reason() {
         "{job}"
     );
     app.stop().await;
+}
+
+/// Submits one conversation and returns its job id.
+async fn submit(app: &TestApp, user: &str, content: &str) -> String {
+    let body = json!({"user_id": user, "messages": [{"role": "user", "content": content}]});
+    let response = app
+        .client
+        .post(app.url("/v1/extractions"))
+        .bearer_auth(TEST_API_SECRET)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let accepted: Value = response.json().await.unwrap();
+    accepted["job_id"].as_str().unwrap().to_owned()
+}
+
+async fn completed(app: &TestApp, job_id: &str) {
+    let job = app.job(job_id, 25).await;
+    assert_eq!(job["status"], "completed", "{job}");
+}
+
+fn colour(value: &str) -> Value {
+    json!([{"key": "favorite.color", "value": value, "text": format!("My favourite colour is {value}"),
+            "confidence": 0.95, "language": "en", "polarity": "assert", "message_indexes": [0]}])
+}
+
+/// Every job's LLM answer takes a while; a worker that ran one job at a time would never have
+/// two calls open.
+async fn jobs_of_many_users_wait_on_the_llm_together(app_with: impl AsyncFnOnce(&str) -> TestApp) {
+    let (stub, url) =
+        LlmStub::start_answering(Arc::new(|_: &str| (Duration::from_millis(1500), json!([]))))
+            .await;
+    let app = app_with(&url).await;
+    let mut jobs = Vec::new();
+    for n in 0..8 {
+        jobs.push(submit(&app, &format!("kid-{n}"), "Hôm nay em đi học.").await);
+    }
+    for job in &jobs {
+        completed(&app, job).await;
+    }
+    assert!(
+        stub.most_in_flight() >= 4,
+        "at most {} LLM calls were open at once",
+        stub.most_in_flight()
+    );
+    app.stop().await;
+}
+
+/// The user's first job's answer comes last; applied in answer order, the memory would end on
+/// the first, outdated colour.
+async fn one_users_jobs_apply_in_the_order_submitted(app_with: impl AsyncFnOnce(&str) -> TestApp) {
+    let (_stub, url) = LlmStub::start_answering(Arc::new(|request: &str| {
+        if request.contains("crimson") {
+            (Duration::from_millis(1500), colour("crimson"))
+        } else {
+            (Duration::ZERO, colour("blue"))
+        }
+    }))
+    .await;
+    let app = app_with(&url).await;
+    let first = submit(&app, "kid", "My favourite colour is crimson").await;
+    let second = submit(&app, "kid", "No, my favourite colour is blue now").await;
+    completed(&app, &first).await;
+    completed(&app, &second).await;
+    let facts = app.get_json("/v1/users/kid/facts").await;
+    let colours: Vec<&Value> = facts["facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|fact| fact["key"] == "favorite.color")
+        .map(|fact| &fact["value"])
+        .collect();
+    assert_eq!(colours, [&json!("blue")], "{facts}");
+    app.stop().await;
+}
+
+fn llm_settings(url: &str) -> impl FnOnce(&mut std::collections::HashMap<String, String>) {
+    let url = url.to_owned();
+    move |settings| {
+        settings.insert("PIKA_EXTRACTOR".into(), "llm".into());
+        settings.insert("PIKA_LLM_BASE_URL".into(), url);
+        settings.insert("PIKA_LLM_MODEL".into(), "stub-model".into());
+        settings.insert("PIKA_WORKER_CONCURRENCY".into(), "8".into());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaled_out_jobs_of_many_users_wait_on_the_llm_together() {
+    jobs_of_many_users_wait_on_the_llm_together(async |url| {
+        TestApp::spawn_with(llm_settings(url)).await
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_jobs_of_many_users_wait_on_the_llm_together() {
+    jobs_of_many_users_wait_on_the_llm_together(async |url| {
+        TestApp::spawn_embedded_with(llm_settings(url)).await
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaled_out_one_users_jobs_apply_in_the_order_submitted() {
+    one_users_jobs_apply_in_the_order_submitted(async |url| {
+        TestApp::spawn_with(llm_settings(url)).await
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_one_users_jobs_apply_in_the_order_submitted() {
+    one_users_jobs_apply_in_the_order_submitted(async |url| {
+        TestApp::spawn_embedded_with(llm_settings(url)).await
+    })
+    .await;
 }

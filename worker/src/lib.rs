@@ -5,6 +5,7 @@ pub mod amqp;
 pub mod embedding;
 pub mod extraction;
 pub mod local_queue;
+pub mod ordering;
 pub mod runner;
 
 use std::sync::Arc;

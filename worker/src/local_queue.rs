@@ -14,10 +14,12 @@ use pika_commands::Backoff;
 use pika_domain::job_queue::{JobMessage, JobPublisher};
 use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::runner::{ExtractionWorker, Outcome, record_outcome};
+use crate::ordering::Turn;
+use crate::runner::{ExtractionWorker, Outcome, reap, record_outcome};
 
 /// How long a claimed job stays invisible to other consumers. Longer than any job takes
 /// (an LLM call is bounded well below it); a process killed mid-job gives its jobs back when
@@ -171,39 +173,30 @@ impl LocalJobQueue {
         .await
     }
 
-    /// Runs `consumers` consumers until `shutdown` becomes true; a job in progress at
-    /// shutdown is finished and settled first.
+    /// Runs up to `concurrency` jobs at once until `shutdown` becomes true; jobs in progress
+    /// at shutdown are finished and settled first. Jobs are claimed one at a time, in queue
+    /// order, so each joins its user's line in the order it was queued.
     pub async fn run(
         self: Arc<Self>,
         worker: Arc<ExtractionWorker>,
-        consumers: usize,
-        shutdown: watch::Receiver<bool>,
+        concurrency: usize,
+        mut shutdown: watch::Receiver<bool>,
     ) {
         match self.release_leases().await {
             Ok(0) => {}
             Ok(released) => info!(released, "jobs of an earlier run put back on the queue"),
             Err(error) => warn!(%error, "could not release earlier leases; they expire"),
         }
-        let mut tasks = tokio::task::JoinSet::new();
-        for consumer in 0..consumers.max(1) {
-            let queue = self.clone();
-            let worker = worker.clone();
-            let shutdown = shutdown.clone();
-            tasks.spawn(
-                queue
-                    .consume(worker, shutdown)
-                    .instrument(info_span!("local_queue", consumer)),
-            );
-        }
-        while tasks.join_next().await.is_some() {}
-    }
-
-    async fn consume(
-        self: Arc<Self>,
-        worker: Arc<ExtractionWorker>,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
+        info!(concurrency, "running embedded extraction jobs");
+        let slots = Arc::new(Semaphore::new(concurrency.max(1)));
+        let mut running = JoinSet::new();
         while !*shutdown.borrow() {
+            let slot = tokio::select! {
+                slot = slots.clone().acquire_owned() => slot,
+                _ = shutdown.changed() => break,
+            };
+            let Ok(slot) = slot else { break };
+            reap(&mut running);
             let wake = self.wake.notified();
             let claimed = match self.claim().await {
                 Ok(claimed) => claimed,
@@ -213,6 +206,7 @@ impl LocalJobQueue {
                 }
             };
             let Some(job) = claimed else {
+                drop(slot);
                 tokio::select! {
                     () = wake => {}
                     () = tokio::time::sleep(POLL_EVERY) => {}
@@ -220,16 +214,30 @@ impl LocalJobQueue {
                 }
                 continue;
             };
-            let outcome = worker
-                .process(job.payload.as_bytes(), job.delivery_attempt)
-                .await;
-            record_outcome(&outcome);
-            let backoff = &worker.policy().backoff;
-            if let Err(error) = self.settle(&job, &outcome, backoff).await {
-                // The lease runs out and the job is delivered again; the worker treats a
-                // finished one as a duplicate.
-                warn!(%error, job = job.id, "could not settle a job; it will be redelivered");
-            }
+            let turn = worker.lines().join(job.payload.as_bytes());
+            let (queue, worker) = (self.clone(), worker.clone());
+            let span = info_span!("local_queue", job = job.id);
+            running.spawn(
+                async move {
+                    queue.run_one(&worker, &job, turn).await;
+                    drop(slot);
+                }
+                .instrument(span),
+            );
+        }
+        while running.join_next().await.is_some() {}
+    }
+
+    async fn run_one(&self, worker: &ExtractionWorker, job: &ClaimedJob, turn: Turn) {
+        let outcome = worker
+            .process_in_turn(job.payload.as_bytes(), job.delivery_attempt, turn)
+            .await;
+        record_outcome(&outcome);
+        let backoff = &worker.policy().backoff;
+        if let Err(error) = self.settle(job, &outcome, backoff).await {
+            // The lease runs out and the job is delivered again; the worker treats a
+            // finished one as a duplicate.
+            warn!(%error, job = job.id, "could not settle a job; it will be redelivered");
         }
     }
 }

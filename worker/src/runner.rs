@@ -22,13 +22,15 @@ use pika_domain::{
     FactOperation, JobId, JobStatus, TenantId, UserId, UserMemory, UserMemoryCommand,
     UserMemoryError,
 };
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::amqp::{AmqpJobQueue, Outgoing};
 use crate::embedding::store::FactEmbeddings;
 use crate::extraction::decide::decide;
 use crate::extraction::{Candidate, ExtractionError, Extractor};
+use crate::ordering::{Turn, UserLines};
 
 /// Limits on how hard a job is tried.
 #[derive(Debug, Clone, Copy)]
@@ -38,8 +40,10 @@ pub struct WorkerPolicy {
     pub max_attempts: u32,
     /// The wait before each retry, from the attempt number the retried message carries.
     pub backoff: Backoff,
-    /// Deliveries one worker holds unacknowledged at a time.
-    pub prefetch: u16,
+    /// Jobs one process runs at once (and RabbitMQ deliveries it holds unacknowledged).
+    /// Extraction mostly waits on an LLM, so many in flight keep a process busy; one user's
+    /// jobs still apply in order (see [`crate::ordering`]).
+    pub concurrency: u16,
 }
 
 impl Default for WorkerPolicy {
@@ -50,10 +54,14 @@ impl Default for WorkerPolicy {
                 base: Duration::from_millis(500),
                 max: Duration::from_secs(60),
             },
-            prefetch: 8,
+            concurrency: DEFAULT_CONCURRENCY,
         }
     }
 }
+
+/// Enough jobs in flight to keep an LLM answering in about a second busy at tens of jobs a
+/// second, few enough for the database pool and the endpoint's rate limits.
+pub const DEFAULT_CONCURRENCY: u16 = 64;
 
 /// Waits between tries to reach the broker again: short at first, as most outages are, and
 /// capped so a worker starts consuming soon after the broker is back.
@@ -105,6 +113,7 @@ pub struct ExtractionWorker {
     extractor: Arc<dyn Extractor>,
     embeddings: Option<FactEmbeddings>,
     policy: WorkerPolicy,
+    lines: UserLines,
 }
 
 impl std::fmt::Debug for ExtractionWorker {
@@ -126,11 +135,17 @@ impl ExtractionWorker {
             extractor,
             embeddings: None,
             policy,
+            lines: UserLines::default(),
         }
     }
 
     pub fn policy(&self) -> &WorkerPolicy {
         &self.policy
+    }
+
+    /// Where each user's jobs wait for the one ahead of them; join in queue order.
+    pub fn lines(&self) -> &UserLines {
+        &self.lines
     }
 
     /// Stores vectors of new fact texts before each commit, for semantic search.
@@ -180,9 +195,21 @@ impl ExtractionWorker {
         }
     }
 
-    /// Handles one message body; `delivery_attempt` counts deliveries that failed before the
-    /// job itself could record an attempt (the database was down).
+    /// Handles one message body on its own; `delivery_attempt` counts deliveries that failed
+    /// before the job itself could record an attempt (the database was down).
     pub async fn process(&self, payload: &[u8], delivery_attempt: u32) -> Outcome {
+        self.process_in_turn(payload, delivery_attempt, Turn::alone())
+            .await
+    }
+
+    /// Handles one message body among others in flight: the job extracts at once and applies
+    /// its changes when `turn` comes (the user's job ahead of it has finished).
+    pub async fn process_in_turn(
+        &self,
+        payload: &[u8],
+        delivery_attempt: u32,
+        turn: Turn,
+    ) -> Outcome {
         let (tenant, job_id) = match parse_message(payload) {
             Ok(parsed) => parsed,
             // No job to record anything on: the message is all there is.
@@ -196,7 +223,7 @@ impl ExtractionWorker {
             context: CommandContext::new(job_id.to_string(), "worker"),
         };
         let span = info_span!("job", %tenant, %job_id);
-        run.outcome().instrument(span).await
+        run.outcome(turn).instrument(span).await
     }
 
     /// Consumes the work queue until `shutdown` becomes true, reconnecting when the broker
@@ -208,7 +235,10 @@ impl ExtractionWorker {
     ) {
         let mut failed_connects = 0;
         while !*shutdown.borrow() {
-            match queue.consume(self.policy.prefetch, "pika-worker").await {
+            match queue
+                .consume(self.policy.concurrency.max(1), "pika-worker")
+                .await
+            {
                 Ok((_connection, consumer)) => {
                     failed_connects = 0;
                     self.consume(&queue, consumer, &mut shutdown).await;
@@ -226,33 +256,53 @@ impl ExtractionWorker {
         }
     }
 
-    /// Handles deliveries until the consumer closes, an acknowledgement fails (the channel is
-    /// gone, so the caller reconnects), or shutdown.
+    /// Runs deliveries, up to the policy's concurrency at once, until the consumer closes
+    /// (the channel is gone, so the caller reconnects) or shutdown; then lets the jobs in
+    /// flight finish and acknowledge before returning.
     async fn consume(
-        &self,
-        queue: &AmqpJobQueue,
+        self: &Arc<Self>,
+        queue: &Arc<AmqpJobQueue>,
         mut consumer: Consumer,
         shutdown: &mut watch::Receiver<bool>,
     ) {
-        info!("consuming extraction jobs");
+        let concurrency = self.policy.concurrency.max(1);
+        info!(concurrency, "consuming extraction jobs");
+        let slots = Arc::new(Semaphore::new(usize::from(concurrency)));
+        let mut running = JoinSet::new();
         loop {
+            let slot = tokio::select! {
+                slot = slots.clone().acquire_owned() => slot,
+                _ = shutdown.changed() => break,
+            };
+            let Ok(slot) = slot else { break };
+            reap(&mut running);
             let delivery = tokio::select! {
                 next = consumer.next() => next,
                 _ = shutdown.changed() => None,
             };
-            let Some(Ok(delivery)) = delivery else { return };
-            if let Err(error) = self.handle(queue, &delivery).await {
-                warn!(%error, "acknowledgement failed; the broker will redeliver");
-                return;
-            }
+            let Some(Ok(delivery)) = delivery else { break };
+            let turn = self.lines.join(&delivery.data);
+            let (worker, queue) = (self.clone(), queue.clone());
+            running.spawn(async move {
+                if let Err(error) = worker.handle(&queue, &delivery, turn).await {
+                    warn!(%error, "acknowledgement failed; the broker will redeliver");
+                }
+                drop(slot);
+            });
         }
+        while running.join_next().await.is_some() {}
     }
 
     /// Processes one delivery and acknowledges it once its outcome has been routed; a message
     /// that could not be moved on is given back to the broker instead.
-    async fn handle(&self, queue: &AmqpJobQueue, delivery: &Delivery) -> lapin::Result<bool> {
+    async fn handle(
+        &self,
+        queue: &AmqpJobQueue,
+        delivery: &Delivery,
+        turn: Turn,
+    ) -> lapin::Result<bool> {
         let outcome = self
-            .process(&delivery.data, delivery_attempt(delivery))
+            .process_in_turn(&delivery.data, delivery_attempt(delivery), turn)
             .await;
         match self.route(queue, &delivery.data, &outcome).await {
             Ok(()) => delivery.ack(BasicAckOptions::default()).await,
@@ -298,6 +348,16 @@ impl ExtractionWorker {
                     .publish_to(&queue.names().dead, payload, outgoing)
                     .await
             }
+        }
+    }
+}
+
+/// Collects the jobs that have ended, logging one that panicked (its delivery is returned to
+/// the broker when the channel closes, or its lease runs out in the embedded queue).
+pub(crate) fn reap(running: &mut JoinSet<()>) {
+    while let Some(ended) = running.try_join_next() {
+        if let Err(error) = ended {
+            warn!(%error, "a job's task ended abnormally");
         }
     }
 }
@@ -384,9 +444,9 @@ struct JobRun<'a> {
 impl JobRun<'_> {
     /// The delivery's one outcome: the job run to its end, or the reason it stopped turned
     /// into a retry or, through [`JobRun::give_up`], a dead letter.
-    async fn outcome(&self) -> Outcome {
+    async fn outcome(&self, mut turn: Turn) -> Outcome {
         let max_attempts = self.worker.policy.max_attempts;
-        match self.run().await {
+        match self.run(&mut turn).await {
             Ok(()) => Outcome::Completed,
             Err(Halt::Finished) => Outcome::Duplicate,
             Err(Halt::Transient {
@@ -404,7 +464,7 @@ impl JobRun<'_> {
         }
     }
 
-    async fn run(&self) -> Result<(), Halt> {
+    async fn run(&self, turn: &mut Turn) -> Result<(), Halt> {
         self.check_deliveries_left()?;
         let job = self.load_runnable_job().await?;
         self.start().await?;
@@ -414,6 +474,7 @@ impl JobRun<'_> {
         let candidates = self
             .extract(&submission.conversation, job.attempts() + 1)
             .await?;
+        turn.wait().await;
         let counts = self.apply(&submission.user_id, &candidates).await?;
         self.worker.embed_turns(&submission.conversation).await;
         self.complete(counts).await

@@ -132,10 +132,10 @@ impl Backend for SqliteBackend {
             projector.jobs_queued(),
         ));
         let worker = extraction_worker(state)?;
-        let consumers = usize::from(worker.policy().prefetch.min(4));
+        let concurrency = usize::from(worker.policy().concurrency);
         Ok(vec![
             tokio::spawn(projector.run(stopped.clone())),
-            tokio::spawn(queue.run(worker, consumers, stopped.clone())),
+            tokio::spawn(queue.run(worker, concurrency, stopped.clone())),
         ])
     }
 }

@@ -279,15 +279,12 @@ async fn queue_submitted_job(
     let DomainEvent::ExtractionJob {
         tenant,
         job_id,
-        event: ExtractionJobEvent::Submitted { .. },
+        event: ExtractionJobEvent::Submitted { user_id, .. },
     } = decoded
     else {
         return Ok(false);
     };
-    let message = JobMessage {
-        tenant: tenant.to_string(),
-        job_id: *job_id,
-    };
+    let message = JobMessage::new(tenant.to_string(), *job_id, user_id.to_string());
     let payload =
         serde_json::to_string(&message).map_err(|e| ProjectionError::corrupt(event, e))?;
     let now = Utc::now().timestamp_millis();
