@@ -44,7 +44,7 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
     (
         "PIKA_AMQP_URL",
         "",
-        "RabbitMQ URL for extraction jobs. Unset: the job queue stays in process.",
+        "RabbitMQ URL for extraction jobs; needed with PIKA_DATABASE_URL (an api-only process may leave it unset). The embedded mode (no PIKA_DATABASE_URL) keeps its job queue in its SQLite file.",
     ),
     (
         "PIKA_AMQP_QUEUE_PREFIX",
@@ -125,6 +125,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "PIKA_LLM_TIMEOUT_SECS",
         "30",
         "How long one LLM call may take before it is retried.",
+    ),
+    (
+        "PIKA_JOB_REDISPATCH_AFTER_SECS",
+        "600",
+        "Scaled out: a job still queued or running this long after its last start (or its submission), while nothing waits on the work queue, is published again (a lost message); 1 to 86400.",
     ),
     (
         "PIKA_WORKER_CONCURRENCY",
@@ -213,6 +218,7 @@ pub struct Config {
     pub extractor: ExtractorKind,
     pub llm_endpoint: Option<RemoteModel>,
     pub worker_concurrency: u16,
+    pub job_redispatch_after: Duration,
     pub log_format: LogFormat,
 }
 
@@ -504,6 +510,17 @@ impl Config {
             embeddings_endpoint,
             extractor,
             llm_endpoint,
+            job_redispatch_after: s.parse(
+                "PIKA_JOB_REDISPATCH_AFTER_SECS",
+                Duration::from_secs(600),
+                |v| {
+                    v.parse::<u64>()
+                        .ok()
+                        .filter(|n| (1..=86_400).contains(n))
+                        .map(Duration::from_secs)
+                        .ok_or_else(|| format!("{v:?} is not a number of seconds from 1 to 86400"))
+                },
+            )?,
             worker_concurrency: s.parse(
                 "PIKA_WORKER_CONCURRENCY",
                 pika_worker::runner::DEFAULT_CONCURRENCY,
@@ -529,10 +546,7 @@ impl Config {
                 pika_worker::ExtractorSettings::Llm(pika_worker::RemoteEndpoint {
                     base_url: endpoint.base_url.clone(),
                     model: endpoint.model.clone(),
-                    api_key: endpoint
-                        .api_key
-                        .as_ref()
-                        .map(|key| key.expose_secret().to_owned()),
+                    api_key: endpoint.api_key.clone(),
                     timeout: endpoint.timeout,
                 })
             }
@@ -547,10 +561,7 @@ impl Config {
                 pika_worker::EmbedderSettings::OpenAi(pika_worker::RemoteEndpoint {
                     base_url: endpoint.base_url.clone(),
                     model: endpoint.model.clone(),
-                    api_key: endpoint
-                        .api_key
-                        .as_ref()
-                        .map(|key| key.expose_secret().to_owned()),
+                    api_key: endpoint.api_key.clone(),
                     timeout: endpoint.timeout,
                 })
             }

@@ -9,6 +9,7 @@ mod commits;
 pub mod config;
 mod extract;
 mod http_metrics;
+mod job_redispatch;
 mod openapi;
 mod problem;
 mod read_your_writes;

@@ -147,6 +147,15 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
     /// The largest global position ever handed out, committed or not.
     async fn last_position_issued(&self) -> Result<i64, ProjectionError>;
 
+    /// Jobs still `queued` or `running` whose last sign of life (their latest start, else
+    /// their submission) is older than `before`, oldest first, at most `limit`: those whose
+    /// message may have been lost, for dispatching again.
+    async fn unfinished_jobs_before(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<UnfinishedJob>, ProjectionError>;
+
     /// Every text search compares by meaning (live facts' texts, turns' contents), each once:
     /// what `embeddings reembed` must have a vector of when the model changes.
     async fn memory_texts(&self) -> Result<Vec<String>, ProjectionError>;
@@ -242,6 +251,25 @@ pub fn status_names(recorded: Vec<String>, expected: &[&str]) -> Vec<String> {
     let mut names: std::collections::BTreeSet<String> = recorded.into_iter().collect();
     names.extend(expected.iter().map(|name| (*name).to_owned()));
     names.into_iter().collect()
+}
+
+/// A job the read side still shows unfinished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnfinishedJob {
+    pub tenant: String,
+    pub job_id: Uuid,
+    pub user_id: String,
+}
+
+/// The query behind `ReadStore::unfinished_jobs_before`; the same SQL in both dialects
+/// (placeholders aside).
+pub(crate) fn unfinished_jobs_sql(first: &str, second: &str) -> String {
+    format!(
+        "SELECT tenant, job_id, user_id FROM extraction_jobs
+          WHERE status IN ('queued', 'running')
+            AND coalesce(started_at, submitted_at) < {first}
+          ORDER BY coalesce(started_at, submitted_at) LIMIT {second}"
+    )
 }
 
 /// The texts `ReadStore::memory_texts` lists, each once; the same SQL in both dialects.

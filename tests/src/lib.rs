@@ -217,6 +217,14 @@ impl TestApp {
         Self::start(std::sync::Arc::new(database), prefix, settings).await
     }
 
+    /// Starts the app running only `roles` (say, everything but the extraction worker).
+    pub async fn spawn_roles(roles: Roles) -> Self {
+        let database = TestDatabase::empty().await;
+        let prefix = unique_prefix();
+        let settings = test_settings(&database, &prefix);
+        Self::start_with_roles(std::sync::Arc::new(database), prefix, settings, roles).await
+    }
+
     /// A second instance on the same database, Redis prefix and queues: another process of
     /// the same deployment.
     pub async fn spawn_beside(&self) -> Self {

@@ -68,6 +68,7 @@ async fn a_rebuild_after_a_random_history_equals_the_live_tables_row_for_row() {
         assert!(live[2].contains(status), "the history has {status} jobs");
     }
 
+    let indexes_before = index_names(&pool).await;
     for projection in all_projections() {
         let mut reported = 0;
         let report = PostgresRebuilder::new(pool.clone())
@@ -86,8 +87,24 @@ async fn a_rebuild_after_a_random_history_equals_the_live_tables_row_for_row() {
         );
     }
     assert_eq!(
+        index_names(&pool).await,
+        indexes_before,
+        "a rebuild keeps the index and constraint names migrations refer to"
+    );
+    assert_eq!(
         daemon.catch_up().await.unwrap(),
         0,
         "the live daemon has nothing left to apply"
     );
+}
+
+/// Every index of the schema with its table, as later migrations name them.
+async fn index_names(pool: &sqlx::PgPool) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT tablename::text, indexname::text FROM pg_indexes
+          WHERE schemaname = 'public' ORDER BY 1, 2",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
 }

@@ -12,13 +12,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use extraction::Extractor;
+use secrecy::SecretString;
 
 /// An OpenAI-compatible endpoint.
 #[derive(Debug, Clone)]
 pub struct RemoteEndpoint {
     pub base_url: String,
     pub model: String,
-    pub api_key: Option<String>,
+    /// Kept wrapped to the moment it goes into a request header: `Debug` prints it redacted,
+    /// so no log line or error shows it.
+    pub api_key: Option<SecretString>,
     pub timeout: Duration,
 }
 

@@ -1,6 +1,7 @@
 //! The scaled-out backend: Postgres holds the event log, the read models, the keys and the
 //! embedding cache; Redis (optional) the shared caches; RabbitMQ carries the jobs.
 
+use crate::job_redispatch::JobRedispatch;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -140,6 +141,12 @@ impl Backend for PostgresBackend {
         if roles.worker
             && let Some(queue) = queue
         {
+            let redispatch = JobRedispatch::new(
+                state.reads.clone(),
+                queue.clone(),
+                state.config.job_redispatch_after,
+            );
+            tasks.push(tokio::spawn(redispatch.run(stopped.clone())));
             tasks.push(tokio::spawn(
                 extraction_worker(state)?.run(queue, stopped.clone()),
             ));

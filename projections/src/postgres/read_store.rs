@@ -17,7 +17,10 @@ use crate::history::{FactHistory, FavoriteSummaryView, facts_as_of_events, histo
 use crate::jobs::{JobRow, JobView};
 use crate::postgres::status_of;
 use crate::read_store::ProjectionStatus;
-use crate::read_store::{MEMORY_TEXTS, ReadStore, UserLogEntry, in_byte_order, status_names};
+use crate::read_store::{
+    MEMORY_TEXTS, ReadStore, UnfinishedJob, UserLogEntry, in_byte_order, status_names,
+    unfinished_jobs_sql,
+};
 use crate::search::{IndexedEpisode, IndexedFact};
 
 /// The sequence of the user's last `UserForgotten` (0 when never forgotten). What a user asked
@@ -442,6 +445,26 @@ impl ReadStore for PostgresReadStore {
         .bind(format!("{tenant}/"))
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    async fn unfinished_jobs_before(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<UnfinishedJob>, ProjectionError> {
+        let rows: Vec<(String, Uuid, String)> = sqlx::query_as(&unfinished_jobs_sql("$1", "$2"))
+            .bind(before)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(tenant, job_id, user_id)| UnfinishedJob {
+                tenant,
+                job_id,
+                user_id,
+            })
+            .collect())
     }
 
     async fn memory_texts(&self) -> Result<Vec<String>, ProjectionError> {

@@ -102,6 +102,42 @@ async fn fill(
     Ok((position, applied))
 }
 
+/// A table's indexes: name, and what the index is (unique or not, method, columns,
+/// predicate), which `LIKE … INCLUDING ALL` copies under a generated name.
+async fn indexes(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    table: &str,
+) -> Result<Vec<(String, String)>, ProjectionError> {
+    Ok(sqlx::query_as(
+        "SELECT c.relname::text,
+                i.indisunique::text || ' ' || regexp_replace(pg_get_indexdef(i.indexrelid), '^.* USING ', '')
+           FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+          WHERE i.indrelid = $1::regclass
+          ORDER BY c.relname",
+    )
+    .bind(table)
+    .fetch_all(&mut **tx)
+    .await?)
+}
+
+/// Pairs each fresh index with the live one it copies, so the swapped-in table keeps the
+/// index (and constraint) names migrations refer to.
+fn same_indexes(
+    fresh: Vec<(String, String)>,
+    mut live: Vec<(String, String)>,
+) -> Vec<(String, String)> {
+    fresh
+        .into_iter()
+        .filter_map(|(fresh_name, shape)| {
+            let at = live
+                .iter()
+                .position(|(_, live_shape)| *live_shape == shape)?;
+            let (live_name, _) = live.remove(at);
+            (live_name != fresh_name).then_some((fresh_name, live_name))
+        })
+        .collect()
+}
+
 /// Rebuilds one projection; `progress` is told how many events each step applied.
 async fn rebuild(
     pool: &PgPool,
@@ -147,6 +183,8 @@ async fn rebuild(
     }
     for table in projection.tables() {
         let fresh = TableSet::Rebuild.name(table);
+        let live_indexes = indexes(&mut tx, table).await?;
+        let fresh_indexes = indexes(&mut tx, &fresh).await?;
         sqlx::query(&format!("ALTER TABLE {table} RENAME TO {table}__old"))
             .execute(&mut *tx)
             .await?;
@@ -156,6 +194,13 @@ async fn rebuild(
         sqlx::query(&format!("DROP TABLE {table}__old"))
             .execute(&mut *tx)
             .await?;
+        for (fresh_name, live_name) in same_indexes(fresh_indexes, live_indexes) {
+            sqlx::query(&format!(
+                "ALTER INDEX \"{fresh_name}\" RENAME TO \"{live_name}\""
+            ))
+            .execute(&mut *tx)
+            .await?;
+        }
     }
     sqlx::query(
         "UPDATE projection_checkpoints

@@ -455,10 +455,7 @@ pub fn rank(
         })
         .collect();
     let mut fused = vec![0.0; candidates.len()];
-    let lists = [
-        semantic_ranking(&semantic, scale),
-        ranking(&keyword, 0.0),
-    ];
+    let lists = [semantic_ranking(&semantic, scale), ranking(&keyword, 0.0)];
     for list in &lists {
         for (rank, index) in list.iter().enumerate() {
             fused[*index] += 1.0 / (RRF_K + rank as f64 + 1.0);

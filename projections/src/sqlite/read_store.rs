@@ -15,7 +15,10 @@ use crate::favorite_summary::FavoriteSummary;
 use crate::history::{FactHistory, FavoriteSummaryView, facts_as_of_events, history_from_events};
 use crate::jobs::{JobRow, JobView};
 use crate::read_store::ProjectionStatus;
-use crate::read_store::{MEMORY_TEXTS, ReadStore, UserLogEntry, in_byte_order, status_names};
+use crate::read_store::{
+    MEMORY_TEXTS, ReadStore, UnfinishedJob, UserLogEntry, in_byte_order, status_names,
+    unfinished_jobs_sql,
+};
 use crate::search::{IndexedEpisode, IndexedFact};
 use crate::sqlite::{sqlite_json, sqlite_recorded_event, sqlite_uuid};
 
@@ -472,6 +475,26 @@ impl ReadStore for SqliteReadStore {
         .bind(format!("{tenant}/"))
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    async fn unfinished_jobs_before(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<UnfinishedJob>, ProjectionError> {
+        let rows = sqlx::query(&unfinished_jobs_sql("?1", "?2"))
+            .bind(before)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        let job = |row: &sqlx::sqlite::SqliteRow| -> Result<UnfinishedJob, sqlx::Error> {
+            Ok(UnfinishedJob {
+                tenant: row.try_get("tenant")?,
+                job_id: sqlite_uuid(row, "job_id")?.unwrap_or_default(),
+                user_id: row.try_get("user_id")?,
+            })
+        };
+        Ok(rows.iter().map(job).collect::<Result<_, _>>()?)
     }
 
     async fn memory_texts(&self) -> Result<Vec<String>, ProjectionError> {

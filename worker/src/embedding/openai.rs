@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use pika_domain::{Embedder, EmbeddingError};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -51,7 +52,7 @@ impl Embedder for OpenAiEmbedder {
             .post(url)
             .json(&json!({"model": self.endpoint.model, "input": texts}));
         if let Some(key) = &self.endpoint.api_key {
-            request = request.bearer_auth(key);
+            request = request.bearer_auth(key.expose_secret());
         }
         let response = request
             .send()

@@ -6,6 +6,7 @@
 
 use async_trait::async_trait;
 use pika_domain::{Confidence, Conversation, FactKey, FactText, FactValue, Language, Role};
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -147,7 +148,7 @@ impl Extractor for LlmExtractor {
             .post(&url)
             .json(&self.request_body(conversation));
         if let Some(key) = &self.endpoint.api_key {
-            request = request.bearer_auth(key);
+            request = request.bearer_auth(key.expose_secret());
         }
         let response = request.send().await.map_err(|e| {
             if e.is_timeout() {
