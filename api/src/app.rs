@@ -202,6 +202,9 @@ async fn connect(config: Config, roles: Roles) -> anyhow::Result<AppState> {
         reads,
         write_model: Arc::new(backend.write_model()),
         api_keys: Arc::new(api_keys),
+        request_limiter: Arc::new(crate::rate_limit::RequestLimiter::new(
+            config.rate_limits.clone(),
+        )),
         visibility_gate,
         config: Arc::new(config),
         dependencies,
@@ -223,6 +226,10 @@ fn router(state: AppState) -> Router {
     api.merge(openapi::router(&doc))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::rate_limit::limit_requests,
+        ))
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(crate::http_metrics::record))

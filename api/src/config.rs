@@ -132,6 +132,21 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "Scaled out: a job still queued or running this long after its last start (or its submission), while nothing waits on the work queue, is published again (a lost message); 1 to 86400.",
     ),
     (
+        "PIKA_RATE_LIMIT",
+        "",
+        "Requests per tenant (all its keys together), like 100/s or 6000/min, with a burst of one period's worth; over it: 429 with Retry-After. Unset: no limit.",
+    ),
+    (
+        "PIKA_TENANT_RATE_LIMITS",
+        "",
+        "Per-tenant rates instead of PIKA_RATE_LIMIT, like acme=50/s,beta=6000/min.",
+    ),
+    (
+        "PIKA_TENANT_MAX_IN_FLIGHT",
+        "",
+        "Requests one tenant may have in progress at once; more: 429 with Retry-After. Unset: no limit.",
+    ),
+    (
         "PIKA_WORKER_CONCURRENCY",
         "64",
         "Extraction jobs one process runs at once (1 to 1024); one user's jobs still apply in the order they were submitted.",
@@ -218,6 +233,7 @@ pub struct Config {
     pub extractor: ExtractorKind,
     pub llm_endpoint: Option<RemoteModel>,
     pub worker_concurrency: u16,
+    pub rate_limits: crate::rate_limit::RateLimits,
     pub job_redispatch_after: Duration,
     pub log_format: LogFormat,
 }
@@ -521,6 +537,21 @@ impl Config {
                         .ok_or_else(|| format!("{v:?} is not a number of seconds from 1 to 86400"))
                 },
             )?,
+            rate_limits: crate::rate_limit::RateLimits {
+                rate: s.parse("PIKA_RATE_LIMIT", None, |v| {
+                    crate::rate_limit::Rate::parse(v).map(Some)
+                })?,
+                per_tenant: s.parse(
+                    "PIKA_TENANT_RATE_LIMITS",
+                    HashMap::new(),
+                    crate::rate_limit::RateLimits::parse_per_tenant,
+                )?,
+                in_flight: s.parse("PIKA_TENANT_MAX_IN_FLIGHT", None, |v| {
+                    v.parse::<std::num::NonZeroU32>()
+                        .map(Some)
+                        .map_err(|_| format!("{v:?} is not a number from 1 up"))
+                })?,
+            },
             worker_concurrency: s.parse(
                 "PIKA_WORKER_CONCURRENCY",
                 pika_worker::runner::DEFAULT_CONCURRENCY,

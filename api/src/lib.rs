@@ -12,6 +12,7 @@ mod http_metrics;
 mod job_redispatch;
 mod openapi;
 mod problem;
+pub mod rate_limit;
 mod read_your_writes;
 mod request_id;
 mod routes;

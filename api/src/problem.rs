@@ -26,6 +26,9 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("expected a JSON body (Content-Type: application/json)")]
     UnsupportedMediaType,
+    /// The tenant is over its request limits; the answer says when to retry.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// A dependency is down or overloaded; the client may retry.
     #[error("{0}")]
     Unavailable(String),
@@ -122,6 +125,12 @@ impl IntoResponse for ApiError {
                 "unsupported-media-type",
                 "Unsupported media type",
                 "expected a JSON body (Content-Type: application/json)",
+            ),
+            Self::TooManyRequests(detail) => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-requests",
+                "Too many requests",
+                detail,
             ),
             Self::Unavailable(detail) => {
                 tracing::warn!(%detail, "dependency unavailable");

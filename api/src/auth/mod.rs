@@ -216,7 +216,7 @@ impl ApiKeys {
         Ok(())
     }
 
-    fn tenant_for(&self, header: Option<&str>) -> Result<TenantId, ApiError> {
+    pub(crate) fn tenant_for(&self, header: Option<&str>) -> Result<TenantId, ApiError> {
         self.current
             .read()
             .unwrap_or_else(PoisonError::into_inner)
