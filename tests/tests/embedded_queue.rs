@@ -24,6 +24,7 @@ fn tenant() -> TenantId {
 fn fast_policy() -> WorkerPolicy {
     WorkerPolicy {
         max_attempts: 3,
+        max_deliveries: 3,
         backoff: Backoff {
             base: Duration::from_millis(20),
             max: Duration::from_millis(100),

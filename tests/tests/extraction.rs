@@ -312,13 +312,20 @@ async fn a_job_whose_deliveries_run_out_while_postgres_is_down_ends_dead_lettere
     );
     let worker = worker(Arc::new(through));
     let payload = message(&tenant, job_id);
-    let last_delivery = WorkerPolicy::default().max_attempts - 1;
+    let last_delivery = WorkerPolicy::default().max_deliveries - 1;
 
     proxy.cut();
     let early = worker.process(&payload, 0).await;
     assert!(
         matches!(early, Outcome::Retry { attempt: 1, .. }),
         "{early:?}"
+    );
+    // Failures of the database are not the job's: past its attempt limit, it is still retried.
+    let past_the_job_limit = WorkerPolicy::default().max_attempts;
+    let later = worker.process(&payload, past_the_job_limit).await;
+    assert!(
+        matches!(later, Outcome::Retry { attempt, .. } if attempt == past_the_job_limit + 1),
+        "{later:?}"
     );
     // The last delivery gives up but cannot record that: the message waits, it is not dropped.
     let last = worker.process(&payload, last_delivery).await;
@@ -333,13 +340,40 @@ async fn a_job_whose_deliveries_run_out_while_postgres_is_down_ends_dead_lettere
     let Outcome::DeadLetter { reason } = &after else {
         panic!("the job is given up on once the database is back: {after:?}");
     };
-    assert!(reason.contains("gave up after 5 deliveries"), "{reason}");
+    assert!(reason.contains("gave up after 100 deliveries"), "{reason}");
     let job = model.load_extraction_job(&tenant, &job_id).await.unwrap();
     assert_eq!(
         (job.status(), job.attempts()),
         (JobStatus::DeadLettered, 0),
         "recorded on the job, which never ran"
     );
+}
+
+#[tokio::test]
+async fn a_job_that_outlived_its_attempts_in_a_database_outage_completes_once_it_is_back() {
+    let (database, pool) = TestDatabase::migrated().await;
+    let model = Arc::new(WriteModel::postgres(pool, RetryPolicy::default()));
+    let (tenant, job_id) = submitted_job(&model, "kid-long-outage").await;
+    let proxy = TcpProxy::start(&host_port(&database.url), true).await;
+    let through = WriteModel::postgres(
+        pool_through(&database, &proxy).await,
+        RetryPolicy::default(),
+    );
+    let worker = worker(Arc::new(through));
+    let payload = message(&tenant, job_id);
+
+    proxy.cut();
+    let mut delivery = 0;
+    while delivery <= WorkerPolicy::default().max_attempts {
+        let Outcome::Retry { attempt, .. } = worker.process(&payload, delivery).await else {
+            panic!("a delivery during the outage waits for the database");
+        };
+        delivery = attempt;
+    }
+    proxy.restore();
+    assert_eq!(worker.process(&payload, delivery).await, Outcome::Completed);
+    let job = model.load_extraction_job(&tenant, &job_id).await.unwrap();
+    assert_eq!((job.status(), job.attempts()), (JobStatus::Completed, 1));
 }
 
 /// Fills the user's memory up to the limit of live facts, in extractions as large as allowed.

@@ -35,7 +35,9 @@ pub enum ExtractorSettings {
 /// Builds the configured extractor; fails when it cannot be built (a broken lexicon).
 pub fn extractor_for(settings: &ExtractorSettings) -> Result<Arc<dyn Extractor>, String> {
     match settings {
-        ExtractorSettings::Rules => Ok(Arc::new(extraction::rules::RulesExtractor::new())),
+        ExtractorSettings::Rules => Ok(Arc::new(extraction::rules::OffRuntime::new(Arc::new(
+            extraction::rules::RulesExtractor::new(),
+        )))),
         ExtractorSettings::Llm(endpoint) => Ok(Arc::new(extraction::llm::LlmExtractor::new(
             endpoint.clone(),
         )?)),

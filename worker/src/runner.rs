@@ -35,9 +35,14 @@ use crate::ordering::{Turn, UserLines};
 /// Limits on how hard a job is tried.
 #[derive(Debug, Clone, Copy)]
 pub struct WorkerPolicy {
-    /// Tries before a job is dead-lettered: attempts the job recorded, or deliveries that
-    /// failed before it could record one (the database was down).
+    /// Tries of the job itself (an extraction that failed in a way that may pass) before it
+    /// is dead-lettered.
     pub max_attempts: u32,
+    /// Deliveries that failed on our own infrastructure (the database was down, writers kept
+    /// colliding) before the job is dead-lettered. Such failures say nothing about the job,
+    /// so they do not use up its attempts; the budget is large enough to outlast an outage of
+    /// over an hour at the backoff's cap, and still ends.
+    pub max_deliveries: u32,
     /// The wait before each retry, from the attempt number the retried message carries.
     pub backoff: Backoff,
     /// Jobs one process runs at once (and RabbitMQ deliveries it holds unacknowledged).
@@ -50,6 +55,7 @@ impl Default for WorkerPolicy {
     fn default() -> Self {
         Self {
             max_attempts: 5,
+            max_deliveries: 100,
             backoff: Backoff {
                 base: Duration::from_millis(500),
                 max: Duration::from_secs(60),
@@ -389,10 +395,11 @@ enum Halt {
     /// The job is already finished: a redelivery, or another worker got there first.
     Finished,
     /// Trouble that may pass. `attempt` numbers this try, counted in `counted` ("deliveries"
-    /// or "attempts"), against the policy's limit.
+    /// or "attempts"), against `limit`, the policy's limit for that count.
     Transient {
         attempt: u32,
         counted: &'static str,
+        limit: u32,
         reason: String,
     },
     /// The job must not run again; `state` is how the job is left.
@@ -445,17 +452,20 @@ impl JobRun<'_> {
     /// The delivery's one outcome: the job run to its end, or the reason it stopped turned
     /// into a retry or, through [`JobRun::give_up`], a dead letter.
     async fn outcome(&self, mut turn: Turn) -> Outcome {
-        let max_attempts = self.worker.policy.max_attempts;
         match self.run(&mut turn).await {
             Ok(()) => Outcome::Completed,
             Err(Halt::Finished) => Outcome::Duplicate,
             Err(Halt::Transient {
-                attempt, reason, ..
-            }) if attempt < max_attempts => Outcome::Retry { attempt, reason },
+                attempt,
+                limit,
+                reason,
+                ..
+            }) if attempt < limit => Outcome::Retry { attempt, reason },
             Err(Halt::Transient {
                 attempt,
                 counted,
                 reason,
+                ..
             }) => {
                 let reason = format!("gave up after {attempt} {counted}: {reason}");
                 self.give_up(reason, FinalState::DeadLettered).await
@@ -483,7 +493,7 @@ impl JobRun<'_> {
     /// A delivery past the limit was retried only because giving up could not be recorded:
     /// it gives up again straight away, rather than running the job once more.
     fn check_deliveries_left(&self) -> Result<(), Halt> {
-        if self.delivery_attempt < self.worker.policy.max_attempts {
+        if self.delivery_attempt < self.worker.policy.max_deliveries {
             return Ok(());
         }
         let deliveries = self.delivery_attempt;
@@ -549,6 +559,7 @@ impl JobRun<'_> {
         Err(Halt::Transient {
             attempt,
             counted: "attempts",
+            limit: self.worker.policy.max_attempts,
             reason,
         })
     }
@@ -659,6 +670,7 @@ impl JobRun<'_> {
         Halt::Transient {
             attempt: self.delivery_attempt.saturating_add(1),
             counted: "deliveries",
+            limit: self.worker.policy.max_deliveries,
             reason: error.to_string(),
         }
     }

@@ -359,18 +359,13 @@ impl SearchService {
             self.index(&query.tenant, &query.user_id, versions)
         );
         let index = index?;
-        let query_vector = vector.as_deref().map(|vector| QueryVector {
+        let results = ranked(
+            index,
+            query.clone(),
             vector,
-            scale: self.embedder.similarity_scale(),
-        });
-        let results = rank(
-            &index,
-            &query.query,
-            query_vector,
-            &query.filter,
-            query.limit,
-            query.min_score,
-        );
+            self.embedder.similarity_scale(),
+        )
+        .await;
         let answer = Arc::new(SearchAnswer::new(&results)?);
         if let (Some(key), Some(versions)) = (key, versions) {
             if let Some(redis) = &self.redis {
@@ -485,6 +480,40 @@ impl SearchService {
         );
         Ok(index)
     }
+}
+
+/// Memories above which ranking leaves the async runtime for the blocking pool. Ranking
+/// 1,000 memories takes about 150 µs, less than the hop costs; a user with tens of thousands
+/// of turns would hold a runtime thread, and every request queued behind it, for milliseconds.
+const RANK_ON_RUNTIME_UP_TO: usize = 5_000;
+
+/// L4: ranks the user's memories for the query, off the runtime when there are many.
+async fn ranked(
+    index: Arc<UserIndex>,
+    query: SearchQuery,
+    vector: Option<Vec<f32>>,
+    scale: pika_domain::SimilarityScale,
+) -> Vec<ScoredMemory> {
+    let small = index.len() <= RANK_ON_RUNTIME_UP_TO;
+    let run = move || {
+        let query_vector = vector
+            .as_deref()
+            .map(|vector| QueryVector { vector, scale });
+        rank(
+            &index,
+            &query.query,
+            query_vector,
+            &query.filter,
+            query.limit,
+            query.min_score,
+        )
+    };
+    if small {
+        return run();
+    }
+    tokio::task::spawn_blocking(run)
+        .await
+        .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))
 }
 
 #[cfg(test)]

@@ -31,6 +31,8 @@ mod text;
 mod values;
 mod words;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use pika_domain::{ChatMessage, Conversation, Role};
@@ -118,6 +120,32 @@ impl Extractor for RulesExtractor {
         conversation: &Conversation,
     ) -> Result<Vec<Candidate>, ExtractionError> {
         Ok(self.extract_messages(conversation.messages()))
+    }
+}
+
+/// The rules extractor as the worker runs it: on the blocking pool, so a large conversation's
+/// pattern matching never holds an async runtime thread (and the requests queued behind it).
+#[derive(Debug, Clone)]
+pub struct OffRuntime(Arc<RulesExtractor>);
+
+impl OffRuntime {
+    pub fn new(rules: Arc<RulesExtractor>) -> Self {
+        Self(rules)
+    }
+}
+
+#[async_trait]
+impl Extractor for OffRuntime {
+    async fn extract(
+        &self,
+        conversation: &Conversation,
+    ) -> Result<Vec<Candidate>, ExtractionError> {
+        let (rules, conversation) = (self.0.clone(), conversation.clone());
+        tokio::task::spawn_blocking(move || rules.extract_messages(conversation.messages()))
+            .await
+            .map_err(|error| {
+                ExtractionError::Transient(format!("rules extraction failed: {error}"))
+            })
     }
 }
 
