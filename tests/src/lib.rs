@@ -343,6 +343,31 @@ impl TestApp {
             .expect("a JSON body")
     }
 
+    /// POST `body` to `path` with the test tenant's key; the JSON answer (a problem document
+    /// on an error).
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(TEST_API_SECRET)
+            .json(body)
+            .send()
+            .await
+            .expect("the request is answered")
+            .json()
+            .await
+            .expect("a JSON body")
+    }
+
+    /// Submits a one-message conversation of `user` for extraction; the job's id.
+    pub async fn submit_message(&self, user: &str, content: &str) -> String {
+        let body = serde_json::json!({"user_id": user, "messages": [{"role": "user", "content": content}]});
+        let accepted = self.post_json("/v1/extractions", &body).await;
+        accepted["job_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("the job was accepted: {accepted}"))
+            .to_owned()
+    }
+
     /// A job's status, waiting up to `wait` seconds for it to finish.
     pub async fn job(&self, job_id: &str, wait: u32) -> serde_json::Value {
         self.get_json(&format!("/v1/jobs/{job_id}?wait={wait}"))

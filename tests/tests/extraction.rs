@@ -300,18 +300,50 @@ async fn pool_through(database: &TestDatabase, proxy: &TcpProxy) -> PgPool {
         .unwrap()
 }
 
+/// A submitted job, and a worker that reaches the database through a proxy the test cuts.
+struct Outage {
+    _database: TestDatabase,
+    model: Arc<WriteModel>,
+    tenant: TenantId,
+    job_id: JobId,
+    proxy: TcpProxy,
+    worker: ExtractionWorker,
+    payload: Vec<u8>,
+}
+
+impl Outage {
+    async fn of(kid: &str) -> Self {
+        let (database, pool) = TestDatabase::migrated().await;
+        let model = Arc::new(WriteModel::postgres(pool, RetryPolicy::default()));
+        let (tenant, job_id) = submitted_job(&model, kid).await;
+        let proxy = TcpProxy::start(&host_port(&database.url), true).await;
+        let through = WriteModel::postgres(
+            pool_through(&database, &proxy).await,
+            RetryPolicy::default(),
+        );
+        Self {
+            worker: worker(Arc::new(through)),
+            payload: message(&tenant, job_id),
+            _database: database,
+            model,
+            tenant,
+            job_id,
+            proxy,
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_job_whose_deliveries_run_out_while_postgres_is_down_ends_dead_lettered() {
-    let (database, pool) = TestDatabase::migrated().await;
-    let model = Arc::new(WriteModel::postgres(pool, RetryPolicy::default()));
-    let (tenant, job_id) = submitted_job(&model, "kid-outage").await;
-    let proxy = TcpProxy::start(&host_port(&database.url), true).await;
-    let through = WriteModel::postgres(
-        pool_through(&database, &proxy).await,
-        RetryPolicy::default(),
-    );
-    let worker = worker(Arc::new(through));
-    let payload = message(&tenant, job_id);
+    let Outage {
+        _database,
+        model,
+        tenant,
+        job_id,
+        proxy,
+        worker,
+        payload,
+    } = Outage::of("kid-outage").await;
     let last_delivery = WorkerPolicy::default().max_deliveries - 1;
 
     proxy.cut();
@@ -351,16 +383,15 @@ async fn a_job_whose_deliveries_run_out_while_postgres_is_down_ends_dead_lettere
 
 #[tokio::test]
 async fn a_job_that_outlived_its_attempts_in_a_database_outage_completes_once_it_is_back() {
-    let (database, pool) = TestDatabase::migrated().await;
-    let model = Arc::new(WriteModel::postgres(pool, RetryPolicy::default()));
-    let (tenant, job_id) = submitted_job(&model, "kid-long-outage").await;
-    let proxy = TcpProxy::start(&host_port(&database.url), true).await;
-    let through = WriteModel::postgres(
-        pool_through(&database, &proxy).await,
-        RetryPolicy::default(),
-    );
-    let worker = worker(Arc::new(through));
-    let payload = message(&tenant, job_id);
+    let Outage {
+        _database,
+        model,
+        tenant,
+        job_id,
+        proxy,
+        worker,
+        payload,
+    } = Outage::of("kid-long-outage").await;
 
     proxy.cut();
     let mut delivery = 0;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pika_tests::llm_stub::{Answer, LlmStub};
-use pika_tests::{TEST_API_SECRET, TestApp};
+use pika_tests::TestApp;
 use serde_json::{Value, json};
 
 async fn app_with_llm(url: &str) -> TestApp {
@@ -18,19 +18,9 @@ async fn app_with_llm(url: &str) -> TestApp {
 }
 
 async fn run_job(app: &TestApp, user: &str) -> Value {
-    let body = json!({"user_id": user, "messages": [{"role": "user", "content": "Nhà em có một con chó tên là Milu."}]});
-    let accepted: Value = app
-        .client
-        .post(app.url("/v1/extractions"))
-        .bearer_auth(TEST_API_SECRET)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let job_id = accepted["job_id"].as_str().unwrap();
+    let job_id = app
+        .submit_message(user, "Nhà em có một con chó tên là Milu.")
+        .await;
     app.get_json(&format!("/v1/jobs/{job_id}?wait=25")).await
 }
 
@@ -88,22 +78,6 @@ async fn a_malformed_answer_fails_the_job_with_the_reason() {
     app.stop().await;
 }
 
-/// Submits one conversation and returns its job id.
-async fn submit(app: &TestApp, user: &str, content: &str) -> String {
-    let body = json!({"user_id": user, "messages": [{"role": "user", "content": content}]});
-    let response = app
-        .client
-        .post(app.url("/v1/extractions"))
-        .bearer_auth(TEST_API_SECRET)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202);
-    let accepted: Value = response.json().await.unwrap();
-    accepted["job_id"].as_str().unwrap().to_owned()
-}
-
 async fn completed(app: &TestApp, job_id: &str) {
     let job = app.job(job_id, 25).await;
     assert_eq!(job["status"], "completed", "{job}");
@@ -123,7 +97,10 @@ async fn jobs_of_many_users_wait_on_the_llm_together(app_with: impl AsyncFnOnce(
     let app = app_with(&url).await;
     let mut jobs = Vec::new();
     for n in 0..8 {
-        jobs.push(submit(&app, &format!("kid-{n}"), "Hôm nay em đi học.").await);
+        jobs.push(
+            app.submit_message(&format!("kid-{n}"), "Hôm nay em đi học.")
+                .await,
+        );
     }
     for job in &jobs {
         completed(&app, job).await;
@@ -148,8 +125,12 @@ async fn one_users_jobs_apply_in_the_order_submitted(app_with: impl AsyncFnOnce(
     }))
     .await;
     let app = app_with(&url).await;
-    let first = submit(&app, "kid", "My favourite colour is crimson").await;
-    let second = submit(&app, "kid", "No, my favourite colour is blue now").await;
+    let first = app
+        .submit_message("kid", "My favourite colour is crimson")
+        .await;
+    let second = app
+        .submit_message("kid", "No, my favourite colour is blue now")
+        .await;
     completed(&app, &first).await;
     completed(&app, &second).await;
     let facts = app.get_json("/v1/users/kid/facts").await;

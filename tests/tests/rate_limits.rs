@@ -95,18 +95,7 @@ async fn a_tenant_with_a_request_in_flight_at_its_limit_is_refused_until_it_ends
         settings.insert("PIKA_TENANT_MAX_IN_FLIGHT".into(), "1".into());
     })
     .await;
-    let accepted: Value = app
-        .client
-        .post(app.url("/v1/extractions"))
-        .bearer_auth(TEST_API_SECRET)
-        .json(&json!({"user_id": "kid", "messages": [{"role": "user", "content": "Hi"}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let job_id = accepted["job_id"].as_str().unwrap().to_owned();
+    let job_id = app.submit_message("kid", "Hi").await;
     while stub.requests_seen() == 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -9,7 +9,7 @@ use pika_tests::{TEST_API_SECRET, TestApp, config_from};
 use pika_worker::embedding::openai::OpenAiEmbedder;
 use pika_worker::extraction::llm::LlmExtractor;
 use pika_worker::{EmbedderSettings, ExtractorSettings};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Everything logged in this test process.
 #[derive(Clone, Default)]
@@ -57,20 +57,8 @@ async fn configured_keys_appear_in_no_log_line_and_no_debug_output() {
     };
 
     // A job that calls the LLM with its key, a search, and a request with a wrong key.
-    let accepted: Value = app
-        .client
-        .post(app.url("/v1/extractions"))
-        .bearer_auth(TEST_API_SECRET)
-        .json(
-            &json!({"user_id": "kid", "messages": [{"role": "user", "content": "I have a dog."}]}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let job = app.job(accepted["job_id"].as_str().unwrap(), 25).await;
+    let job_id = app.submit_message("kid", "I have a dog.").await;
+    let job = app.job(&job_id, 25).await;
     assert_eq!(job["status"], "completed", "{job}");
     let search = app
         .client

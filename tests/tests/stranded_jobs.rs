@@ -6,9 +6,8 @@ use std::time::Duration;
 use lapin::options::QueuePurgeOptions;
 use lapin::{Connection, ConnectionProperties};
 use pika_api::Roles;
-use pika_tests::{TEST_API_SECRET, TestApp, amqp_url};
+use pika_tests::{TestApp, amqp_url};
 use pika_worker::amqp::{AmqpJobQueue, QueueNames};
-use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_whose_message_was_lost_is_dispatched_again_and_completes() {
@@ -18,18 +17,7 @@ async fn a_job_whose_message_was_lost_is_dispatched_again_and_completes() {
         ..Roles::SERVE
     };
     let app = TestApp::spawn_roles(no_worker).await;
-    let accepted: Value = app
-        .client
-        .post(app.url("/v1/extractions"))
-        .bearer_auth(TEST_API_SECRET)
-        .json(&json!({"user_id": "kid", "messages": [{"role": "user", "content": "I have a dog called Max."}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let job_id = accepted["job_id"].as_str().unwrap().to_owned();
+    let job_id = app.submit_message("kid", "I have a dog called Max.").await;
 
     // The relay publishes the job; then the broker loses it.
     let names = QueueNames::new(&app.prefix);
