@@ -26,11 +26,7 @@ const CONVERSATIONS: &[&[&str]] = &[
 ];
 
 fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == &format!("--{name}"))
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_owned())
+    pika_tests::command_line_option(name).unwrap_or_else(|| default.to_owned())
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {

@@ -12,11 +12,7 @@ use pika_tests::llm_stub::LlmStub;
 use serde_json::json;
 
 fn arg(name: &str, default: &str) -> String {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == &format!("--{name}"))
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| default.to_owned())
+    pika_tests::command_line_option(name).unwrap_or_else(|| default.to_owned())
 }
 
 #[tokio::main]

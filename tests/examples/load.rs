@@ -13,10 +13,7 @@ use std::time::Duration;
 use pika_tests::load::{LoadSettings, run_load};
 
 fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == &format!("--{name}"))
-        .and_then(|i| args.get(i + 1).cloned())
+    pika_tests::command_line_option(name)
 }
 
 fn number(name: &str, default: usize) -> usize {

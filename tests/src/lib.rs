@@ -185,6 +185,26 @@ pub fn test_settings(database: &TestDatabase, prefix: &str) -> HashMap<String, S
     .collect()
 }
 
+/// Sends `request` with the test tenant's key; the JSON answer.
+async fn answer_json(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request
+        .bearer_auth(TEST_API_SECRET)
+        .send()
+        .await
+        .expect("the request is answered")
+        .json()
+        .await
+        .expect("a JSON body")
+}
+
+/// The value after `--name` on an example's command line.
+pub fn command_line_option(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == &format!("--{name}"))
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
 pub fn config_from(settings: &HashMap<String, String>) -> Config {
     Config::from_sources(None, &|name| settings.get(name).cloned()).expect("valid test config")
 }
@@ -332,30 +352,13 @@ impl TestApp {
 
     /// GET `path` with the test tenant's key; the JSON body (a problem document on an error).
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(TEST_API_SECRET)
-            .send()
-            .await
-            .expect("the request is answered")
-            .json()
-            .await
-            .expect("a JSON body")
+        answer_json(self.client.get(self.url(path))).await
     }
 
     /// POST `body` to `path` with the test tenant's key; the JSON answer (a problem document
     /// on an error).
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(TEST_API_SECRET)
-            .json(body)
-            .send()
-            .await
-            .expect("the request is answered")
-            .json()
-            .await
-            .expect("a JSON body")
+        answer_json(self.client.post(self.url(path)).json(body)).await
     }
 
     /// Submits a one-message conversation of `user` for extraction; the job's id.

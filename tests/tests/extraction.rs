@@ -335,45 +335,48 @@ impl Outage {
 
 #[tokio::test]
 async fn a_job_whose_deliveries_run_out_while_postgres_is_down_ends_dead_lettered() {
-    let Outage {
-        _database,
-        model,
-        tenant,
-        job_id,
-        proxy,
-        worker,
-        payload,
-    } = Outage::of("kid-outage").await;
+    let outage = Outage::of("kid-outage").await;
     let last_delivery = WorkerPolicy::default().max_deliveries - 1;
 
-    proxy.cut();
-    let early = worker.process(&payload, 0).await;
+    outage.proxy.cut();
+    let early = outage.worker.process(&outage.payload, 0).await;
     assert!(
         matches!(early, Outcome::Retry { attempt: 1, .. }),
         "{early:?}"
     );
     // Failures of the database are not the job's: past its attempt limit, it is still retried.
     let past_the_job_limit = WorkerPolicy::default().max_attempts;
-    let later = worker.process(&payload, past_the_job_limit).await;
+    let later = outage
+        .worker
+        .process(&outage.payload, past_the_job_limit)
+        .await;
     assert!(
         matches!(later, Outcome::Retry { attempt, .. } if attempt == past_the_job_limit + 1),
         "{later:?}"
     );
     // The last delivery gives up but cannot record that: the message waits, it is not dropped.
-    let last = worker.process(&payload, last_delivery).await;
+    let last = outage.worker.process(&outage.payload, last_delivery).await;
     let Outcome::Retry { attempt, .. } = last else {
         panic!("the message must wait for the database: {last:?}");
     };
-    let job = model.load_extraction_job(&tenant, &job_id).await.unwrap();
+    let job = outage
+        .model
+        .load_extraction_job(&outage.tenant, &outage.job_id)
+        .await
+        .unwrap();
     assert_eq!(job.status(), JobStatus::Queued);
 
-    proxy.restore();
-    let after = worker.process(&payload, attempt).await;
+    outage.proxy.restore();
+    let after = outage.worker.process(&outage.payload, attempt).await;
     let Outcome::DeadLetter { reason } = &after else {
         panic!("the job is given up on once the database is back: {after:?}");
     };
     assert!(reason.contains("gave up after 100 deliveries"), "{reason}");
-    let job = model.load_extraction_job(&tenant, &job_id).await.unwrap();
+    let job = outage
+        .model
+        .load_extraction_job(&outage.tenant, &outage.job_id)
+        .await
+        .unwrap();
     assert_eq!(
         (job.status(), job.attempts()),
         (JobStatus::DeadLettered, 0),
@@ -383,27 +386,27 @@ async fn a_job_whose_deliveries_run_out_while_postgres_is_down_ends_dead_lettere
 
 #[tokio::test]
 async fn a_job_that_outlived_its_attempts_in_a_database_outage_completes_once_it_is_back() {
-    let Outage {
-        _database,
-        model,
-        tenant,
-        job_id,
-        proxy,
-        worker,
-        payload,
-    } = Outage::of("kid-long-outage").await;
+    let outage = Outage::of("kid-long-outage").await;
 
-    proxy.cut();
+    outage.proxy.cut();
     let mut delivery = 0;
     while delivery <= WorkerPolicy::default().max_attempts {
-        let Outcome::Retry { attempt, .. } = worker.process(&payload, delivery).await else {
+        let Outcome::Retry { attempt, .. } = outage.worker.process(&outage.payload, delivery).await
+        else {
             panic!("a delivery during the outage waits for the database");
         };
         delivery = attempt;
     }
-    proxy.restore();
-    assert_eq!(worker.process(&payload, delivery).await, Outcome::Completed);
-    let job = model.load_extraction_job(&tenant, &job_id).await.unwrap();
+    outage.proxy.restore();
+    assert_eq!(
+        outage.worker.process(&outage.payload, delivery).await,
+        Outcome::Completed
+    );
+    let job = outage
+        .model
+        .load_extraction_job(&outage.tenant, &outage.job_id)
+        .await
+        .unwrap();
     assert_eq!((job.status(), job.attempts()), (JobStatus::Completed, 1));
 }
 

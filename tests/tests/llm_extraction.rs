@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pika_tests::llm_stub::{Answer, LlmStub};
 use pika_tests::TestApp;
+use pika_tests::llm_stub::{Answer, LlmStub};
 use serde_json::{Value, json};
 
 async fn app_with_llm(url: &str) -> TestApp {
