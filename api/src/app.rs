@@ -202,6 +202,7 @@ async fn connect(config: Config, roles: Roles) -> anyhow::Result<AppState> {
         reads,
         write_model: Arc::new(backend.write_model()),
         api_keys: Arc::new(api_keys),
+        progress: pika_projections::ProjectionProgress::default(),
         request_limiter: Arc::new(crate::rate_limit::RequestLimiter::new(
             config.rate_limits.clone(),
         )),

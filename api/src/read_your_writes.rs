@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use pika_projections::ReadStore;
+use pika_projections::{ProjectionProgress, ReadStore};
 use tokio::time::Instant;
 
 use crate::problem::ApiError;
@@ -12,11 +12,11 @@ use crate::problem::ApiError;
 /// The longest a query waits for a read model before answering 503; projections normally
 /// follow within milliseconds, so a longer lag means they are stuck and the client should know.
 pub const MAX_CATCH_UP: Duration = Duration::from_secs(5);
-const POLL_EVERY: Duration = Duration::from_millis(20);
 
 /// Waits until `projection` has applied the event at global `position`.
 pub async fn wait_for(
     reads: &dyn ReadStore,
+    progress: &ProjectionProgress,
     projection: &str,
     position: i64,
 ) -> Result<(), ApiError> {
@@ -32,13 +32,14 @@ pub async fn wait_for(
         )));
     }
     let deadline = Instant::now() + MAX_CATCH_UP;
+    let mut waiter = progress.waiter();
     while !reads.has_applied(projection, position).await? {
         if Instant::now() >= deadline {
             return Err(ApiError::Unavailable(format!(
                 "the {projection} read model has not reached position {position} yet; retry"
             )));
         }
-        tokio::time::sleep(POLL_EVERY).await;
+        waiter.next(deadline).await;
     }
     Ok(())
 }

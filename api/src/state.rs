@@ -73,6 +73,8 @@ pub struct AppState {
     /// The read models and event store the queries read: Postgres, or the embedded file.
     pub reads: Arc<dyn ReadStore>,
     pub api_keys: Arc<ApiKeys>,
+    /// Wakes long-polls and read-your-writes when a projection commits.
+    pub progress: pika_projections::ProjectionProgress,
     /// Per-tenant request rate and in-flight limits (off unless configured).
     pub request_limiter: Arc<crate::rate_limit::RequestLimiter>,
     /// Embedded mode: held (read) while reporting a job finished, so the report never comes

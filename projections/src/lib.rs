@@ -11,6 +11,7 @@ pub mod favorite_summary;
 pub mod history;
 pub mod jobs;
 pub mod postgres;
+pub mod progress;
 pub mod projection;
 pub mod query;
 pub mod read_store;
@@ -21,6 +22,7 @@ pub mod writes;
 
 pub use event_log::{EventLog, EventLogError, LogPosition, PostgresEventLog, RecordedEvent};
 pub use postgres::{DaemonSettings, ProjectionDaemon};
+pub use progress::{ProgressWaiter, ProjectionProgress};
 pub use projection::{ChangedUser, Projection, TableSet, all_projections};
 pub use read_store::{ProjectionStatus, ReadStore};
 pub use rebuild::{ProjectionRebuilder, RebuildReport};

@@ -186,3 +186,55 @@ async fn embedded_one_users_jobs_apply_in_the_order_submitted() {
     })
     .await;
 }
+
+/// How many long-poll waits a notification of the read models' progress ended.
+async fn waits_woken_by_notification(app: &TestApp) -> u64 {
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    metrics
+        .lines()
+        .find(|line| {
+            line.starts_with("pika_read_model_waits_total")
+                && line.contains("woken_by=\"notification\"")
+        })
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A job whose LLM answer takes a second: the long-poll on it is woken by the projections'
+/// commits, not by looking again and again.
+async fn a_long_poll_is_woken_by_the_read_models_progress(
+    app_with: impl AsyncFnOnce(&str) -> TestApp,
+) {
+    let (_stub, url) =
+        LlmStub::start_answering(Arc::new(|_: &str| (Duration::from_secs(1), json!([])))).await;
+    let app = app_with(&url).await;
+    let job_id = app.submit_message("kid", "Hôm nay em đi học.").await;
+    completed(&app, &job_id).await;
+    assert!(waits_woken_by_notification(&app).await >= 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaled_out_a_long_poll_is_woken_by_the_read_models_progress() {
+    a_long_poll_is_woken_by_the_read_models_progress(async |url| {
+        TestApp::spawn_with(llm_settings(url)).await
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_a_long_poll_is_woken_by_the_read_models_progress() {
+    a_long_poll_is_woken_by_the_read_models_progress(async |url| {
+        TestApp::spawn_embedded_with(llm_settings(url)).await
+    })
+    .await;
+}

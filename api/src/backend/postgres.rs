@@ -2,6 +2,7 @@
 //! embedding cache; Redis (optional) the shared caches; RabbitMQ carries the jobs.
 
 use crate::job_redispatch::JobRedispatch;
+use pika_projections::postgres::listen_for_progress;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -102,7 +103,11 @@ impl Backend for PostgresBackend {
         roles: Roles,
         stopped: &watch::Receiver<bool>,
     ) -> anyhow::Result<Vec<JoinHandle<()>>> {
-        let mut tasks = Vec::new();
+        let mut tasks = vec![tokio::spawn(listen_for_progress(
+            self.pool.clone(),
+            state.progress.clone(),
+            stopped.clone(),
+        ))];
         let queue = match &state.config.amqp_url {
             Some(url) => Some(Arc::new(AmqpJobQueue::new(
                 url.expose_secret().to_owned(),

@@ -123,6 +123,7 @@ impl Backend for SqliteBackend {
         let projector = Arc::new(
             EmbeddedProjector::new(self.pool.clone(), all_projections())
                 .with_visibility_gate(self.visibility_gate.clone())
+                .with_progress(state.progress.clone())
                 .with_on_changed(Arc::new(move |user| {
                     search.user_changed(&user.tenant, &user.user_id);
                 })),

@@ -269,6 +269,7 @@ async fn job_status(
         None => Duration::ZERO,
     };
     let deadline = tokio::time::Instant::now() + wait;
+    let mut progress = state.progress.waiter();
     loop {
         let visible = match &state.visibility_gate {
             Some(gate) => Some(gate.read().await),
@@ -286,7 +287,7 @@ async fn job_status(
         if finished(&view.status) || tokio::time::Instant::now() >= deadline {
             return Ok(Json(view));
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        progress.next(deadline).await;
     }
 }
 

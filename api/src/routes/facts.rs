@@ -31,7 +31,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn caught_up(state: &AppState, min_position: Option<i64>) -> Result<(), ApiError> {
     match min_position {
         Some(position) => {
-            read_your_writes::wait_for(state.reads.as_ref(), FactsProjection.name(), position).await
+            read_your_writes::wait_for(
+                state.reads.as_ref(),
+                &state.progress,
+                FactsProjection.name(),
+                position,
+            )
+            .await
         }
         None => Ok(()),
     }

@@ -7,6 +7,7 @@
 //! skips events at or before it, and writes rows and checkpoint in one transaction, so a
 //! redelivered or duplicated batch applies nothing twice.
 
+use crate::progress::{PROJECTED_CHANNEL, ProjectionProgress};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,7 +105,15 @@ impl ProjectionDaemon {
                 .map(|_| Arc::new(Notify::new()))
                 .collect(),
         );
-        let listener = tokio::spawn(listen(self.pool.clone(), wakers.to_vec(), shutdown.clone()));
+        let listener = {
+            let wakers = wakers.clone();
+            tokio::spawn(listen(
+                self.pool.clone(),
+                EVENTS_CHANNEL,
+                move || wakers.iter().for_each(|w| w.notify_one()),
+                shutdown.clone(),
+            ))
+        };
         let mut runners = Vec::new();
         for (index, projection) in self.projections.iter().cloned().enumerate() {
             let daemon = self.clone();
@@ -276,6 +285,12 @@ impl ProjectionDaemon {
         .bind(i64::try_from(fresh.len()).unwrap_or(i64::MAX))
         .execute(&mut *tx)
         .await?;
+        // Delivered at commit, to every process waiting for the read models to move on.
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(PROJECTED_CHANNEL)
+            .bind(projection.name())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         debug!(
             events = fresh.len(),
@@ -311,28 +326,54 @@ enum Step {
     NotClaimed,
 }
 
-async fn listen(pool: PgPool, wakers: Vec<Arc<Notify>>, mut shutdown: watch::Receiver<bool>) {
+/// Tells `progress` whenever a projection commits, in any process of the deployment, until
+/// `shutdown`. Runs in every process that answers queries.
+pub async fn listen_for_progress(
+    pool: PgPool,
+    progress: ProjectionProgress,
+    shutdown: watch::Receiver<bool>,
+) {
+    listen(
+        pool,
+        PROJECTED_CHANNEL,
+        move || progress.advanced(),
+        shutdown,
+    )
+    .await;
+}
+
+/// Calls `on_notification` for every notification on `channel`, reconnecting when the
+/// connection drops; meanwhile whoever relies on it falls back to polling.
+async fn listen(
+    pool: PgPool,
+    channel: &'static str,
+    on_notification: impl Fn(),
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(listener) => listener,
             Err(error) => {
-                warn!(%error, "cannot LISTEN for events; polling only until it can");
+                warn!(%error, channel, "cannot LISTEN; polling only until it can");
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_secs(5)) => continue,
                     _ = shutdown.changed() => return,
                 }
             }
         };
-        if let Err(error) = listener.listen(EVENTS_CHANNEL).await {
-            warn!(%error, "LISTEN failed");
-            continue;
+        if let Err(error) = listener.listen(channel).await {
+            warn!(%error, channel, "LISTEN failed");
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(5)) => continue,
+                _ = shutdown.changed() => return,
+            }
         }
         loop {
             tokio::select! {
                 received = listener.try_recv() => match received {
-                    Ok(_) => wakers.iter().for_each(|w| w.notify_one()),
+                    Ok(_) => on_notification(),
                     Err(error) => {
-                        warn!(%error, "event notifications interrupted");
+                        warn!(%error, channel, "notifications interrupted");
                         break;
                     }
                 },

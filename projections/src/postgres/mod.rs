@@ -8,7 +8,9 @@ mod rebuild;
 mod writes;
 
 pub(crate) use daemon::status_of;
-pub use daemon::{DaemonSettings, EVENTS_CHANNEL, ProjectionDaemon, read_checkpoint};
+pub use daemon::{
+    DaemonSettings, EVENTS_CHANNEL, ProjectionDaemon, listen_for_progress, read_checkpoint,
+};
 pub use read_store::PostgresReadStore;
 pub use rebuild::PostgresRebuilder;
 pub use writes::PostgresWrites;

@@ -8,6 +8,7 @@
 //! queued exactly once. Each projection only sees events past its own checkpoint, so one that
 //! a rebuild moved ahead is never fed an event twice.
 
+use crate::progress::ProjectionProgress;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +48,7 @@ pub struct EmbeddedProjector {
     jobs_queued: Arc<Notify>,
     visibility: Arc<RwLock<()>>,
     on_changed: Option<OnChanged>,
+    progress: ProjectionProgress,
 }
 
 impl std::fmt::Debug for EmbeddedProjector {
@@ -63,7 +65,14 @@ impl EmbeddedProjector {
             jobs_queued: Arc::new(Notify::new()),
             visibility: Arc::new(RwLock::new(())),
             on_changed: None,
+            progress: ProjectionProgress::default(),
         }
+    }
+
+    /// Tells `progress` after every committed batch (for long-polls and read-your-writes).
+    pub fn with_progress(mut self, progress: ProjectionProgress) -> Self {
+        self.progress = progress;
+        self
     }
 
     /// Runs `on_changed` for every changed user between a batch's commit and the moment the
@@ -212,6 +221,7 @@ impl EmbeddedProjector {
             changed.iter().for_each(|user| on_changed(user));
         }
         drop(gate);
+        self.progress.advanced();
         metrics::counter!("pika_projection_events_total", "projection" => "embedded")
             .increment(events.len() as u64);
         if queued_jobs {
