@@ -82,6 +82,13 @@ pub fn finish(doc: &mut utoipa::openapi::OpenApi) {
                 problem_response("No valid API key: `Authorization: Bearer <secret>`"),
             );
             responses.insert(
+                "429".into(),
+                problem_response(
+                    "The tenant is over its request rate or requests in flight (limits an \
+                     operator configured); `Retry-After` says in how many seconds to retry",
+                ),
+            );
+            responses.insert(
                 "500".into(),
                 problem_response("A bug; logged with its cause, answered without internals"),
             );

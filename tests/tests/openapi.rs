@@ -51,6 +51,7 @@ async fn openapi_document_is_3_1_and_lists_every_route_without_a_key() {
 
     let search = &paths["/v1/search"]["post"];
     assert!(search["responses"]["401"].is_object(), "{search}");
+    assert!(search["responses"]["429"].is_object(), "{search}");
     assert!(search["security"].is_array(), "{search}");
     assert!(paths["/healthz"]["get"]["security"].is_null());
     assert!(doc["components"]["schemas"]["Problem"].is_object());
