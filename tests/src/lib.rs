@@ -361,6 +361,18 @@ impl TestApp {
         answer_json(self.client.post(self.url(path)).json(body)).await
     }
 
+    /// The Prometheus text of `/metrics` (no key needed).
+    pub async fn metrics_text(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("the request is answered")
+            .text()
+            .await
+            .expect("a text body")
+    }
+
     /// Submits a one-message conversation of `user` for extraction; the job's id.
     pub async fn submit_message(&self, user: &str, content: &str) -> String {
         let body = serde_json::json!({"user_id": user, "messages": [{"role": "user", "content": content}]});

@@ -102,15 +102,7 @@ async fn metrics_show_requests_by_route_and_status_and_projection_lag() {
     let missing = app.client.get(app.url("/v1/nowhere")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     let has = |needle: &[&str]| {
         metrics
             .lines()

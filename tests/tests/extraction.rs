@@ -462,15 +462,7 @@ async fn futures_next(consumer: &mut lapin::Consumer) -> lapin::message::Deliver
 }
 
 async fn metric(app: &TestApp, line_start: &str) -> f64 {
-    let body = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = app.metrics_text().await;
     body.lines()
         .filter(|line| line.starts_with(line_start))
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())

@@ -189,15 +189,7 @@ async fn embedded_one_users_jobs_apply_in_the_order_submitted() {
 
 /// How many long-poll waits a notification of the read models' progress ended.
 async fn waits_woken_by_notification(app: &TestApp) -> u64 {
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     metrics
         .lines()
         .find(|line| {

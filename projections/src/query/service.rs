@@ -359,13 +359,7 @@ impl SearchService {
             self.index(&query.tenant, &query.user_id, versions)
         );
         let index = index?;
-        let results = ranked(
-            index,
-            query.clone(),
-            vector,
-            self.embedder.similarity_scale(),
-        )
-        .await;
+        let results = ranked(index, query, vector, self.embedder.similarity_scale()).await;
         let answer = Arc::new(SearchAnswer::new(&results)?);
         if let (Some(key), Some(versions)) = (key, versions) {
             if let Some(redis) = &self.redis {
@@ -487,20 +481,20 @@ impl SearchService {
 /// of turns would hold a runtime thread, and every request queued behind it, for milliseconds.
 const RANK_ON_RUNTIME_UP_TO: usize = 5_000;
 
-/// L4: ranks the user's memories for the query, off the runtime when there are many.
+/// L4: ranks the user's memories for the query, off the runtime when there are many (only
+/// then is the query copied, for the blocking task to own).
 async fn ranked(
     index: Arc<UserIndex>,
-    query: SearchQuery,
+    query: &SearchQuery,
     vector: Option<Vec<f32>>,
     scale: pika_domain::SimilarityScale,
 ) -> Vec<ScoredMemory> {
-    let small = index.len() <= RANK_ON_RUNTIME_UP_TO;
-    let run = move || {
+    let run = move |index: &UserIndex, query: &SearchQuery| {
         let query_vector = vector
             .as_deref()
             .map(|vector| QueryVector { vector, scale });
         rank(
-            &index,
+            index,
             &query.query,
             query_vector,
             &query.filter,
@@ -508,10 +502,11 @@ async fn ranked(
             query.min_score,
         )
     };
-    if small {
-        return run();
+    if index.len() <= RANK_ON_RUNTIME_UP_TO {
+        return run(&index, query);
     }
-    tokio::task::spawn_blocking(run)
+    let query = query.clone();
+    tokio::task::spawn_blocking(move || run(&index, &query))
         .await
         .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))
 }
