@@ -2,9 +2,11 @@
 //! aggregate over a labelled set, scored with exactly the rules of
 //! `shared/eval/score_extraction.py` (which scores a running server the same way).
 //!
-//! The set is `tests/data/extraction-dev.jsonl`, a copy of `shared/eval/extraction-dev.jsonl`
-//! kept in the repository so the test never depends on where the clone sits.
-//! `PIKA_EXTRACTION_EVAL=/path/to/set.jsonl` scores another set with the same thresholds:
+//! Two sets, each with its own bar: `tests/data/extraction-dev.jsonl`, a copy of
+//! `shared/eval/extraction-dev.jsonl` kept in the repository so the test never depends on where
+//! the clone sits (F1 ≥ 0.95), and `eval/extraction-natural.jsonl`, our set of how children
+//! really type (F1 ≥ 0.9); neither may keep a fact its case forbids.
+//! `PIKA_EXTRACTION_EVAL=/path/to/set.jsonl` scores another set in place of the first:
 //!
 //! ```text
 //! cargo test -p pika-worker --test extraction_eval -- --nocapture
@@ -27,6 +29,11 @@ use unicode_normalization::UnicodeNormalization;
 const DEV_SET: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/tests/data/extraction-dev.jsonl"
+);
+
+const NATURAL_SET: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../eval/extraction-natural.jsonl"
 );
 
 /// Leading words the scorer ignores, as in `score_extraction.py`.
@@ -212,10 +219,9 @@ fn score_case(case: &Case, facts: &[LiveFact], strict: bool, score: &mut Score) 
     }
 }
 
-#[tokio::test]
-async fn extraction_scores_on_the_labelled_set() {
-    let path = std::env::var("PIKA_EXTRACTION_EVAL").unwrap_or_else(|_| DEV_SET.to_owned());
-    let source = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+/// Scores every case of the set at `path`, printing the imperfect ones and the totals.
+async fn score_set(path: &str) -> Score {
+    let source = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let cases: Vec<Case> = source
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -248,8 +254,24 @@ async fn extraction_scores_on_the_labelled_set() {
             score.f1(),
         );
     }
-    assert_eq!(lenient.forbidden, 0, "facts the set forbids were stored");
-    assert!(lenient.f1() >= 0.95, "f1 {:.3} is below 0.95", lenient.f1());
+    lenient
+}
+
+#[tokio::test]
+async fn extraction_scores_on_the_labelled_set() {
+    let path = std::env::var("PIKA_EXTRACTION_EVAL").unwrap_or_else(|_| DEV_SET.to_owned());
+    let score = score_set(&path).await;
+    assert_eq!(score.forbidden, 0, "facts the set forbids were stored");
+    assert!(score.f1() >= 0.95, "f1 {:.3} is below 0.95", score.f1());
+}
+
+/// Corrections, changes over time, Vietnamese without marks, mixed languages, lists, reasons
+/// and traps, as children type them: no corrected or forbidden value may stay live.
+#[tokio::test]
+async fn extraction_scores_on_natural_child_speech() {
+    let score = score_set(NATURAL_SET).await;
+    assert_eq!(score.forbidden, 0, "facts the set forbids were stored");
+    assert!(score.f1() >= 0.9, "f1 {:.3} is below 0.9", score.f1());
 }
 
 #[test]

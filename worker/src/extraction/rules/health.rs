@@ -13,7 +13,7 @@ use super::words::{LEADING_FILLERS, NOT_A_THING, PREFERENCE_STOPS};
 #[derive(Debug)]
 pub(super) struct HealthPatterns {
     pub(super) allergy: Vec<Regex>,
-    pub(super) allergy_because: Regex,
+    pub(super) allergy_because: Vec<Regex>,
     pub(super) diet: Vec<Regex>,
     pub(super) diet_avoid: Vec<Regex>,
 }
@@ -28,9 +28,15 @@ impl HealthPatterns {
                 r"^<SELF> (?:(?:bị|cũng|rất|hơi|thì|lại) )*dị ứng (?:với )?(.+)$",
                 r"^<SELF> (?:không|ko|chẳng) ăn được (.+?) vì (?:bị )?dị ứng",
             ])?,
-            allergy_because: templates.one(
-                r"^i (?:can't|cannot|can not|don't|do not|dont|mustn't) (?:eat|drink|have|touch) (.+?),? (?:because|cause|'cause|since|as) (?:<IAM>|i get) (?:(?:really|very|super|so|a little) )*allergic\b",
-            )?,
+            // The claim and its reason, either way round: "I can't drink milk, I'm allergic",
+            // "I'm allergic so I can't eat peanuts", "peanuts make me sick so I can't eat them".
+            allergy_because: templates.all(&[
+                r"^i (?:can't|cannot|can not|don't|do not|dont|mustn't|never) (?:eat|drink|have|touch) (.+?),?\s+(?:(?:because|cause|'cause|since|as)\s+)?(?:<IAM>|i get|i'm) (?:(?:really|very|super|so|a little) )*allergic\b",
+                r"^(?:<IAM>|i get) (?:(?:really|very|super|so|a little) )*allergic(?: to (?:it|them|that))?,? (?:so|and) i (?:can't|cannot|can not|don't|do not|dont|mustn't|never) (?:eat|drink|have|touch) (.+)$",
+                r"^(.+?) (?:make|makes|made|give|gives) (?:me|my (?:tummy|stomach|belly|throat|skin)) (?:really |very |so |super )?(?:sick|ill|itchy|rashes|a rash|hives|swell up|puff up|throw up|hurt|ache)\b",
+                r"^(.+?) làm <SELF> (?:bị )?(?:ngứa|nổi mẩn|dị ứng|đau bụng|nôn)\b",
+                r"^<SELF> (?:mà )?(?:ăn|uống) (.+?),? (?:là|thì|vào là|xong là) (?:(?:bị|lại) )*(?:ngứa|nổi mẩn|dị ứng|đau bụng|nôn|khó thở)\b",
+            ])?,
             diet: templates.all(&[
                 r"^(?:<IAM>|we're|we are|my family is|my family are|i've been|i have been) (?:(?:a|an|also|strictly|fully|now) )*(<DIET>)\b",
                 r"^(?:i|we|my family) (?:only |just )?eat (<DIET>)\b",
@@ -53,18 +59,35 @@ impl RulesExtractor {
         out: &mut Vec<(Finding, Option<u32>)>,
     ) {
         let text = self.strip_clause(sentence);
-        if let Some(phrase) = self
+        let Some((index, phrase)) = self
             .patterns
             .health
             .allergy_because
-            .captures(text)
-            .and_then(|caps| group(&caps, 1))
-        {
-            for piece in self.split_list(phrase) {
-                let value = fold_case(strip_leading(piece, LEADING_FILLERS));
-                if !value.is_empty() && !starts_with_word(&value, NOT_A_THING) {
-                    out.push((Finding::assert("health.allergy", value, DIRECT), None));
-                }
+            .iter()
+            .enumerate()
+            .find_map(|(i, re)| {
+                re.captures(text)
+                    .and_then(|caps| Some((i, group(&caps, 1)?)))
+            })
+        else {
+            return;
+        };
+        // "X makes me sick" is an allergy only when X is something one eats or drinks, not
+        // "homework makes me sick".
+        let must_be_food = matches!(index, 2..=4);
+        let phrase = cut_at_stops(phrase, PREFERENCE_STOPS, true);
+        for piece in self.split_list(phrase) {
+            let value = fold_case(strip_leading(piece, LEADING_FILLERS));
+            let edible = || {
+                self.lexicon
+                    .topic_of(&value)
+                    .is_some_and(|topic| matches!(topic, "food" | "drink" | "fruit"))
+            };
+            if !value.is_empty()
+                && !starts_with_word(&value, NOT_A_THING)
+                && (!must_be_food || edible())
+            {
+                out.push((Finding::assert("health.allergy", value, DIRECT), None));
             }
         }
     }
@@ -125,6 +148,27 @@ mod tests {
         assert_eq!(
             says("Con bị dị ứng với hải sản."),
             ["health.allergy=hải sản"]
+        );
+        assert_eq!(
+            says("I can't drink milk, I'm allergic."),
+            ["health.allergy=milk"]
+        );
+        assert_eq!(
+            says("Peanuts make me sick so I can't eat them."),
+            ["health.allergy=peanuts"]
+        );
+        assert!(says("Homework makes me sick.").is_empty());
+        assert_eq!(
+            says("Milk makes my tummy hurt really bad."),
+            ["health.allergy=milk"]
+        );
+        assert_eq!(
+            says("Em ăn trứng là bị nổi mẩn đỏ khắp người."),
+            ["health.allergy=trứng"]
+        );
+        assert_eq!(
+            says("Em bị dị ứng tôm nên không ăn được."),
+            ["health.allergy=tôm"]
         );
     }
 }

@@ -41,7 +41,7 @@ impl IdentityPatterns {
                 r"^(?:you can |u can |please |just )*call me (.+)$",
                 r"^(?:everyone|everybody|people|my friends|friends|my family|my classmates|they|we|my <REL>|<REL>)(?: all)?(?: usually| always| often| sometimes| just)? calls? me (.+)$",
                 r"^my nick ?name(?:'s| is) (.+)$",
-                r"^(?:(?:mọi người|cả nhà|bố mẹ|ba mẹ|bạn bè|các bạn|ở nhà|nhà|bạn|<REL>)\s+)?(?:(?:hay|thường|vẫn|đều|hay là)\s+)*gọi <SELF> là\s+(.+)$",
+                r"^(?:(?:mọi người|cả nhà|bố mẹ|ba mẹ|bạn bè|các bạn|ở nhà|nhà|bạn|<REL>)\s+){0,2}(?:(?:hay|thường|vẫn|đều|hay là)\s+)*gọi <SELF> là\s+(.+)$",
                 r"^biệt danh (?:của )?<SELF> là\s+(.+)$",
                 r"^<SELF> có biệt danh là\s+(.+)$",
                 r"^tên ở nhà (?:của )?<SELF> là\s+(.+)$",
@@ -60,10 +60,10 @@ impl IdentityPatterns {
                 r"^(?:(<MONTH>)\.? (\d{1,2})(?:st|nd|rd|th)?|(\d{1,2})(?:st|nd|rd|th)?(?: of)? (<MONTH>)|(\d{1,2})/(\d{1,2})(?:/\d{2,4})?|(<MONTH>))\b",
             )?,
             birthday_vi: templates.one(
-                r"^(?:sinh nhật (?:của )?<SELF>|<SELF> sinh)(?: là| vào| rơi vào)*(?: ngày)? (\d{1,2})\s*(?:tháng|/|-)\s*(\d{1,2})\b",
+                r"^(?:(?:sinh nhật|birthday) (?:của )?<SELF>|<SELF> sinh)(?: là| vào| rơi vào)*(?: ngày)? (\d{1,2})\s*(?:tháng|/|-)\s*(\d{1,2})\b",
             )?,
             birthday_vi_month: templates.one(
-                r"^(?:sinh nhật (?:của )?<SELF>|<SELF> sinh)(?: là| vào| rơi vào)* tháng (\d{1,2}|<NUM>)\b",
+                r"^(?:(?:sinh nhật|birthday) (?:của )?<SELF>|<SELF> sinh)(?: là| vào| rơi vào)* tháng (\d{1,2}|<NUM>)\b",
             )?,
             location: templates.all(&[
                 r"^(?:i|we|my family) (?:now |still |currently |also |all )?(?:live|lives|am living|are living|'m living|'re living|stay|stays) in (.+)$",

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use pika_domain::FactKey;
 
 use super::language::Lang;
-use super::text::{fold_case, nfc};
+use super::text::{fold_case, nfc, strip_marks};
 
 /// The lexicon shipped with the worker, compiled in so the extractor needs no file at run time.
 pub(super) const BUNDLED_LEXICON: &str = include_str!("../../../lexicon/lexicon.toml");
@@ -49,6 +49,12 @@ struct Words {
 }
 
 impl Words {
+    fn strip_marks(&mut self) {
+        for word in self.en.iter_mut().chain(&mut self.vi) {
+            *word = strip_marks(word);
+        }
+    }
+
     fn all(&self) -> impl Iterator<Item = &String> {
         self.en.iter().chain(&self.vi)
     }
@@ -91,6 +97,31 @@ struct RawEntry {
 #[serde(deny_unknown_fields)]
 struct RawNames {
     not_names: Vec<String>,
+}
+
+impl RawLexicon {
+    /// The same lexicon for Vietnamese typed without marks: every word loses its marks
+    /// ("phở" → "pho"), labels keep theirs, since they write the fact's text. Where two words
+    /// become one ("bà", "ba"), the first listed keeps it, as for any repeated word.
+    pub(super) fn without_marks(mut self) -> Self {
+        for topic in self.topics.values_mut() {
+            topic.names.strip_marks();
+            topic.words.strip_marks();
+        }
+        for entry in self.animals.values_mut().chain(self.relations.values_mut()) {
+            entry.words.strip_marks();
+        }
+        for verbs in self.verbs.values_mut() {
+            verbs.strip_marks();
+        }
+        for words in [&mut self.jobs, &mut self.diets, &mut self.numbers] {
+            words.strip_marks();
+        }
+        for name in &mut self.names.not_names {
+            *name = strip_marks(name);
+        }
+        self
+    }
 }
 
 /// The lexicon as lookups: every word in its lowercase NFC form.

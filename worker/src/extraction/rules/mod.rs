@@ -37,12 +37,14 @@ use async_trait::async_trait;
 
 use pika_domain::{ChatMessage, Conversation, Role};
 
-use super::{Candidate, ExtractionError, Extractor};
-use language::detect_language;
+use super::{Candidate, ExtractionError, Extractor, Polarity};
+use findings::Shape;
+use language::{Lang, detect_language, is_unaccented_vietnamese};
 pub use lexicon::LexiconError;
 use lexicon::{BUNDLED_LEXICON, Lexicon, RawLexicon, Vocabulary};
 use patterns::Patterns;
 use questions::Expectation;
+use sentences::SaidBefore;
 use text::normalise_message;
 
 /// The extractor that needs no model endpoint: it costs nothing per conversation, works
@@ -51,6 +53,9 @@ use text::normalise_message;
 pub struct RulesExtractor {
     lexicon: Lexicon,
     patterns: Patterns,
+    /// The same grammar and words without Vietnamese marks, for messages typed without them;
+    /// `None` in that reader itself.
+    unaccented: Option<Box<RulesExtractor>>,
 }
 
 impl RulesExtractor {
@@ -68,18 +73,31 @@ impl RulesExtractor {
     /// for tenants or tests that need their own vocabulary.
     pub fn from_lexicon_str(source: &str) -> Result<Self, LexiconError> {
         let raw: RawLexicon = toml::from_str(source)?;
+        let unaccented: RawLexicon = toml::from_str(source)?;
+        Ok(Self {
+            unaccented: Some(Box::new(Self::reader(unaccented.without_marks(), true)?)),
+            ..Self::reader(raw, false)?
+        })
+    }
+
+    fn reader(raw: RawLexicon, unaccented: bool) -> Result<Self, LexiconError> {
         let vocabulary = Vocabulary::from_raw(&raw);
         let lexicon = Lexicon::compile(raw)?;
-        let patterns = Patterns::build(&vocabulary)?;
-        Ok(Self { lexicon, patterns })
+        let patterns = Patterns::build(&vocabulary, unaccented)?;
+        Ok(Self {
+            lexicon,
+            patterns,
+            unaccented: None,
+        })
     }
 
     /// Reads plain messages without the async trait or a `Conversation`, so tests can call it
     /// directly; `extract` is this behind the trait.
     pub fn extract_messages(&self, messages: &[ChatMessage]) -> Vec<Candidate> {
-        let mut candidates = Vec::new();
+        let mut candidates: Vec<(Candidate, bool)> = Vec::new();
+        let mut named_pets = Vec::new();
         let mut expectation: Option<(Expectation, u32)> = None;
-        let mut last_single: Option<String> = None;
+        let mut said = SaidBefore::default();
         for (index, message) in messages.iter().enumerate() {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
             match message.role {
@@ -89,20 +107,57 @@ impl RulesExtractor {
                 Role::System => expectation = None,
                 Role::User => {
                     let text = normalise_message(&message.content);
-                    let lang = detect_language(&text);
+                    let unaccented = is_unaccented_vietnamese(&text);
+                    let (reader, lang) = match &self.unaccented {
+                        Some(reader) if unaccented => (reader.as_ref(), Lang::Vi),
+                        _ => (self, detect_language(&text)),
+                    };
                     let findings =
-                        self.read_user_message(&text, lang, expectation.take(), &mut last_single);
-                    for (finding, question) in findings {
+                        reader.read_user_message(&text, lang, expectation.take(), &mut said);
+                    for (mut finding, question) in findings {
+                        // A value the rules wrote ("ngày 12 tháng 8") in the user's own script.
+                        if unaccented {
+                            finding.value = finding.value.map(|v| text::strip_marks(&v));
+                        }
                         let mut indexes: Vec<u32> = question.into_iter().collect();
                         indexes.push(index);
-                        if let Some(candidate) = self.candidate(finding, lang, indexes) {
-                            candidates.push(candidate);
+                        let named_pet = finding.shape == Shape::Named
+                            && finding.key.starts_with("pet.")
+                            && finding.polarity == Polarity::Assert;
+                        if let Some(candidate) = reader.candidate(finding, lang, indexes) {
+                            if named_pet {
+                                named_pets.push(candidate.key.clone());
+                            }
+                            candidates.push((candidate, named_pet));
                         }
                     }
                 }
             }
         }
+        // "I got a new puppy!" … "Coco": once the pet has a name, the bare "puppy" said before
+        // it is the same animal, not a second one.
         candidates
+            .into_iter()
+            .filter(|(c, named)| {
+                *named
+                    || !named_pets.contains(&c.key)
+                    || c.polarity != Polarity::Assert
+                    || !c
+                        .value
+                        .as_ref()
+                        .is_some_and(|v| self.is_bare_animal(v.as_str()))
+            })
+            .map(|(c, _)| c)
+            .collect()
+    }
+
+    /// "puppy", "cat", "hai con mèo": an animal without a name.
+    fn is_bare_animal(&self, value: &str) -> bool {
+        let lexicon = &self.lexicon;
+        value
+            .split_whitespace()
+            .last()
+            .is_some_and(|last| lexicon.animal_of_word.contains_key(&text::fold_case(last)))
     }
 }
 
@@ -189,6 +244,40 @@ mod tests {
         );
         let text = extractor().extract_messages(&[user("My dad is a pilot.")]);
         assert_eq!(text[0].text.as_str(), "Father is a pilot");
+    }
+
+    #[test]
+    fn vietnamese_typed_without_marks_is_read_and_kept_as_typed() {
+        assert_eq!(says("minh ten la Bao, minh 9 tuoi"), ["name=Bao", "age=9"]);
+        assert_eq!(says("nha em co con cho ten la Lu"), ["pet.dog=Lu"]);
+        assert_eq!(says("em thich an pho lam"), ["likes.food=pho"]);
+        assert_eq!(
+            says("sinh nhat em la ngay 12 thang 8"),
+            ["birthday=ngay 12 thang 8"]
+        );
+        // With even one mark the message is read as typed: "cho" is "give", not "chó".
+        assert!(says("Em cho bạn mượn bút.").is_empty());
+        assert_eq!(says("I have a dog named Max."), ["pet.dog=Max"]);
+    }
+
+    #[test]
+    fn a_named_pet_replaces_the_bare_animal_said_before() {
+        let found = read(&[
+            user("i got a new puppy!!! 🐶🐶🐶"),
+            assistant("Yay, congratulations! What's your puppy's name?"),
+            user("coco"),
+        ]);
+        assert_eq!(found, ["pet.dog=Coco"]);
+        let found = read(&[user(
+            "I used to have a hamster but now I have a cat. her name is Pepper",
+        )]);
+        assert_eq!(found, ["!pet.hamster=-", "pet.cat=Pepper"]);
+        let found = read(&[
+            user("Nhà em có nuôi mèo."),
+            assistant("Bé mèo tên là gì thế?"),
+            user("tên là Mướp ạ"),
+        ]);
+        assert_eq!(found, ["pet.cat=Mướp"]);
     }
 
     #[test]

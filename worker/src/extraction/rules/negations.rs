@@ -16,6 +16,7 @@ use super::words::{LEADING_FILLERS, NAME_STOPS, PLACE_STOPS};
 #[derive(Debug)]
 pub(super) struct NegationPatterns {
     pub(super) pet_gone_en: Regex,
+    pub(super) someone_elses_pet: Vec<Regex>,
     pub(super) name_gone_en: Regex,
     pub(super) pet_gone_vi: Regex,
     pub(super) pet_lost_vi: Regex,
@@ -23,6 +24,7 @@ pub(super) struct NegationPatterns {
     pub(super) anymore: Regex,
     pub(super) negated_en: Regex,
     pub(super) used_to_en: Regex,
+    pub(super) used_to_vi: Regex,
     pub(super) quit_en: Regex,
     pub(super) not_favorite_en: Regex,
     pub(super) negated_vi: Regex,
@@ -31,6 +33,11 @@ pub(super) struct NegationPatterns {
 impl NegationPatterns {
     pub(super) fn build(templates: &Templates<'_>) -> Result<Self, regex::Error> {
         Ok(Self {
+            // "Tiger is my cousin's cat", "Mun là mèo của bạn em": a name the user took back.
+            someone_elses_pet: templates.all(&[
+                r"^(<CAP>[\p{L}'-]*) (?:is|was|'s) (?:actually |really )?(?:my (?:\p{L}+)'s|(?:\p{L}+)'s|not my) (?:<PETADJ>\s+)*(<ANIMAL>)\b",
+                r"^(<CAP>[\p{L}'-]*) (?:là|thì là) (?:con |chú |bé )?(<ANIMAL>) (?:của )?(?:bạn|anh họ|chị họ|em họ|hàng xóm|cô|chú|dì|bà|ông)\b",
+            ])?,
             pet_gone_en: templates.one(
                 r"^(?:my|our) (?:<PETADJ>\s+)*(<ANIMAL>)(?:'s name was| named| called|,)?(?:\s+(<CAP>[\p{L}'-]*))?,?\s+(?:(?:just|sadly|recently|suddenly|unfortunately|got|has|had|was|is)\s+)*(?:died|dead|passed away|ran away|run away|lost|went missing|missing|gone|went to heaven|sick and died|given away|hit by a car|moved away)\b",
             )?,
@@ -53,6 +60,9 @@ impl NegationPatterns {
             )?,
             used_to_en: templates.one(
                 r"^(?:i|we) used to (like|love|enjoy|play|do|eat|drink|go to|go|watch|learn|take|practi[cs]e|live in|be allergic to|want to be|have|own)\s+(.+)$",
+            )?,
+            used_to_vi: templates.one(
+                r"^(?:hồi trước|trước đây|ngày xưa|hồi nhỏ|lúc trước|hồi xưa|trước kia),? <SELF> (?:(?:rất|cũng|từng|đã từng) )*(thích|yêu|mê|khoái|nuôi|có|chơi|học|sống ở|muốn làm)\s+(.+)$",
             )?,
             quit_en: templates.one(
                 r"^(?:i|we) (?:(?:just|already|finally|recently|have|'ve|had) )*(?:quit|stopped|gave up|given up|dropped out of|dropped)\s+(?:(?:on|playing|doing|learning|taking|going to|practi[cs]ing|eating|drinking)\s+)*(.+)$",
@@ -110,6 +120,20 @@ impl RulesExtractor {
                 return true;
             }
         }
+        if let Some(caps) = patterns
+            .someone_elses_pet
+            .iter()
+            .find_map(|re| re.captures(text))
+            && let (Some(name), Some(animal)) = (group(&caps, 1), group(&caps, 2))
+            && let Some(slug) = self.lexicon.animal_of_word.get(&fold_case(animal))
+        {
+            out.push(Finding::negate(
+                format!("pet.{slug}"),
+                Some(name.to_owned()),
+                DIRECT,
+            ));
+            return true;
+        }
         if let Some(caps) = patterns.pet_lost_vi.captures(text)
             && let Some(slug) =
                 group(&caps, 1).and_then(|a| self.lexicon.animal_of_word.get(&fold_case(a)))
@@ -157,7 +181,7 @@ impl RulesExtractor {
         } else {
             None
         };
-        let english = english
+        let statement = english
             .or_else(|| {
                 patterns
                     .not_favorite_en
@@ -183,7 +207,16 @@ impl RulesExtractor {
                     .captures(text)
                     .and_then(|caps| Some(("quit".to_owned(), group(&caps, 1)?.to_owned(), DIRECT)))
             });
-        if let Some((verb, rest, confidence)) = english {
+        let statement = statement.or_else(|| {
+            patterns.used_to_vi.captures(text).and_then(|caps| {
+                Some((
+                    group(&caps, 1)?.to_lowercase(),
+                    group(&caps, 2)?.to_owned(),
+                    WEAK,
+                ))
+            })
+        });
+        if let Some((verb, rest, confidence)) = statement {
             self.push_negation(&verb, &rest, confidence, out);
             return true;
         }
@@ -280,6 +313,16 @@ impl RulesExtractor {
                             confidence,
                         ));
                     }
+                    // "I don't like it anymore" says what the user thinks of it now: they
+                    // dislike it. A habit given up ("I don't play the piano anymore") is no
+                    // opinion, and "I used to like it" only ends the liking.
+                    if !only_favorite && confidence == DIRECT && is_liking_verb(verb) {
+                        out.push(Finding::assert(
+                            format!("dislikes.{topic}"),
+                            item.value.clone(),
+                            WEAK,
+                        ));
+                    }
                     out.push(Finding::negate(
                         format!("favorite.{topic}"),
                         Some(item.value),
@@ -289,6 +332,13 @@ impl RulesExtractor {
             }
         }
     }
+}
+
+fn is_liking_verb(verb: &str) -> bool {
+    matches!(
+        verb,
+        "like" | "love" | "enjoy" | "thích" | "yêu" | "mê" | "khoái" | "ưa" | "thich" | "yeu"
+    )
 }
 
 #[cfg(test)]
@@ -301,11 +351,15 @@ mod tests {
         assert_eq!(says("Em không thích ăn cá."), ["dislikes.food=cá"]);
         assert_eq!(
             says("I don't like swimming anymore."),
-            ["!likes.activity=swimming", "!favorite.activity=swimming"]
+            [
+                "!likes.activity=swimming",
+                "dislikes.activity=swimming",
+                "!favorite.activity=swimming"
+            ]
         );
         assert_eq!(
             says("Em không còn thích màu đỏ nữa."),
-            ["!likes.color=đỏ", "!favorite.color=đỏ"]
+            ["!likes.color=đỏ", "dislikes.color=đỏ", "!favorite.color=đỏ"]
         );
         assert_eq!(says("Our cat ran away."), ["!pet.cat=-"]);
         assert_eq!(says("We don't have a dog anymore."), ["!pet.dog=-"]);
@@ -319,6 +373,10 @@ mod tests {
         );
         assert_eq!(says("I used to have a hamster."), ["!pet.hamster=-"]);
         assert_eq!(says("Bean passed away."), ["!pet=Bean"]);
+        assert_eq!(
+            says("Tiger is my cousin's cat. Mine is called Sushi."),
+            ["!pet.cat=Tiger", "pet.cat=Sushi"]
+        );
         assert_eq!(
             says("Em không muốn làm bác sĩ nữa."),
             ["!goal.dream_job=bác sĩ"]

@@ -14,9 +14,10 @@ use super::preferences::PreferencePatterns;
 use super::questions::QuestionPatterns;
 use super::school::SchoolPatterns;
 use super::sentences::SentencePatterns;
+use super::text::strip_marks;
 
 /// Vietnamese first-person pronouns a child uses about themselves.
-const VI_SELF: &str = r"(?:em|con|mình|tớ|tôi|cháu|tui|bé)";
+const VI_SELF: &str = r"(?:em|con|mình|tớ|tôi|cháu|tui|bé|e)";
 
 /// How the assistant addresses the child in Vietnamese.
 const VI_ADDRESSEE: &str = r"(?:con|em|cháu|bạn|cậu|bé)";
@@ -55,8 +56,13 @@ pub(super) struct Patterns {
 }
 
 impl Patterns {
-    pub(super) fn build(vocabulary: &Vocabulary) -> Result<Self, regex::Error> {
-        let templates = Templates { vocabulary };
+    /// `unaccented` builds the patterns for Vietnamese typed without marks: every word of
+    /// every template loses its marks, so "em thích" is matched as "em thich".
+    pub(super) fn build(vocabulary: &Vocabulary, unaccented: bool) -> Result<Self, regex::Error> {
+        let templates = Templates {
+            vocabulary,
+            unaccented,
+        };
         Ok(Self {
             sentences: SentencePatterns::build(&templates)?,
             questions: QuestionPatterns::build(&templates)?,
@@ -77,6 +83,7 @@ impl Patterns {
 #[derive(Debug)]
 pub(super) struct Templates<'v> {
     vocabulary: &'v Vocabulary,
+    unaccented: bool,
 }
 
 impl Templates<'_> {
@@ -98,7 +105,18 @@ impl Templates<'_> {
             .replace("<FAMADJ>", FAMILY_ADJECTIVES)
             .replace("<COUNT>", COUNTS)
             .replace("<IAM>", r"(?:i'm|i am|im|i m)");
+        let source = if self.unaccented {
+            strip_marks(&source)
+        } else {
+            source
+        };
         Regex::new(&format!("(?i){source}"))
+    }
+
+    /// Whether these are the patterns for text typed without marks, where a few words become
+    /// one ("còn", "con") and a pattern must leave one of them out.
+    pub(super) fn unaccented(&self) -> bool {
+        self.unaccented
     }
 
     /// Alternative phrasings of one statement, tried in order.

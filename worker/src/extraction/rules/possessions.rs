@@ -19,6 +19,7 @@ pub(super) struct PossessionPatterns {
     pub(super) family_item: Regex,
     pub(super) not_family_after: Regex,
     pub(super) item_separator: Regex,
+    pub(super) appositive: Regex,
     pub(super) pet_named: Vec<Regex>,
     pub(super) pet_capital: Regex,
     pub(super) family_named: Vec<Regex>,
@@ -33,23 +34,24 @@ impl PossessionPatterns {
         Ok(Self {
             have: templates.all(&[
                 r"^(?:i|we|my family) (?:(?:also|still|now|just|both|already|actually|only) )*(?:have|has|'ve got|have got|got|own|owns|keep)\s+(.+)$",
-                r"^(?:nhà )?<SELF> (?:(?:cũng|còn|đang|có|đã) )*(?:có|nuôi)\s+(.+)$",
+                r"^(?:nhà )?<SELF> (?:(?:cũng|còn|đang|có|đã|mới|vừa|vừa mới|mới được) )*(?:có|nuôi|được tặng)\s+(.+)$",
             ])?,
             live_with: templates.one(
                 r"^(?:i|we|(?:nhà )?<SELF>) (?:(?:also|still|now|cũng|đang) )*(?:live|lives|stay|am living|sống|ở) (?:together )?(?:with|cùng|với|chung với)\s+(.+)$",
             )?,
             pet_item: templates.one(
-                r"^(?:(<COUNT>)\s+)?(?:(?:con|chú|bé|cô)\s+)?(?:<PETADJ>\s+)*(<ANIMAL>)\b(?:\s+<VIPETADJ>\b)*(?:,?\s+(named|called|whose names? (?:is|are)|and (?:his|her|its|their) names? (?:is|are)|and (?:it's|it is|he's|he is|she's|she is|they're|they are) called|tên là|tên|có tên là|được gọi là|gọi là)\b)?\s*",
+                r"^(?:(<COUNT>)\s+)?(?:(?:con|chú|bé|cô)\s+)?(?:<PETADJ>\s+)*(<ANIMAL>)\b(?:\s+<VIPETADJ>\b)*(?:,?\s+(named|called|whose names? (?:is|are)|and (?:his|her|its|their) names? (?:is|are)|and (?:it's|it is|he's|he is|she's|she is|they're|they are) called|tên là|tên|có tên là|được gọi là|gọi là|là)\b)?\s*",
             )?,
             family_item: templates.one(
-                r"^(?:(<COUNT>)\s+)?(?:người\s+)?(?:<FAMADJ>\s+)?(<REL>)\b(?:,?\s+(named|called|whose names? (?:is|are)|tên là|tên|có tên là)\b)?\s*",
+                r"^(?:(<COUNT>)\s+)?(?:người\s+)?(?:<FAMADJ>\s+)?(<REL>)\b(?:,?\s+(named|called|whose names? (?:is|are)|tên là|tên|có tên là|là)\b)?\s*",
             )?,
             not_family_after: templates.one(r"^\s*(?:con|chú|bé|cái|quả|chiếc|<ANIMAL>)\b")?,
             item_separator: templates.one(
                 r"^\s*(?:,\s*(?:and\s+|và\s+)?|and\s+|và\s+|&\s*|với\s+|cùng\s+)",
             )?,
+            appositive: templates.one(r"^\s*(?:[,:(]|\s[-–—])\s*(?:namely\s+|là\s+)?<CAP>")?,
             pet_named: templates.all(&[
-                r"^(?:my|our) (?:<PETADJ>\s+)*(<ANIMAL>)(?:'s name is|'s name's| is called| is named| named| called|,)\s+(.+)$",
+                r"^(?:my|our) (?:<PETADJ>\s+)*(<ANIMAL>)(?:'s name is|'s name's| is called| is named| named| called|,| tên là| tên| có tên là)\s+(.+)$",
                 r"^(?:con |chú |bé )?(<ANIMAL>)(?:\s+<VIPETADJ>)* (?:của )?(?:nhà )?<SELF> (?:tên là|tên|có tên là|là|được gọi là)\s+(.+)$",
             ])?,
             pet_capital: templates.one(
@@ -214,18 +216,12 @@ impl RulesExtractor {
                     _ => animal.to_lowercase(),
                 };
                 rest = &rest[end..];
-                let names = if group(&caps, 3).is_some() {
-                    let (names, used) = self.names(rest);
-                    rest = &rest[used..];
-                    names
-                } else {
-                    Vec::new()
-                };
+                let single = count
+                    .as_deref()
+                    .is_none_or(|c| matches!(c, "a" | "an" | "one" | "my" | "our" | "một"));
+                let names = self.item_names(group(&caps, 3).is_some(), single, &mut rest);
                 let key = format!("pet.{slug}");
                 if names.is_empty() {
-                    let single = count
-                        .as_deref()
-                        .is_none_or(|c| matches!(c, "a" | "an" | "one" | "my" | "our" | "một"));
                     let value = if single {
                         animal.to_lowercase()
                     } else {
@@ -248,19 +244,16 @@ impl RulesExtractor {
                     return;
                 }
                 rest = &rest[end..];
-                let names = if group(&caps, 3).is_some() {
-                    let (names, used) = self.names(rest);
-                    rest = &rest[used..];
-                    names
-                } else {
-                    Vec::new()
-                };
+                let count = group(&caps, 1).map(str::to_lowercase);
+                let single = count
+                    .as_deref()
+                    .is_none_or(|c| matches!(c, "a" | "an" | "one" | "my" | "our" | "một"));
+                // "hai anh trai là Hùng và Dũng" names them; "một chị là giáo viên" does not.
+                let introduced = group(&caps, 3)
+                    .is_some_and(|how| how != "là" || rest.starts_with(char::is_uppercase));
+                let names = self.item_names(introduced, single, &mut rest);
                 let key = format!("family.{slug}");
                 if names.is_empty() {
-                    let count = group(&caps, 1).map(str::to_lowercase);
-                    let single = count
-                        .as_deref()
-                        .is_none_or(|c| matches!(c, "a" | "an" | "one" | "my" | "our" | "một"));
                     let value = match (&count, single) {
                         (Some(count), false) => format!("{count} {}", relation.to_lowercase()),
                         _ => relation.to_lowercase(),
@@ -287,6 +280,32 @@ impl RulesExtractor {
     }
 }
 
+impl RulesExtractor {
+    /// The names after a pet or relative: introduced ("named Max", "tên là Mun"), or for more
+    /// than one set off after a comma ("two dogs, Max and Bella"), where the names are what the
+    /// user means and the count is only how many, or right behind ("chị Linh"). Moves `rest`
+    /// past the names it takes.
+    fn item_names(&self, introduced: bool, single: bool, rest: &mut &str) -> Vec<String> {
+        let directly_named = rest.starts_with(|c: char| c.is_uppercase());
+        let start = if introduced || directly_named {
+            0
+        } else if !single && let Some(found) = self.patterns.possessions.appositive.find(rest) {
+            found.end()
+                - rest[..found.end()]
+                    .chars()
+                    .next_back()
+                    .map_or(0, char::len_utf8)
+        } else {
+            return Vec::new();
+        };
+        let (names, used) = self.names(&rest[start..]);
+        if !names.is_empty() {
+            *rest = &rest[start + used..];
+        }
+        names
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
@@ -303,5 +322,27 @@ mod tests {
             says("Em nuôi hai con mèo tên là Mun và Mướp."),
             ["pet.cat=Mun", "pet.cat=Mướp"]
         );
+        assert_eq!(
+            says("I have two dogs, Max and Bella."),
+            ["pet.dog=Max", "pet.dog=Bella"]
+        );
+        assert_eq!(
+            says("Em có hai con mèo là Mun và Miu."),
+            ["pet.cat=Mun", "pet.cat=Miu"]
+        );
+        assert_eq!(
+            says("I have 2 brothers, Nam and Huy, and a sister called Mai."),
+            [
+                "family.brother=Nam",
+                "family.brother=Huy",
+                "family.sister=Mai"
+            ]
+        );
+        assert_eq!(
+            says("Em có 2 anh trai là Hùng và Dũng."),
+            ["family.brother=Hùng", "family.brother=Dũng"]
+        );
+        // A count alone is all there is to keep; a capital after it starts something else.
+        assert_eq!(says("I have two cats, I love them."), ["pet.cat=two cats"]);
     }
 }

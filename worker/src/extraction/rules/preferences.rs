@@ -20,6 +20,9 @@ pub(super) struct PreferencePatterns {
     pub(super) favorite_vi_most_first: Regex,
     pub(super) favorite_vi_most_last: Regex,
     pub(super) favorite_vi_is: Regex,
+    pub(super) favorite_comparative: Vec<Regex>,
+    pub(super) favorite_best: Regex,
+    pub(super) favorite_after_thing: Regex,
     pub(super) best_of_topic: Regex,
     pub(super) dislike: Vec<Regex>,
     pub(super) dislike_yucky: Regex,
@@ -31,7 +34,7 @@ impl PreferencePatterns {
     pub(super) fn build(templates: &Templates<'_>) -> Result<Self, regex::Error> {
         Ok(Self {
             favorite_my: templates.one(
-                r"^(?:my|our) (?:(?:very|most|all-time|all time|absolute|number one|#1|favou?rite) )*favou?rite(?:\s+(.+?))?(?:'s|\s+is|\s+are|\s+was|\s+has to be|\s+would be|\s+has always been)\s+(.+)$",
+                r"^(?:my|our) (?:(?:very|most|all-time|all time|absolute|number one|#1|favou?rite) )*(?:favou?rite|favou?rit|favrit|fave|fav)(?:\s+(.+?))?(?:'s|\s+is|\s+are|\s+was|\s+has to be|\s+would be|\s+has always been|\s+là|\s+thì là)\s+(.+)$",
             )?,
             favorite_is_my: templates.one(
                 r"^(.+?)(?:\s+is|\s+are|'s)\s+(?:definitely |really |probably |also |still |now )?my (?:very |most |all-time |all time |absolute |new )?favou?rite(?:\s+(.+))?$",
@@ -43,16 +46,32 @@ impl PreferencePatterns {
                 r"^(?:the )?(.+?) (?:that )?i (?:like|love|enjoy) (?:the )?(?:most|best) (?:is|are) (.+)$",
             )?,
             favorite_vi_topic: templates.one(
-                r"^(<TOPIC>)(?:\s+mà)?\s+(?:(?:yêu thích|ưa thích|ưng ý)(?:\s+nhất)?(?:\s+của\s+<SELF>)?|<SELF>\s+(?:(?:rất|cũng)\s+)?(?:thích|yêu|mê|khoái|ưng|ghiền)\s+nhất|(?:thích|yêu)\s+nhất\s+của\s+<SELF>)\s+(?:là|chính là|thì là|thì)\s+(.+)$",
+                r"^(<TOPIC>)(?:\s+mà)?\s+(?:(?:yêu thích|ưa thích|ưng ý|favou?rite)(?:\s+nhất)?(?:\s+của\s+<SELF>)?|<SELF>\s+(?:(?:rất|cũng)\s+)?(?:thích|yêu|mê|khoái|ưng|ghiền)\s+nhất|(?:thích|yêu)\s+nhất\s+của\s+<SELF>)\s+(?:là|chính là|thì là|thì)\s+(.+)$",
             )?,
             favorite_vi_most_first: templates.one(
                 r"^<SELF> (?:(?:rất|cũng|thì) )*(?:thích|yêu|mê|khoái|ghiền) nhất(?: là)?\s+(.+)$",
             )?,
             favorite_vi_most_last: templates.one(
-                r"^<SELF> (?:(?:rất|cũng|thì) )*(?:thích|yêu|mê|khoái|ghiền)\s+(.+?)\s+nhất(?:\s+(?:luôn|ạ|đó|á))*$",
+                r"^<SELF> (?:(?:rất|cũng|thì|lại|vẫn|còn|luôn) )*(?:thích|yêu|mê|khoái|ghiền)\s+(.+?)\s+nhất(?:\s+(?:trên đời|trên thế giới|luôn|ạ|đó|á|rồi|lắm|nữa|cơ|nha|nè))*(?:\s*,.*)?$",
             )?,
             favorite_vi_is: templates.one(
                 r"^(.+?) là (?:(<TOPIC>)\s+)?(?:mà\s+)?(?:<SELF> (?:thích|yêu|mê) nhất|(?:yêu thích|ưa thích)(?: nhất)?(?: của <SELF>)?)$",
+            )?,
+            // A preference stated against another ("now I like green better", "mình thích màu
+            // xanh lá hơn") puts the thing above the rest: it is the favourite now.
+            favorite_comparative: templates.all(&[
+                r"^i (?:(?:now|really|just|actually|kinda|kind of|think i|do) )*(?:like|love|prefer) (.+?) (?:better|more)(?: now| these days)?(?: than .+)?$",
+                r"^i (?:(?:now|really|just|actually) )*prefer (.+?)(?: now| these days)?(?: than .+)?$",
+                r"^<SELF> (?:(?:lại|thì|cũng|rất) )*(?:thích|mê|khoái|ưng|ghiền) (.+?) hơn(?:\s+(?:rồi|nha|ạ|á|nè|nữa|cơ|luôn|nhiều))*$",
+            ])?,
+            // "My best food là bánh mì": "best" for "favourite", as Vietnamese "nhất" reads;
+            // only before a topic's name, so "my best friend" stays a friend.
+            favorite_best: templates.one(
+                r"^(?:my|our) (?:very |all-time )?best (<TOPIC>)(?:'s|\s+is|\s+are|\s+là|\s+thì là)\s+(.+)$",
+            )?,
+            // "… and I had sushi, which is my favourite food ever": the thing is named before.
+            favorite_after_thing: templates.one(
+                r"(?:^|\s)(\S+(?:\s\S+)?),?\s+(?:which|that)(?:\s+is|'s)\s+(?:definitely |also |still )?my (?:very |all-time |absolute )?favou?rite\s+(<TOPIC>)\b",
             )?,
             best_of_topic: templates.one(
                 r"^(.+?) (?:is|are) (?:the|my) (?:very )?best (<TOPIC>)(?: ever| in the world)?$",
@@ -60,7 +79,7 @@ impl PreferencePatterns {
             dislike: templates.all(&[
                 r"^i (?:(?:really|just|totally|also|still|absolutely|honestly|seriously|kind of|kinda) )*(?:(?:don't|do not|dont|didn't|did not|never) (?:really |even |ever |much |like to )?(?:like|love|enjoy|care for)|(?:can't|cannot|can not|couldn't) stand|hate|hated|dislike|detest|loathe)\s+(.+)$",
                 r"^<IAM> (?:not (?:a |really a |really |very )?(?:big |huge )?(?:fan of|into|keen on))\s+(.+)$",
-                r"^<SELF> (?:(?:rất|cũng|thật sự|hơi|thì|chả|lại) )*(?:(?:không|chẳng|chả|hông|ko|k) (?:(?:hề|được) )?(?:thích|ưa|khoái|mê|ưng)|ghét|sợ ăn|ngán)\s+(.+)$",
+                r"^<SELF> (?:(?:rất|cũng|thật sự|hơi|thì|chả|lại) )*(?:(?:không|chẳng|chả|hông|ko|k|hok|hem) (?:(?:hề|được) )?(?:thích|thik|ưa|khoái|mê|ưng|like)|ghét|hate|sợ ăn|ngán)\s+(.+)$",
             ])?,
             dislike_yucky: templates.one(
                 r"^(.+?) (?:is|are|tastes?) (?:so |really |very |too |super )?(?:yucky|gross|disgusting|horrible|nasty)$",
@@ -68,7 +87,8 @@ impl PreferencePatterns {
             like: templates.all(&[
                 r"^(?:i|we|me and (?:my )?\p{L}+|(?:my )?\p{L}+ and i) (?:(?:really|also|just|totally|so|do|still|absolutely|kind of|kinda|sort of|actually|especially|super|truly|quite|honestly|seriously|definitely|very much|both|all) )*(?:like|likes|love|loves|enjoy|enjoys|adore|dig)\s+(.+)$",
                 r"^<IAM> (?:(?:really|so|totally|super|also) )*(?:into|crazy about|obsessed with|a (?:big |huge )?fan of)\s+(.+)$",
-                r"^<SELF> (?:(?:rất|cũng|thật sự|siêu|cực kỳ|cực kì|đặc biệt|vẫn|hay|rất là|còn|thì|lại|đều|cực|khá) )*(?:thích|yêu|mê|khoái|ghiền|nghiện|hâm mộ)\s+(.+)$",
+                r"^<SELF> (?:(?:rất|cũng|thật sự|siêu|cực kỳ|cực kì|đặc biệt|vẫn|hay|rất là|còn|thì|lại|đều|cực|khá) )*(?:thích|thik|yêu|mê|khoái|ghiền|nghiện|hâm mộ|like|love)\s+(.+)$",
+                r"^<SELF> (?:là )?(?:một )?(?:fan|fan cứng|fan bự) (?:của )?(.+)$",
             ])?,
             habit: templates.all(&[
                 r"^(?:i|we) (?:(?:usually|often|always|also|sometimes|still|now|really) )*(?:play|do|practi[cs]e|go|am learning|'m learning|learn|take|have)\s+(.+)$",
@@ -104,6 +124,28 @@ impl RulesExtractor {
         } else if let Some(caps) = patterns.favorite_vi_topic.captures(text) {
             if let Some(value) = group(&caps, 2) {
                 self.push_favorite(group(&caps, 1), value, false, out);
+            }
+        } else if let Some(caps) = patterns.favorite_best.captures(text) {
+            if let (Some(topic), Some(value)) = (group(&caps, 1), group(&caps, 2)) {
+                self.push_favorite(Some(topic), value, false, out);
+            }
+        } else if let Some(caps) = patterns.favorite_after_thing.captures(text) {
+            if let (Some(thing), Some(topic)) = (group(&caps, 1), group(&caps, 2)) {
+                let words: Vec<&str> = thing.split_whitespace().collect();
+                let last = words.last().copied().unwrap_or_default();
+                let value = [last, thing]
+                    .into_iter()
+                    .find(|v| self.lexicon.topic_of(v).is_some())
+                    .unwrap_or(last);
+                self.push_favorite(Some(topic), value, false, out);
+            }
+        } else if let Some(caps) = patterns
+            .favorite_comparative
+            .iter()
+            .find_map(|re| re.captures(text))
+        {
+            if let Some(value) = group(&caps, 1) {
+                self.push_favorite(None, value, false, out);
             }
         } else if let Some(caps) = patterns.best_of_topic.captures(text) {
             let value = group(&caps, 1).filter(|v| v.split_whitespace().count() <= 4);

@@ -15,6 +15,8 @@ use super::words::{NON_ANSWERS, YES_ANSWERS};
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Expectation {
     Favorite(String),
+    /// The name of the user's pet of this kind ("What's your puppy's name?"): `pet.<animal>`.
+    PetName(String),
     Age,
     Name,
     Location,
@@ -32,6 +34,7 @@ pub(super) enum Expectation {
 pub(super) struct QuestionPatterns {
     pub(super) ask_favorite: Vec<Regex>,
     pub(super) ask_favorite_by_verb: Vec<Regex>,
+    pub(super) ask_pet_name: Vec<Regex>,
     pub(super) ask_age: Regex,
     pub(super) ask_name: Regex,
     pub(super) ask_location: Regex,
@@ -56,6 +59,12 @@ impl QuestionPatterns {
             ask_favorite_by_verb: templates.all(&[
                 r"\bwhat do you (?:like|love|enjoy) (?:to )?(eat|drink|play|do|watch|listen to) (?:the )?(?:most|best)\b",
                 r"\bthích\s+(ăn|uống|chơi|xem|nghe)\s+(?:gì|cái gì)\s+nhất",
+            ])?,
+            ask_pet_name: templates.all(&[
+                r"\bwhat(?:'s| is| are)(?: your| the)? (?:<PETADJ>\s+)*(<ANIMAL>)(?:'s|s') names?\b",
+                r"\bwhat(?:'s| is) (?:your |the )?(?:<PETADJ>\s+)*(<ANIMAL>) (?:called|named)\b",
+                r"\bwhat did you (?:name|call) (?:your |the )(?:<PETADJ>\s+)*(<ANIMAL>)\b",
+                r"(?:con|chú|bé|em)\s+(<ANIMAL>)(?:\s+(?:của\s+)?(?:nhà\s+)?<ADDR>)?\s+(?:tên là|tên|có tên là|được gọi là)\s+gì\b",
             ])?,
             ask_age: templates.one(
                 r"\bhow old\b|\bmấy tuổi\b|\bbao nhiêu tuổi\b|\bwhat(?:'s| is) your age\b",
@@ -124,6 +133,15 @@ impl RulesExtractor {
             .and_then(|verb| self.lexicon.verb_topic.get(&fold_case(verb)))
         {
             return Some(Expectation::Favorite(topic.clone()));
+        }
+        if let Some(slug) = patterns
+            .ask_pet_name
+            .iter()
+            .find_map(|re| re.captures(body))
+            .and_then(|caps| group(&caps, 1))
+            .and_then(|animal| self.lexicon.animal_of_word.get(&fold_case(animal)))
+        {
+            return Some(Expectation::PetName(format!("pet.{slug}")));
         }
         if patterns.ask_age.is_match(body) {
             return Some(Expectation::Age);
@@ -223,6 +241,16 @@ impl RulesExtractor {
                 .and_then(|caps| group(&caps, 1).and_then(|n| self.lexicon.number(n)))
                 .filter(|a| (1..=120).contains(a))
                 .map(|age| Finding::assert("age", age.to_string(), CONTEXTUAL)),
+            Expectation::PetName(key) => self
+                .names(strip_leading(
+                    text,
+                    &["tên là", "tên", "là", "it's", "its", "he's", "she's"],
+                ))
+                .0
+                .into_iter()
+                .next()
+                // A pet may well be called "Sushi" or "Cookie": asked for its name, any word is.
+                .map(|name| Finding::assert(key.clone(), name, CONTEXTUAL).with_name()),
             Expectation::Name => self
                 .first_name(text)
                 .filter(|name| !self.lexicon.is_known_word(name))

@@ -8,7 +8,7 @@ use pika_domain::{Cardinality, FactKey};
 
 use super::super::Polarity;
 use super::RulesExtractor;
-use super::findings::{CONTEXTUAL, Finding};
+use super::findings::{CONTEXTUAL, Finding, WEAK};
 use super::language::Lang;
 use super::patterns::Templates;
 use super::questions::Expectation;
@@ -41,18 +41,35 @@ pub(super) struct SentencePatterns {
     pub(super) interrogative: Regex,
     pub(super) vi_question: Regex,
     pub(super) list_separator: Regex,
+    pub(super) list_continues: Regex,
+    pub(super) pronoun_named: Regex,
+    pub(super) was_then_is_now: Vec<Regex>,
+    pub(super) it_is_now: Regex,
+}
+
+/// What earlier messages of the conversation said that a later clause may point back to.
+#[derive(Debug, Default)]
+pub(super) struct SaidBefore {
+    /// The last single-valued key stated, so a bare correction ("Oh wait, 8!") knows what it
+    /// corrects.
+    pub(super) single: Option<String>,
+    /// The last pet mentioned (`pet.cat`), so "her name is Pepper" names it.
+    pub(super) pet: Option<String>,
 }
 
 impl SentencePatterns {
     pub(super) fn build(templates: &Templates<'_>) -> Result<Self, regex::Error> {
         Ok(Self {
-            sentence: templates.one(r"[^.!?\n…]+[.!?…]*")?,
+            // A child's emoji ends a sentence as a full stop would ("… gà rán 🍗🍗 em thích …").
+            sentence: templates.one(r"[^.!?\n…\p{Extended_Pictographic}]+[.!?…\p{Extended_Pictographic}\x{FE0F}\x{200D}\s]*")?,
             clause_break: templates.one(
                 r"\s*[,;:]\s*|\s+[-–—]\s+|\s+(?:and|but|so|because|cause|'cause|though|although|while|then|và|nhưng|vì|nên|còn|rồi|thì)\s+|\s+(?P<restart>\b(?:i'm|im|i am|i've|i have|i like|i love)\b)",
             )?,
-            discourse: templates.one(
-                r"^(?:(?:oh wait|no wait|wait|oh|ah|aw|well|actually|and|also|but|so|um+|uh+|hm+|yes|yeah|yep|yup|no|nope|nah|ok|okay|hi|hello|hey|sometimes|now|today|right now|these days|by the way|btw|guess what|you know what|you know|haha|hehe|lol|wow|sure|of course|i mean|i think|i guess|i believe|sorry|then|plus|anyway|dạ|vâng|ừ|ừm|ờ|à|ồ|ôi|ơ|thế|thì|và|nhưng|còn|bây giờ|giờ đây|giờ thì|giờ|hiện tại|hiện giờ|dạo này|thật ra|thực ra|à nhầm|nhầm|ừa|hì hì|hì|hihi|hehe|cô ơi|chị ơi|anh ơi|bạn ơi|pika ơi|năm nay|thưa cô|hôm nay|when i grow up|when i'm (?:older|bigger|big|a grown-?up)|when i am (?:older|bigger|big|a grown-?up)|in the future|some ?day|one day|later on|sau này|lớn lên|khi lớn lên|khi <SELF> lớn lên|mai sau|trong tương lai|tương lai)(?:\b|$)[\s,!.:;-]*)+",
-            )?,
+            // "còn" (and, as for) would take the pronoun "con" with it once marks are gone.
+            discourse: templates.one(&format!(
+                r"^(?:(?:oh wait|no wait|wait|oh|ah|aw|well|actually|and|also|but|so|um+|uh+|hm+|yes|yeah|yep|yup|no|nope|nah|ok|okay|hi|hello|hey|sometimes|now|today|right now|these days|by the way|btw|guess what|you know what|you know|haha|hehe|lol|wow|sure|of course|i mean|i think|i guess|i believe|sorry|then|plus|anyway|dạ|vâng|ừ|ừm|ờ|à|ồ|ôi|ơ|thế|thì|và|nhưng|{con}bởi vì|tại vì|vì|because|với lại|vả lại|mà|jk|just kidding|đùa thôi|cuối tuần|mỗi ngày|hằng ngày|hàng ngày|mỗi tối|mỗi sáng|tan học|on weekends|at weekends|on the weekend|every day|after school|bác sĩ bảo|bác sĩ nói|the doctor said|the doctor says|my doctor said|bây giờ|giờ đây|giờ thì|giờ|hiện tại|hiện giờ|dạo này|thật ra|thực ra|à nhầm|nhầm|ừa|hì hì|hì|hihi|hehe|cô ơi|chị ơi|anh ơi|bạn ơi|pika ơi|năm nay|thưa cô|hôm nay|when i grow up|when i'm (?:older|bigger|big|a grown-?up)|when i am (?:older|bigger|big|a grown-?up)|in the future|some ?day|one day|later on|sau này|lớn lên|khi lớn lên|khi <SELF> lớn lên|mai sau|trong tương lai|tương lai)(?:\b|$)[\s,!.:;-]*)+",
+                con = if templates.unaccented() { "" } else { "còn|" },
+            ))?,
             vi_yes_no_prefix: templates.one(r"^(?:không|có)\s*[,!.]+\s*")?,
             trailing_noise: templates.one(
                 r"(?:[\s,]+(?:ạ|nhé|nha|nhá|á|nè|hihi|hehe|haha|lol|too|as well|xd|:\)|:d|:p|<3))+\s*$",
@@ -64,7 +81,7 @@ impl SentencePatterns {
                 r"\b(?:what if|if|imagine|pretend|suppose|supposing|i wish|nếu|giả sử|giá mà|ước gì|tưởng tượng)\b",
             )?,
             correction: templates.one(
-                r"^(?:(?:oh|ah|um|uh|no|oops|sorry|well)[\s,!.]+)*(?:wait|i mean|actually|sorry|oops|no|nope|à nhầm|nhầm|à không|không phải|ý em là|ý con là)\b",
+                r"^(?:(?:oh|ah|um|uh|no|oops|sorry|well)[\s,!.]+)*(?:wait|i mean|actually|sorry|oops|no|nope|jk|just kidding|kidding|à nhầm|nhầm|à không|không phải|ý em là|ý con là|đùa thôi|đùa đấy)\b",
             )?,
             modal: templates.one(
                 r"\b(?:would|could|might|should|wouldn't|couldn't)\b|\b(?:i|we)'d\b",
@@ -78,6 +95,23 @@ impl SentencePatterns {
             vi_question: templates.one(
                 r"(?:\b(?:chưa|hả|hở|nhỉ|gì|sao|nào|mấy)\s*$)|(?:\bcó\b.+\b(?:không|ko)\s*$)",
             )?,
+            list_continues: templates.one(
+                r"^\s*(?:,\s*)?(?:and\s+|và\s+)?(?:(?:a|an|one|two|three|four|five|\d+|một|hai|ba|bốn|năm)\s+(?:(?:<FAMADJ>|<PETADJ>|con|chú|bé)\s+)*(?:<REL>|<ANIMAL>)\b|(?:<REL>)(?:\s+<CAP>\p{L}*)?\s*(?:,|\bvà\b|\band\b|$))",
+            )?,
+            pronoun_named: templates.one(
+                r"^(?:(?:his|her|its|their|mine's|my one's) names? (?:is|are|'s)|(?:mine|my one)(?:'s| is) (?:called|named)|(?:he|she|it)(?:'s| is) (?:called|named)|(?:nó|bé|em ấy|bạn ấy) (?:tên là|tên|có tên là|được đặt tên là)|tên (?:của )?(?:nó|bé|em ấy) là)\s+(.+)$",
+            )?,
+            // "My favourite colour used to be pink but now it's purple": only the present
+            // holds, so the sentence is read as "My favourite colour is purple".
+            was_then_is_now: templates.all(&[
+                r"^(.+?) used to be .+? but (?:now |these days |today )?(?:it's|it is|its|is|are|they're|they are) (?:now )?(.+?)(?: now| these days)?$",
+                r"^(.+?) (?:trước đây|hồi trước|ngày xưa|lúc trước|hồi xưa|hồi nhỏ) (?:là|thì là) .+? nhưng (?:giờ|bây giờ|hiện tại|dạo này)(?: thì)?(?: đã)? (?:là |lại là |đổi thành )?(.+?)(?: rồi)?$",
+                r"^(?:trước đây|hồi trước|ngày xưa|lúc trước|hồi xưa|hồi nhỏ),? (.+?) (?:là|thì là) .+? nhưng (?:giờ|bây giờ|hiện tại|dạo này)(?: thì)?(?: đã)? (?:là |lại là |đổi thành )?(.+?)(?: rồi)?$",
+            ])?,
+            // "I changed my mind, it's fried chicken now": a new value for what was just said.
+            it_is_now: templates.one(
+                r"^(?:(?:but|and) )?(?:now (?:it's|it is|its)|(?:it's|it is|its) now) (.+?)$|^(?:it's|it is|its) (.+?) now$|^(?:giờ|bây giờ|giờ thì) (?:là|thì là|đổi thành) (.+?)(?: rồi)?$",
+            )?,
             list_separator: templates.one(
                 r"\s*,\s*(?:and\s+|or\s+|và\s+)?|\s+(?:and|or|và|hoặc|với cả|&)\s+|\s*&\s*|\s*/\s*",
             )?,
@@ -86,14 +120,13 @@ impl SentencePatterns {
 }
 
 impl RulesExtractor {
-    /// Reads one user message. `last_single` is the last single-valued key the user stated
-    /// in this conversation, so a bare correction ("Oh wait, 8!") knows what it corrects.
+    /// Reads one user message; `said` carries what earlier clauses of the conversation named.
     pub(super) fn read_user_message(
         &self,
         text: &str,
         lang: Lang,
         expectation: Option<(Expectation, u32)>,
-        last_single: &mut Option<String>,
+        said: &mut SaidBefore,
     ) -> Vec<(Finding, Option<u32>)> {
         let mut out: Vec<(Finding, Option<u32>)> = Vec::new();
         let mut expectation = expectation;
@@ -104,6 +137,8 @@ impl RulesExtractor {
             if body.is_empty() {
                 continue;
             }
+            let now = self.was_then_is_now(body);
+            let body = now.as_deref().unwrap_or(body);
             let future = self.patterns.sentences.future.is_match(body);
             self.allergy_with_reason(body, &mut out);
             let clauses = self.split_clauses(body);
@@ -137,20 +172,47 @@ impl RulesExtractor {
                     continue;
                 }
                 let mut found = Vec::new();
-                self.read_clause(&clause, &mut found);
+                if let Some(pet) = &said.pet
+                    && let Some(caps) = self.patterns.sentences.pronoun_named.captures(clause.text)
+                    && let Some(rest) = caps.get(1)
+                {
+                    let named = Clause {
+                        text: rest.as_str(),
+                        ..clause
+                    };
+                    found = self.answer(&Expectation::PetName(pet.clone()), &named, lang);
+                } else {
+                    self.read_clause(&clause, &mut found);
+                }
+                if found.is_empty()
+                    && asked.is_none()
+                    && let Some(value) = self
+                        .patterns
+                        .sentences
+                        .it_is_now
+                        .captures(clause.text)
+                        .and_then(|caps| caps.iter().skip(1).flatten().next())
+                {
+                    found = self.changed_value(value.as_str(), said.single.as_deref(), lang);
+                }
                 if found.is_empty()
                     && asked.is_none()
                     && self.patterns.sentences.correction.is_match(raw_clause)
-                    && let Some(corrected) = last_single.as_deref().and_then(expectation_for_key)
+                    && let Some(corrected) = said.single.as_deref().and_then(expectation_for_key)
                 {
                     found = self.answer(&corrected, &clause, lang);
                 }
-                if let Some(single) = found.iter().rev().find(|f| {
-                    f.polarity == Polarity::Assert
-                        && FactKey::parse(&f.key)
-                            .is_ok_and(|k| k.cardinality() == Cardinality::Single)
-                }) {
-                    *last_single = Some(single.key.clone());
+                for finding in &found {
+                    let Ok(key) = FactKey::parse(&finding.key) else {
+                        continue;
+                    };
+                    if key.family() == "pet" && key.as_str() != "pet" {
+                        said.pet = Some(finding.key.clone());
+                    } else if finding.polarity != Polarity::Assert {
+                        continue;
+                    } else if key.cardinality() == Cardinality::Single {
+                        said.single = Some(finding.key.clone());
+                    }
                 }
                 let question_index = asked.as_ref().map(|(_, index)| *index);
                 if let Some((expected, _)) = asked {
@@ -164,6 +226,44 @@ impl RulesExtractor {
             }
         }
         out
+    }
+
+    /// "It's X now": the new value of the single-valued key said last, or else of the
+    /// favourite of X's kind ("it's fried chicken now" is a favourite food).
+    fn changed_value(&self, value: &str, last_single: Option<&str>, lang: Lang) -> Vec<Finding> {
+        let clause = Clause {
+            text: value,
+            opens_sentence: false,
+            future: false,
+        };
+        if let Some(expected) = last_single.and_then(expectation_for_key) {
+            return self.answer(&expected, &clause, lang);
+        }
+        let Some(item) = self.preference_items(value, false).into_iter().next() else {
+            return Vec::new();
+        };
+        if item.guessed {
+            return Vec::new();
+        }
+        vec![Finding::assert(
+            format!("favorite.{}", item.topic),
+            item.value,
+            WEAK,
+        )]
+    }
+
+    /// The sentence as it stands now, when it tells a value that changed.
+    fn was_then_is_now(&self, body: &str) -> Option<String> {
+        let (index, caps) = self
+            .patterns
+            .sentences
+            .was_then_is_now
+            .iter()
+            .enumerate()
+            .find_map(|(i, re)| re.captures(body).map(|caps| (i, caps)))?;
+        let (subject, value) = (caps.get(1)?.as_str(), caps.get(2)?.as_str());
+        let copula = if index == 0 { "is" } else { "là" };
+        Some(format!("{subject} {copula} {value}"))
     }
 
     /// Splits a sentence where a new subject starts: "…, I quit", "… and she is 12", but not
@@ -188,7 +288,18 @@ impl RulesExtractor {
                     (found.end(), by_punctuation || words_before >= 2)
                 }
             };
-            if found.start() > start && splits && self.opens_clause(&sentence[next_start..]) {
+            // "I have two brothers, and a baby sister": the list of what one has goes on.
+            let list_goes_on = caps.name("restart").is_none()
+                && self
+                    .patterns
+                    .sentences
+                    .list_continues
+                    .is_match(&sentence[found.start()..]);
+            if found.start() > start
+                && splits
+                && !list_goes_on
+                && self.opens_clause(&sentence[next_start..])
+            {
                 clauses.push(chunk);
                 start = next_start;
             }
@@ -207,8 +318,13 @@ impl RulesExtractor {
             "ok", "okay", "now", "sometimes", "because", "when", "then", "dạ", "vâng", "ừ", "à",
             "còn", "nhưng", "và", "bây", "giờ", "năm", "sau", "thật", "thực", "hiện", "lớn",
             "khi", "nhà", "nó", "họ", "bạn", "mọi",
+            // The same typed without marks.
+            "da", "va", "nhung", "bay", "gio", "that", "thuc", "hien", "lon", "nha", "no",
+            "ho", "moi",
         ];
-        const SELF: &[&str] = &["i", "i'm", "im", "em", "mình", "tớ", "tôi", "cháu", "tui"];
+        const SELF: &[&str] = &[
+            "i", "i'm", "im", "em", "mình", "tớ", "tôi", "cháu", "tui", "minh", "toi", "chau",
+        ];
         let words: Vec<String> = rest
             .split_whitespace()
             .take(3)
@@ -327,6 +443,39 @@ mod tests {
     }
 
     #[test]
+    fn a_value_that_changed_is_read_as_it_is_now() {
+        assert_eq!(
+            says("My favorite color used to be pink but now it's purple."),
+            ["favorite.color=purple"]
+        );
+        assert_eq!(
+            says("Màu em thích nhất trước đây là màu hồng nhưng bây giờ là màu tím."),
+            ["favorite.color=tím"]
+        );
+        assert_eq!(
+            says("Hồi trước em thích màu hồng nhưng giờ em thích màu tím hơn."),
+            [
+                "!likes.color=hồng",
+                "!favorite.color=hồng",
+                "favorite.color=tím"
+            ]
+        );
+    }
+
+    #[test]
+    fn it_is_now_gives_a_new_value() {
+        assert_eq!(
+            says("My favourite food is spaghetti. I changed my mind, it's fried chicken now."),
+            ["favorite.food=spaghetti", "favorite.food=fried chicken"]
+        );
+        assert_eq!(
+            says("I changed my mind, it's fried chicken now."),
+            ["favorite.food=fried chicken"]
+        );
+        assert!(says("It's raining now.").is_empty());
+    }
+
+    #[test]
     fn a_bare_correction_takes_the_key_it_corrects() {
         assert_eq!(says("I'm 7. Oh wait, 8!"), ["age=7", "age=8"]);
         assert_eq!(
@@ -335,5 +484,9 @@ mod tests {
         );
         assert_eq!(says("Em 8 tuổi. À nhầm, 9 tuổi ạ."), ["age=8", "age=9"]);
         assert_eq!(says("I like pizza. Red!"), ["likes.food=pizza"]);
+        assert_eq!(
+            says("My name is Batman 😎 jk it's Quan"),
+            ["name=Batman", "name=Quan"]
+        );
     }
 }

@@ -12,6 +12,22 @@ pub(super) fn fold_case(text: &str) -> String {
         .to_lowercase()
 }
 
+/// The text without Vietnamese tone and vowel marks, its case kept ("Phở Đà Nẵng" → "Pho Da
+/// Nang"): how a child types Vietnamese on a keyboard without a Vietnamese input method. Each
+/// character maps to one character, so the folded text has the same words in the same order.
+pub(super) fn strip_marks(text: &str) -> String {
+    let bare: String = text
+        .nfd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .map(|c| match c {
+            'đ' => 'd',
+            'Đ' => 'D',
+            c => c,
+        })
+        .collect();
+    bare.nfc().collect()
+}
+
 /// A lexicon word as facts store it: trimmed and NFC, its capitals kept ("English").
 pub(super) fn nfc(text: &str) -> String {
     text.trim().nfc().collect()
