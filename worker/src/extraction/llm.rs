@@ -18,9 +18,10 @@ Only facts the user states about themself: never the assistant's words, question
 Keys (dotted, lower case): name, nickname, age, birthday, location, school, school.grade, occupation, goal.dream_job,
 favorite.<topic>, likes.<topic>, dislikes.<topic>, family.<relation>, pet.<animal>, health.allergy, health.diet.
 Topics: food, color, animal, sport, activity, subject, music, book, movie, game, toy, thing.
-Keep values and text in the language the user wrote (Vietnamese stays Vietnamese, with its diacritics).
-When the user says something is no longer true ("not anymore", "không ... nữa"), emit it with "polarity": "negate".
-A correction later in the conversation replaces an earlier value.
+Keep values in the user's own words and spelling: Vietnamese stays Vietnamese with its diacritics, and Vietnamese typed without diacritics ("minh ten la Bao") keeps the user's spelling; English words in a Vietnamese sentence stay as typed.
+When the user says something is no longer true ("not anymore", "used to", "không ... nữa", "hồi trước"), emit it with "polarity": "negate".
+A correction or change later in the conversation ("no wait", "actually", "now I like X better", "à không", "giờ ... hơn") replaces the earlier value: emit only the new one for single-valued keys (name, age, birthday, location, school, school.grade, favorite.*).
+A list gives one fact per item: "two dogs, Max and Bella" is pet.dog=Max and pet.dog=Bella. A reason before or after a claim ("I can't drink milk, I'm allergic") still states the claim.
 Answer with JSON only: {"facts": [{"key": "...", "value": "...", "text": "a short sentence stating the fact", "confidence": 0.0-1.0, "language": "en"|"vi", "polarity": "assert"|"negate", "message_indexes": [0]}]}"#;
 
 /// Extracts facts with a chat model.
