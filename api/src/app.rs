@@ -222,6 +222,7 @@ fn router(state: AppState) -> Router {
         .merge(routes::extractions::router())
         .merge(routes::metrics::router())
         .merge(routes::search::router())
+        .merge(routes::mem0::router())
         .split_for_parts();
     openapi::finish(&mut doc);
     api.merge(openapi::router(&doc))

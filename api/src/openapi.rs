@@ -40,6 +40,8 @@ const PROBLEM_JSON: &str = "application/problem+json";
         (name = "episodes", description = "What was actually said: a user's conversation turns"),
         (name = "search", description = "The facts that matter for a message"),
         (name = "operations", description = "Probes and metrics; no API key"),
+        (name = "mem0", description = "Mem0's platform API (the `mem0ai` client works with only \
+            its host changed): a memory is a live fact, scoped by `user_id`"),
     )
 )]
 struct ApiDoc;
@@ -48,6 +50,25 @@ struct ApiDoc;
 pub fn base() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
+
+/// The tag of Mem0's routes.
+const MEM0_TAG: &str = "mem0";
+
+/// The errors every Mem0 route can answer, whatever else it documents: they share one body
+/// extractor, one scope check and one store.
+const MEM0_ERRORS: [(&str, &str); 5] = [
+    (
+        "400",
+        "Malformed JSON, a bad id or query parameter, or a scope other than user_id",
+    ),
+    ("413", "Over 1 MiB"),
+    ("415", "The body is not JSON"),
+    ("422", "A body that parses but is invalid"),
+    (
+        "503",
+        "A store is unavailable, or the read models are far behind; retry",
+    ),
+];
 
 /// Adds what every keyed operation shares: the bearer scheme, and the 401 and 500 answers that
 /// the `Tenant` extractor and `ApiError::Internal` give on every such route, so no annotation
@@ -92,6 +113,14 @@ pub fn finish(doc: &mut utoipa::openapi::OpenApi) {
                 "500".into(),
                 problem_response("A bug; logged with its cause, answered without internals"),
             );
+            let mem0 = operation.tags.iter().flatten().any(|tag| tag == MEM0_TAG);
+            if mem0 {
+                for (status, description) in MEM0_ERRORS {
+                    responses
+                        .entry(status.into())
+                        .or_insert_with(|| problem_response(description));
+                }
+            }
         }
     }
 }

@@ -136,6 +136,9 @@ pub enum ExtractionJobCommand {
         conversation: Conversation,
         metadata: serde_json::Value,
         idempotency_key: Option<String>,
+        /// `false` keeps the conversation as episodes without reading facts from it (Mem0's
+        /// `infer: false`).
+        extract_facts: bool,
     },
     /// A worker took the job. Also legal while `Running`: a worker that died before it acked
     /// leaves the job running, and the redelivered message must be able to start it again.
@@ -160,6 +163,10 @@ pub enum ExtractionJobEvent {
         conversation: Conversation,
         metadata: serde_json::Value,
         idempotency_key: Option<String>,
+        /// Absent in events written before it existed, and whenever it is `true`, so those
+        /// events read as they always did.
+        #[serde(default = "extract_by_default", skip_serializing_if = "is_true")]
+        extract_facts: bool,
     },
     Started {
         attempt: u32,
@@ -215,6 +222,17 @@ pub struct JobSubmission {
     pub tenant: TenantId,
     pub user_id: UserId,
     pub conversation: Conversation,
+    #[serde(default = "extract_by_default")]
+    pub extract_facts: bool,
+}
+
+fn extract_by_default() -> bool {
+    true
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -282,6 +300,7 @@ impl Aggregate for ExtractionJob {
                     conversation,
                     metadata,
                     idempotency_key,
+                    extract_facts,
                 },
                 _,
             ) => {
@@ -298,6 +317,7 @@ impl Aggregate for ExtractionJob {
                     conversation,
                     metadata,
                     idempotency_key,
+                    extract_facts,
                 }
             }
             (ExtractionJobCommand::Start, S::Queued | S::Running) => ExtractionJobEvent::Started {
@@ -340,6 +360,7 @@ impl Aggregate for ExtractionJob {
                 tenant,
                 user_id,
                 conversation,
+                extract_facts,
                 ..
             } => {
                 self.status = JobStatus::Queued;
@@ -347,6 +368,7 @@ impl Aggregate for ExtractionJob {
                     tenant,
                     user_id,
                     conversation,
+                    extract_facts,
                 });
             }
             ExtractionJobEvent::Started { attempt } => {

@@ -21,6 +21,7 @@ fn submit() -> ExtractionJobCommand {
         conversation: conversation(),
         metadata: serde_json::json!({"channel": "app"}),
         idempotency_key: Some("k1".into()),
+        extract_facts: true,
     }
 }
 
@@ -31,6 +32,7 @@ fn submitted() -> ExtractionJobEvent {
         conversation: conversation(),
         metadata: serde_json::json!({"channel": "app"}),
         idempotency_key: Some("k1".into()),
+        extract_facts: true,
     }
 }
 
@@ -230,6 +232,7 @@ async fn given_nothing_when_submitted_with_oversized_metadata_then_it_is_refused
         conversation: conversation(),
         metadata: serde_json::json!({"blob": "x".repeat(20_000)}),
         idempotency_key: None,
+        extract_facts: true,
     };
     let result = Job::with(())
         .given_no_previous_events()
@@ -271,5 +274,27 @@ fn a_message_stored_before_speakers_and_times_existed_still_reads() {
         serde_json::to_value(&message).unwrap(),
         stored,
         "written back unchanged"
+    );
+}
+
+#[tokio::test]
+async fn given_a_job_submitted_before_extract_facts_existed_then_it_reads_as_extracting() {
+    let stored = serde_json::json!({"Submitted": {
+        "tenant": "acme", "user_id": "kid-1",
+        "conversation": serde_json::to_value(conversation()).unwrap(),
+        "metadata": null, "idempotency_key": null
+    }});
+    let event: ExtractionJobEvent = serde_json::from_value(stored).expect("an old event reads");
+    assert!(matches!(
+        event,
+        ExtractionJobEvent::Submitted {
+            extract_facts: true,
+            ..
+        }
+    ));
+    let written = serde_json::to_value(submitted()).unwrap();
+    assert!(
+        written["Submitted"].get("extract_facts").is_none(),
+        "events that extract are written as before"
     );
 }

@@ -39,6 +39,20 @@ pub struct UserLogEntry {
     pub correlation_id: Option<String>,
 }
 
+/// A user of a tenant as a list of users shows them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UserSummary {
+    pub user_id: String,
+    pub live_facts: i64,
+}
+
+/// Users with live facts or turns; the same text in both backends' SQL dialects, `$n` in
+/// both (SQLite reads `$1` as a numbered parameter).
+pub const USERS_SQL: &str = "SELECT user_id, CAST(SUM(n) AS BIGINT) FROM (
+        SELECT user_id, COUNT(*) AS n FROM facts WHERE tenant = $1 GROUP BY user_id
+        UNION ALL SELECT DISTINCT user_id, 0 FROM episodes WHERE tenant = $1
+    ) AS remembered WHERE user_id > $2 GROUP BY user_id ORDER BY user_id LIMIT $3";
+
 #[async_trait]
 pub trait ReadStore: Send + Sync + std::fmt::Debug {
     /// The name readiness and logs report the backend under.
@@ -54,6 +68,15 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
         tenant: &TenantId,
         user: &UserId,
     ) -> Result<Vec<FactRecord>, ProjectionError>;
+
+    /// The tenant's users with anything remembered (live facts or conversation turns), by id,
+    /// with how many live facts each has; at most `limit`, after `after` (a cursor).
+    async fn users(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<UserSummary>, ProjectionError>;
 
     /// One live fact of this tenant.
     async fn fact(

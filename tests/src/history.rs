@@ -94,6 +94,7 @@ pub async fn random_job(
         .expect("conversation"),
         metadata: serde_json::json!({}),
         idempotency_key: None,
+        extract_facts: true,
     })
     .await
     .expect("submit");

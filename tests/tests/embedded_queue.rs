@@ -77,6 +77,7 @@ async fn submit(embedded: &Embedded, user: &str, says: &str) -> JobId {
         conversation,
         metadata: Value::Null,
         idempotency_key: None,
+        extract_facts: true,
     };
     embedded
         .model

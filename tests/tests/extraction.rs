@@ -198,6 +198,7 @@ async fn submitted_job(model: &WriteModel, user: &str) -> (TenantId, JobId) {
         conversation,
         metadata: Value::Null,
         idempotency_key: None,
+        extract_facts: true,
     };
     model
         .execute_extraction_job(&tenant, &job_id, submit, &CommandContext::new("t", "test"))

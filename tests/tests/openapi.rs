@@ -20,6 +20,20 @@ const ROUTES: &[(&str, &str)] = &[
     ("/v1/facts/{fact_id}", "patch"),
     ("/v1/facts/{fact_id}", "delete"),
     ("/v1/facts/{fact_id}/history", "get"),
+    ("/v1/ping/", "get"),
+    ("/v3/memories/add/", "post"),
+    ("/v1/memories/", "post"),
+    ("/v1/memories/", "delete"),
+    ("/v3/memories/search/", "post"),
+    ("/v2/memories/search/", "post"),
+    ("/v3/memories/", "post"),
+    ("/v2/memories/", "post"),
+    ("/v1/memories/{memory_id}/", "get"),
+    ("/v1/memories/{memory_id}/", "put"),
+    ("/v1/memories/{memory_id}/", "delete"),
+    ("/v1/memories/{memory_id}/history/", "get"),
+    ("/v1/entities/", "get"),
+    ("/v2/entities/{entity_type}/{entity_id}/", "delete"),
 ];
 
 #[tokio::test]
@@ -55,6 +69,11 @@ async fn openapi_document_is_3_1_and_lists_every_route_without_a_key() {
     assert!(search["security"].is_array(), "{search}");
     assert!(paths["/healthz"]["get"]["security"].is_null());
     assert!(doc["components"]["schemas"]["Problem"].is_object());
+    let add = &paths["/v3/memories/add/"]["post"];
+    assert_eq!(add["tags"][0], "mem0");
+    for status in ["400", "401", "415", "422", "429", "503"] {
+        assert!(add["responses"][status].is_object(), "{status}: {add}");
+    }
     app.stop().await;
 }
 

@@ -481,9 +481,12 @@ impl JobRun<'_> {
         let submission = job
             .submission()
             .ok_or_else(|| Halt::dead_letter("job has no submission"))?;
-        let candidates = self
-            .extract(&submission.conversation, job.attempts() + 1)
-            .await?;
+        let candidates = if submission.extract_facts {
+            self.extract(&submission.conversation, job.attempts() + 1)
+                .await?
+        } else {
+            Vec::new()
+        };
         turn.wait().await;
         let counts = self.apply(&submission.user_id, &candidates).await?;
         self.worker.embed_turns(&submission.conversation).await;

@@ -47,10 +47,12 @@ pub const REFRESH_EVERY: Duration = Duration::from_secs(2);
 pub const STALE_AFTER: Duration = Duration::from_secs(30);
 
 /// The secret of an `Authorization` header; the scheme is case-insensitive (RFC 9110 §11.1).
+/// `Token` is what Mem0's clients send, so they work with only the host changed.
 fn bearer_secret(header: &str) -> Option<&str> {
     let (scheme, secret) = header.trim().split_once(' ')?;
     let secret = secret.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !secret.is_empty()).then_some(secret)
+    let known = scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token");
+    (known && !secret.is_empty()).then_some(secret)
 }
 
 /// The keys one read of the store found.
@@ -259,6 +261,8 @@ mod tests {
     fn the_bearer_scheme_is_case_insensitive_and_needs_a_secret() {
         assert_eq!(bearer_secret("Bearer abc"), Some("abc"));
         assert_eq!(bearer_secret("bearer abc"), Some("abc"));
+        assert_eq!(bearer_secret("Token abc"), Some("abc"));
+        assert_eq!(bearer_secret("Basic abc"), None);
         assert_eq!(bearer_secret("  BEARER   abc  "), Some("abc"));
         assert_eq!(bearer_secret("Basic abc"), None);
         assert_eq!(bearer_secret("Bearer"), None);

@@ -27,7 +27,7 @@ use crate::state::AppState;
 const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x5d0c_6a0e_8b1f_4a4e_9c2d_7e3f_1a2b_3c4d);
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 /// The longest a client may long-poll a job.
-const MAX_WAIT: Duration = Duration::from_secs(30);
+pub(crate) const MAX_WAIT: Duration = Duration::from_secs(30);
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -128,6 +128,58 @@ fn conversation(
     Conversation::new(messages).map_err(|e| ApiError::Unprocessable(e.to_string()))
 }
 
+/// A conversation to commit as an `ExtractionJob`, from `/v1/extractions` or Mem0's `add`.
+pub(crate) struct Submission {
+    pub(crate) user_id: UserId,
+    pub(crate) conversation: Conversation,
+    pub(crate) metadata: serde_json::Value,
+    pub(crate) idempotency_key: Option<String>,
+    pub(crate) extract_facts: bool,
+}
+
+/// Commits the job (so it is never lost once this returns) and answers its id and status:
+/// `queued`, or the first job's status when its idempotency key repeats.
+pub(crate) async fn submit_conversation(
+    state: &AppState,
+    tenant: &Tenant,
+    submission: Submission,
+) -> Result<(JobId, String), ApiError> {
+    let key = submission.idempotency_key;
+    let job_id = key.as_ref().map_or_else(JobId::generate, |key| {
+        JobId::from_uuid(Uuid::new_v5(
+            &IDEMPOTENCY_NAMESPACE,
+            format!("{}\n{key}", tenant.0).as_bytes(),
+        ))
+    });
+    let command = ExtractionJobCommand::Submit {
+        tenant: tenant.0.clone(),
+        user_id: submission.user_id,
+        conversation: submission.conversation,
+        metadata: submission.metadata,
+        idempotency_key: key.clone(),
+        extract_facts: submission.extract_facts,
+    };
+    let context = CommandContext::new(job_id.to_string(), format!("api:{}", tenant.0));
+    let status = match state
+        .write_model
+        .execute_extraction_job(&tenant.0, &job_id, command, &context)
+        .await
+    {
+        Ok(()) => "queued".to_owned(),
+        // The same key again: the first request's job answers.
+        Err(CommandError::Rejected(ExtractionJobError::AlreadySubmitted)) if key.is_some() => state
+            .reads
+            .job_view(&tenant.0, job_id.as_uuid(), &state.job_gating)
+            .await?
+            .map_or_else(|| "queued".to_owned(), |view| view.status),
+        Err(CommandError::Rejected(ExtractionJobError::Invalid(e))) => {
+            return Err(ApiError::Unprocessable(e.to_string()));
+        }
+        Err(error) => return Err(error.into()),
+    };
+    Ok((job_id, status))
+}
+
 /// Submit a conversation for fact extraction.
 ///
 /// The job is committed before this answers, so an accepted job is never lost. A repeated
@@ -170,37 +222,14 @@ async fn submit(
         UserId::parse(&body.user_id).map_err(|e| ApiError::Unprocessable(e.to_string()))?;
     let conversation = conversation(body.messages, body.occurred_at)?;
     let key = idempotency_key(&headers)?;
-    let job_id = key.as_ref().map_or_else(JobId::generate, |key| {
-        JobId::from_uuid(Uuid::new_v5(
-            &IDEMPOTENCY_NAMESPACE,
-            format!("{}\n{key}", tenant.0).as_bytes(),
-        ))
-    });
-    let command = ExtractionJobCommand::Submit {
-        tenant: tenant.0.clone(),
+    let submission = Submission {
         user_id,
         conversation,
         metadata: body.metadata.unwrap_or(serde_json::Value::Null),
-        idempotency_key: key.clone(),
+        idempotency_key: key,
+        extract_facts: true,
     };
-    let context = CommandContext::new(job_id.to_string(), format!("api:{}", tenant.0));
-    let status = match state
-        .write_model
-        .execute_extraction_job(&tenant.0, &job_id, command, &context)
-        .await
-    {
-        Ok(()) => "queued".to_owned(),
-        // The same key again: the first request's job answers.
-        Err(CommandError::Rejected(ExtractionJobError::AlreadySubmitted)) if key.is_some() => state
-            .reads
-            .job_view(&tenant.0, job_id.as_uuid(), &state.job_gating)
-            .await?
-            .map_or_else(|| "queued".to_owned(), |view| view.status),
-        Err(CommandError::Rejected(ExtractionJobError::Invalid(e))) => {
-            return Err(ApiError::Unprocessable(e.to_string()));
-        }
-        Err(error) => return Err(error.into()),
-    };
+    let (job_id, status) = submit_conversation(&state, &tenant, submission).await?;
     let mut response_headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/v1/jobs/{job_id}")) {
         response_headers.insert(header::LOCATION, location);
@@ -224,7 +253,7 @@ struct JobQuery {
     wait: Option<f64>,
 }
 
-fn finished(status: &str) -> bool {
+pub(crate) fn finished(status: &str) -> bool {
     matches!(status, "completed" | "failed" | "dead_lettered")
 }
 
@@ -268,6 +297,17 @@ async fn job_status(
         }
         None => Duration::ZERO,
     };
+    Ok(Json(wait_for_job(&state, &tenant, job_id, wait).await?))
+}
+
+/// The job's view once it has finished, or as it stands when `wait` runs out; woken by the
+/// projections' progress rather than polling.
+pub(crate) async fn wait_for_job(
+    state: &AppState,
+    tenant: &Tenant,
+    job_id: JobId,
+    wait: Duration,
+) -> Result<JobView, ApiError> {
     let deadline = tokio::time::Instant::now() + wait;
     let mut progress = state.progress.waiter();
     loop {
@@ -281,11 +321,11 @@ async fn job_status(
             .await?
         {
             Some(view) => view,
-            None => accepted_but_not_projected(&state, &tenant, job_id).await?,
+            None => accepted_but_not_projected(state, tenant, job_id).await?,
         };
         drop(visible);
         if finished(&view.status) || tokio::time::Instant::now() >= deadline {
-            return Ok(Json(view));
+            return Ok(view);
         }
         progress.next(deadline).await;
     }

@@ -36,7 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// Events record who changed a fact; a hand edit names the tenant whose key made it.
-fn api_context(tenant: &TenantId, request: RequestId) -> CommandContext {
+pub(crate) fn api_context(tenant: &TenantId, request: RequestId) -> CommandContext {
     CommandContext::new(request.0, format!("api:{tenant}"))
 }
 
@@ -56,7 +56,7 @@ fn text_or_default(
 
 /// The vector is stored before the commit so the `facts` projection attaches it; without it
 /// search still finds the fact by keyword, so a failure is counted, not fatal.
-async fn embed(state: &AppState, text: &FactText) {
+pub(crate) async fn embed(state: &AppState, text: &FactText) {
     let embeddings = FactEmbeddings::new(state.embedder.clone(), state.backend.embedding_cache());
     if let Err(error) = embeddings.ensure(&[text.to_string()]).await {
         metrics::counter!("pika_embedding_failures_total").increment(1);

@@ -14,11 +14,11 @@ use crate::fact_record::{FactRecord, FactSourceRecord};
 use crate::favorite_summary::FavoriteSummary;
 use crate::history::{FactHistory, FavoriteSummaryView, facts_as_of_events, history_from_events};
 use crate::jobs::{JobRow, JobView};
-use crate::read_store::ProjectionStatus;
 use crate::read_store::{
     MEMORY_TEXTS, ReadStore, UnfinishedJob, UserLogEntry, in_byte_order, status_names,
     unfinished_jobs_sql,
 };
+use crate::read_store::{ProjectionStatus, USERS_SQL, UserSummary};
 use crate::search::{IndexedEpisode, IndexedFact};
 use crate::sqlite::{sqlite_json, sqlite_recorded_event, sqlite_uuid};
 
@@ -136,6 +136,27 @@ impl ReadStore for SqliteReadStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(sqlite_fact).collect()
+    }
+
+    async fn users(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<UserSummary>, ProjectionError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(USERS_SQL)
+            .bind(tenant.as_str())
+            .bind(after.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(user_id, live_facts)| UserSummary {
+                user_id,
+                live_facts,
+            })
+            .collect())
     }
 
     async fn fact(
