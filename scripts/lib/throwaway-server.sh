@@ -2,7 +2,8 @@
 # NAME` builds the binary (debug; PROFILE=release for a release build), runs it on a free port
 # with a store of its own — scaled out (a database, Redis prefix and queue names of its own) or,
 # with PIKA_MODE=embedded, a data directory of its own — and removes all of that on exit.
-# Sets SERVER_URL, SERVER_SECRET, SERVER_LOG and SERVER_BIN_DIR.
+# Sets SERVER_URL, SERVER_SECRET, SERVER_LOG and SERVER_BIN_DIR. THROWAWAY_EXTRA_KEYS, when set,
+# adds more keys (`tenant:secret,…`, as PIKA_API_KEYS takes them) beside NAME's own.
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -35,7 +36,8 @@ start_throwaway_server() {
       PIKA_AMQP_URL="amqp://guest:guest@127.0.0.1:5672/%2f" PIKA_AMQP_QUEUE_PREFIX="$run")
   fi
   env "${store[@]}" PIKA_HTTP_ADDR="127.0.0.1:$port" \
-    PIKA_API_KEYS="$name:$SERVER_SECRET" PIKA_LOG_FORMAT=text RUST_LOG="${RUST_LOG:-warn}" \
+    PIKA_API_KEYS="$name:$SERVER_SECRET${THROWAWAY_EXTRA_KEYS:+,$THROWAWAY_EXTRA_KEYS}" \
+    PIKA_LOG_FORMAT=text RUST_LOG="${RUST_LOG:-warn}" \
     "$SERVER_BIN_DIR/pika-memory" serve >"$SERVER_LOG" 2>&1 &
   THROWAWAY_PID=$!
   for _ in $(seq 1 150); do

@@ -50,6 +50,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Serialize, ToSchema)]
 struct Pong {
     status: &'static str,
+    /// The key's tenant: Mem0's client needs an organisation and a project to start, and a
+    /// PIKA tenant is both.
+    org_id: String,
+    project_id: String,
 }
 
 /// Mem0's clients call this when they are constructed and refuse to start without an answer.
@@ -57,18 +61,32 @@ struct Pong {
     responses((status = 200, description = "The key is valid", body = Pong)))]
 #[tracing::instrument(skip_all, fields(tenant = %tenant.0))]
 async fn ping(tenant: Tenant) -> Json<Pong> {
-    Json(Pong { status: "ok" })
+    Json(Pong {
+        status: "ok",
+        org_id: tenant.0.to_string(),
+        project_id: tenant.0.to_string(),
+    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 struct AddMessage {
-    #[schema(value_type = String)]
+    #[schema(schema_with = role_schema)]
     role: Role,
+    #[schema(min_length = 1, max_length = 8000)]
     content: String,
+}
+
+/// `Role` belongs to the domain crate, which stays free of HTTP concerns such as schemas.
+fn role_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(["user", "assistant", "system"]))
+        .build()
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 struct AddBody {
+    #[schema(min_items = 1, max_items = 200)]
     messages: Vec<AddMessage>,
     /// Kept with the conversation, as `/v1/extractions` keeps it.
     #[serde(default)]
@@ -422,6 +440,7 @@ async fn get_memory(
 struct UpdateBody {
     /// The memory's new text; it also becomes the fact's value, up to 200 characters.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     text: Option<String>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -669,7 +688,8 @@ async fn users(State(state): State<AppState>, tenant: Tenant) -> Result<Json<Ent
 /// Forget a user (`/v2/entities/user/{user_id}/`); other entity types are not kept.
 #[utoipa::path(delete, path = "/v2/entities/{entity_type}/{entity_id}/", tag = "mem0",
     security(("api_key" = [])),
-    params(("entity_type" = String, Path, description = "`user`"), ("entity_id" = String, Path)),
+    params(("entity_type" = String, Path, pattern = "^user$", description = "`user`"),
+        ("entity_id" = String, Path, pattern = "^[A-Za-z0-9_.:@-]{1,128}$")),
     responses(
         (status = 200, description = "Forgotten", body = Mem0Message),
         (status = 400, description = "An entity type other than user", body = Problem,

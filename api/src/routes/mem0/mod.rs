@@ -151,6 +151,7 @@ fn refuse_other_entities(fields: &serde_json::Map<String, Value>) -> Result<(), 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub(crate) struct Scope {
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_.:@-]{1,128}$")]
     user_id: Option<String>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
