@@ -222,6 +222,8 @@ pub struct JobSubmission {
     pub tenant: TenantId,
     pub user_id: UserId,
     pub conversation: Conversation,
+    /// `false` when the conversation is kept as turns only (Mem0's `infer: false`); absent,
+    /// and so `true`, in snapshots written before it existed.
     #[serde(default = "extract_by_default")]
     pub extract_facts: bool,
 }

@@ -43,15 +43,22 @@ pub struct UserLogEntry {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct UserSummary {
     pub user_id: String,
+    /// Live facts now; 0 for a user with only conversation turns.
     pub live_facts: i64,
 }
 
-/// Users with live facts or turns; the same text in both backends' SQL dialects, `$n` in
-/// both (SQLite reads `$1` as a numbered parameter).
-pub const USERS_SQL: &str = "SELECT user_id, CAST(SUM(n) AS BIGINT) FROM (
-        SELECT user_id, COUNT(*) AS n FROM facts WHERE tenant = $1 GROUP BY user_id
-        UNION ALL SELECT DISTINCT user_id, 0 FROM episodes WHERE tenant = $1
-    ) AS remembered WHERE user_id > $2 GROUP BY user_id ORDER BY user_id LIMIT $3";
+/// Users with live facts or turns, one page after a cursor. `{order}` is the dialect's byte
+/// order for text (`COLLATE "C"` in Postgres, SQLite's default), so both backends list users
+/// alike and the cursor means the same in both.
+pub(crate) fn users_sql(order: &str) -> String {
+    format!(
+        "SELECT user_id, CAST(SUM(n) AS BIGINT) FROM (
+            SELECT user_id, COUNT(*) AS n FROM facts WHERE tenant = $1 GROUP BY user_id
+            UNION ALL SELECT DISTINCT user_id, 0 FROM episodes WHERE tenant = $1
+        ) AS remembered WHERE user_id {order} > $2 {order}
+        GROUP BY user_id ORDER BY user_id {order} LIMIT $3"
+    )
+}
 
 #[async_trait]
 pub trait ReadStore: Send + Sync + std::fmt::Debug {

@@ -262,7 +262,6 @@ mod tests {
         assert_eq!(bearer_secret("Bearer abc"), Some("abc"));
         assert_eq!(bearer_secret("bearer abc"), Some("abc"));
         assert_eq!(bearer_secret("Token abc"), Some("abc"));
-        assert_eq!(bearer_secret("Basic abc"), None);
         assert_eq!(bearer_secret("  BEARER   abc  "), Some("abc"));
         assert_eq!(bearer_secret("Basic abc"), None);
         assert_eq!(bearer_secret("Bearer"), None);

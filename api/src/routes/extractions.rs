@@ -253,7 +253,7 @@ struct JobQuery {
     wait: Option<f64>,
 }
 
-pub(crate) fn finished(status: &str) -> bool {
+fn finished(status: &str) -> bool {
     matches!(status, "completed" | "failed" | "dead_lettered")
 }
 

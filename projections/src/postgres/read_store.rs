@@ -20,7 +20,7 @@ use crate::read_store::{
     MEMORY_TEXTS, ReadStore, UnfinishedJob, UserLogEntry, in_byte_order, status_names,
     unfinished_jobs_sql,
 };
-use crate::read_store::{ProjectionStatus, USERS_SQL, UserSummary};
+use crate::read_store::{ProjectionStatus, UserSummary, users_sql};
 use crate::search::{IndexedEpisode, IndexedFact};
 
 /// The sequence of the user's last `UserForgotten` (0 when never forgotten). What a user asked
@@ -132,7 +132,7 @@ impl ReadStore for PostgresReadStore {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<UserSummary>, ProjectionError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(USERS_SQL)
+        let rows: Vec<(String, i64)> = sqlx::query_as(&users_sql("COLLATE \"C\""))
             .bind(tenant.as_str())
             .bind(after.unwrap_or(""))
             .bind(i64::from(limit))

@@ -7,6 +7,7 @@ use pika_domain::{
     UserMemoryCommand,
 };
 use pika_projections::Projection;
+use pika_projections::episodes::EpisodesProjection;
 use pika_projections::projection::FactsProjection;
 use pika_projections::query::service::SearchQuery;
 use pika_projections::search::{ScoredMemory, SearchFilter};
@@ -113,9 +114,13 @@ struct AddResult {
 #[derive(Debug, Serialize, ToSchema)]
 struct AddAnswer {
     results: Vec<AddResult>,
-    /// `PENDING` when the job was not waited for (or is still running after 30 s).
+    /// `PENDING` when the job was not waited for (or is still running after 30 s); `FAILED`
+    /// when extraction gave up (the conversation is kept; `error` says why). Either way the
+    /// add happened: retrying it would submit the conversation again.
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
     /// The extraction job (`GET /v1/jobs/{event_id}`).
     event_id: Uuid,
 }
@@ -177,29 +182,29 @@ async fn add_conversation(
         extract_facts: body.infer.unwrap_or(true),
     };
     let (job_id, _) = submit_conversation(state, tenant, submission).await?;
-    let pending = || AddAnswer {
+    let unfinished = |status, error| AddAnswer {
         results: Vec::new(),
-        status: Some("PENDING"),
+        status: Some(status),
+        error,
         event_id: job_id.as_uuid(),
     };
     if body.async_mode == Some(true) {
-        return Ok(pending());
+        return Ok(unfinished("PENDING", None));
     }
-    let job = wait_for_job(state, tenant, job_id, MAX_WAIT).await?;
+    // The job is committed: from here on a store that fails to answer leaves it pending, never
+    // an error a client would retry by adding the conversation twice.
+    let Ok(job) = wait_for_job(state, tenant, job_id, MAX_WAIT).await else {
+        return Ok(unfinished("PENDING", None));
+    };
     match job.status.as_str() {
         "completed" => {}
-        "failed" | "dead_lettered" => {
-            let error = job.last_error.unwrap_or_default();
-            return Err(ApiError::Unavailable(format!(
-                "the conversation was kept but extraction failed (job {job_id}): {error}"
-            )));
-        }
-        _ => return Ok(pending()),
+        "failed" | "dead_lettered" => return Ok(unfinished("FAILED", job.last_error)),
+        _ => return Ok(unfinished("PENDING", None)),
     }
-    let results = state
-        .reads
-        .live_facts(&tenant.0, &user)
-        .await?
+    let Ok(facts) = state.reads.live_facts(&tenant.0, &user).await else {
+        return Ok(unfinished("PENDING", None));
+    };
+    let results = facts
         .into_iter()
         .filter(|fact| fact.source.job_id == Some(job_id.as_uuid()))
         .map(|fact| AddResult {
@@ -211,6 +216,7 @@ async fn add_conversation(
     Ok(AddAnswer {
         results,
         status: None,
+        error: None,
         event_id: job_id.as_uuid(),
     })
 }
@@ -580,6 +586,14 @@ async fn forget(
     )
     .await?;
     caught_up(state, commit.position).await?;
+    // The user's turns go too, and `users` lists anyone with turns: wait for them as well.
+    read_your_writes::wait_for(
+        state.reads.as_ref(),
+        &state.progress,
+        EpisodesProjection.name(),
+        commit.position,
+    )
+    .await?;
     Ok(true)
 }
 
@@ -664,7 +678,8 @@ struct Entities {
     results: Vec<Entity>,
 }
 
-/// The tenant's users with anything remembered (facts or conversation turns).
+/// The tenant's users with anything remembered (facts or conversation turns), by id; the
+/// first 1,000, since Mem0's client reads a single page.
 #[utoipa::path(get, path = "/v1/entities/", tag = "mem0", security(("api_key" = [])),
     responses((status = 200, description = "The users", body = Entities)))]
 #[tracing::instrument(skip_all, fields(tenant = %tenant.0))]

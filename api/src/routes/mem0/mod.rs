@@ -21,6 +21,7 @@ use uuid::Uuid;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
+/// Mem0's routes beside `/v1`'s, under the same keys, limits and error format.
 pub fn router() -> OpenApiRouter<AppState> {
     memories::router()
 }

@@ -3,17 +3,30 @@
 use regex::Regex;
 
 use super::RulesExtractor;
-use super::findings::{DIRECT, Finding};
+use super::findings::{DIRECT, Finding, WEAK};
 use super::patterns::{Templates, group};
 use super::sentences::Clause;
 use super::text::{cut_at_stops, fold_case, starts_with_word, strip_leading};
 use super::words::{LEADING_FILLERS, NOT_A_THING, PREFERENCE_STOPS};
+
+/// Words of quantity that make "X makes me sick" about eating too much of it.
+const AMOUNTS: [&str; 8] = [
+    "too much",
+    "too many",
+    "a lot of",
+    "lots of",
+    "nhiều",
+    "quá nhiều",
+    "nhieu",
+    "qua nhieu",
+];
 
 /// Allergies (also stated as the reason for not eating something) and diets.
 #[derive(Debug)]
 pub(super) struct HealthPatterns {
     pub(super) allergy: Vec<Regex>,
     pub(super) allergy_because: Vec<Regex>,
+    pub(super) allergy_cause: Vec<Regex>,
     pub(super) diet: Vec<Regex>,
     pub(super) diet_avoid: Vec<Regex>,
 }
@@ -29,11 +42,14 @@ impl HealthPatterns {
                 r"^<SELF> (?:không|ko|chẳng) ăn được (.+?) vì (?:bị )?dị ứng",
             ])?,
             // The claim and its reason, either way round: "I can't drink milk, I'm allergic",
-            // "I'm allergic so I can't eat peanuts", "peanuts make me sick so I can't eat them".
+            // "I'm allergic so I can't eat peanuts".
             allergy_because: templates.all(&[
                 r"^i (?:can't|cannot|can not|don't|do not|dont|mustn't|never) (?:eat|drink|have|touch) (.+?),?\s+(?:(?:because|cause|'cause|since|as)\s+)?(?:<IAM>|i get|i'm) (?:(?:really|very|super|so|a little) )*allergic\b",
                 r"^(?:<IAM>|i get) (?:(?:really|very|super|so|a little) )*allergic(?: to (?:it|them|that))?,? (?:so|and) i (?:can't|cannot|can not|don't|do not|dont|mustn't|never) (?:eat|drink|have|touch) (.+)$",
-                r"^(.+?) (?:make|makes|made|give|gives) (?:me|my (?:tummy|stomach|belly|throat|skin)) (?:really |very |so |super )?(?:sick|ill|itchy|rashes|a rash|hives|swell up|puff up|throw up|hurt|ache)\b",
+            ])?,
+            // What eating something does: "peanuts make me sick", "em ăn trứng là bị nổi mẩn".
+            allergy_cause: templates.all(&[
+                r"^(.+?) (?:make|makes|give|gives) (?:me|my (?:tummy|stomach|belly|throat|skin)) (?:really |very |so |super )?(?:sick|ill|itchy|rashes|a rash|hives|swell up|puff up|throw up|hurt|ache)\b",
                 r"^(.+?) làm <SELF> (?:bị )?(?:ngứa|nổi mẩn|dị ứng|đau bụng|nôn)\b",
                 r"^<SELF> (?:mà )?(?:ăn|uống) (.+?),? (?:là|thì|vào là|xong là) (?:(?:bị|lại) )*(?:ngứa|nổi mẩn|dị ứng|đau bụng|nôn|khó thở)\b",
             ])?,
@@ -59,22 +75,30 @@ impl RulesExtractor {
         out: &mut Vec<(Finding, Option<u32>)>,
     ) {
         let text = self.strip_clause(sentence);
-        let Some((index, phrase)) = self
-            .patterns
-            .health
-            .allergy_because
-            .iter()
-            .enumerate()
-            .find_map(|(i, re)| {
-                re.captures(text)
-                    .and_then(|caps| Some((i, group(&caps, 1)?)))
-            })
-        else {
-            return;
+        let patterns = &self.patterns.health;
+        let claim = |res: &[regex::Regex]| {
+            res.iter()
+                .find_map(|re| re.captures(text).and_then(|caps| group(&caps, 1)))
         };
         // "X makes me sick" is an allergy only when X is something one eats or drinks, not
         // "homework makes me sick".
-        let must_be_food = matches!(index, 2..=4);
+        let (phrase, must_be_food) = match claim(&patterns.allergy_because) {
+            Some(phrase) => (phrase, false),
+            None => match claim(&patterns.allergy_cause) {
+                Some(phrase) => (phrase, true),
+                None => return,
+            },
+        };
+        // "Too much candy makes me sick" is about the amount, not an allergy.
+        if must_be_food
+            && AMOUNTS
+                .iter()
+                .any(|amount| fold_case(phrase).contains(amount))
+        {
+            return;
+        }
+        // Said as a cause ("milk makes my tummy hurt"), it is a guess at an allergy.
+        let confidence = if must_be_food { WEAK } else { DIRECT };
         let phrase = cut_at_stops(phrase, PREFERENCE_STOPS, true);
         for piece in self.split_list(phrase) {
             let value = fold_case(strip_leading(piece, LEADING_FILLERS));
@@ -87,7 +111,7 @@ impl RulesExtractor {
                 && !starts_with_word(&value, NOT_A_THING)
                 && (!must_be_food || edible())
             {
-                out.push((Finding::assert("health.allergy", value, DIRECT), None));
+                out.push((Finding::assert("health.allergy", value, confidence), None));
             }
         }
     }
@@ -158,6 +182,7 @@ mod tests {
             ["health.allergy=peanuts"]
         );
         assert!(says("Homework makes me sick.").is_empty());
+        assert!(says("Too much candy makes me sick.").is_empty());
         assert_eq!(
             says("Milk makes my tummy hurt really bad."),
             ["health.allergy=milk"]

@@ -25,7 +25,7 @@ pub enum LexiconError {
     Invalid(String),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawLexicon {
     topics: BTreeMap<String, RawTopic>,
@@ -39,7 +39,7 @@ pub(super) struct RawLexicon {
     names: RawNames,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Words {
     #[serde(default)]
@@ -76,7 +76,7 @@ impl Label {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTopic {
     label: Label,
@@ -86,14 +86,14 @@ struct RawTopic {
     words: Words,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawEntry {
     label: Label,
     words: Words,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawNames {
     not_names: Vec<String>,
@@ -119,6 +119,23 @@ impl RawLexicon {
         }
         for name in &mut self.names.not_names {
             *name = strip_marks(name);
+        }
+        // "bố" (father) and "bò" (cow) are both "bo" now, "ông" (grandfather) and "ong" (bee)
+        // one word: a child typing about family means the relative, so relations keep it.
+        let relatives: HashSet<String> = self
+            .relations
+            .values()
+            .flat_map(|entry| entry.words.all())
+            .map(|word| fold_case(word))
+            .collect();
+        for words in self
+            .animals
+            .values_mut()
+            .map(|entry| &mut entry.words)
+            .chain(self.topics.values_mut().map(|topic| &mut topic.words))
+        {
+            words.en.retain(|w| !relatives.contains(&fold_case(w)));
+            words.vi.retain(|w| !relatives.contains(&fold_case(w)));
         }
         self
     }

@@ -56,6 +56,8 @@ pub struct RulesExtractor {
     /// The same grammar and words without Vietnamese marks, for messages typed without them;
     /// `None` in that reader itself.
     unaccented: Option<Box<RulesExtractor>>,
+    /// This is that reader: the words it writes back into a sentence have no marks either.
+    marks_stripped: bool,
 }
 
 impl RulesExtractor {
@@ -73,9 +75,9 @@ impl RulesExtractor {
     /// for tenants or tests that need their own vocabulary.
     pub fn from_lexicon_str(source: &str) -> Result<Self, LexiconError> {
         let raw: RawLexicon = toml::from_str(source)?;
-        let unaccented: RawLexicon = toml::from_str(source)?;
+        let unaccented = raw.clone().without_marks();
         Ok(Self {
-            unaccented: Some(Box::new(Self::reader(unaccented.without_marks(), true)?)),
+            unaccented: Some(Box::new(Self::reader(unaccented, true)?)),
             ..Self::reader(raw, false)?
         })
     }
@@ -88,6 +90,7 @@ impl RulesExtractor {
             lexicon,
             patterns,
             unaccented: None,
+            marks_stripped: unaccented,
         })
     }
 
@@ -126,7 +129,7 @@ impl RulesExtractor {
                             && finding.polarity == Polarity::Assert;
                         if let Some(candidate) = reader.candidate(finding, lang, indexes) {
                             if named_pet {
-                                named_pets.push(candidate.key.clone());
+                                named_pets.push((candidate.key.clone(), candidates.len()));
                             }
                             candidates.push((candidate, named_pet));
                         }
@@ -135,29 +138,36 @@ impl RulesExtractor {
             }
         }
         // "I got a new puppy!" … "Coco": once the pet has a name, the bare "puppy" said before
-        // it is the same animal, not a second one.
+        // it is the same animal, not a second one. A bare one said after the name is another.
         candidates
             .into_iter()
-            .filter(|(c, named)| {
+            .enumerate()
+            .filter(|(position, (c, named))| {
+                let named_later = named_pets
+                    .iter()
+                    .any(|(key, at)| *key == c.key && at > position);
                 *named
-                    || !named_pets.contains(&c.key)
+                    || !named_later
                     || c.polarity != Polarity::Assert
                     || !c
                         .value
                         .as_ref()
                         .is_some_and(|v| self.is_bare_animal(v.as_str()))
             })
-            .map(|(c, _)| c)
+            .map(|(_, (c, _))| c)
             .collect()
     }
 
-    /// "puppy", "cat", "hai con mèo": an animal without a name.
+    /// "puppy", "cat", "hai con mèo", "cho": an animal without a name, typed with or
+    /// without marks.
     fn is_bare_animal(&self, value: &str) -> bool {
-        let lexicon = &self.lexicon;
-        value
-            .split_whitespace()
-            .last()
-            .is_some_and(|last| lexicon.animal_of_word.contains_key(&text::fold_case(last)))
+        let Some(last) = value.split_whitespace().last() else {
+            return false;
+        };
+        let last = text::fold_case(last);
+        std::iter::once(self)
+            .chain(self.unaccented.as_deref())
+            .any(|reader| reader.lexicon.animal_of_word.contains_key(&last))
     }
 }
 
@@ -258,6 +268,17 @@ mod tests {
         // With even one mark the message is read as typed: "cho" is "give", not "chó".
         assert!(says("Em cho bạn mượn bút.").is_empty());
         assert_eq!(says("I have a dog named Max."), ["pet.dog=Max"]);
+        // Words that are one once marks are gone: the relative wins over the animal.
+        assert!(
+            !says("nha em co bo me va em gai")
+                .iter()
+                .any(|f| f.starts_with("pet."))
+        );
+        assert!(!says("ma em 35 tuoi").contains(&"age=35".to_owned()));
+        assert_eq!(
+            says("mau em thich nhat truoc day la mau hong nhung bay gio la mau tim"),
+            ["favorite.color=tim"]
+        );
     }
 
     #[test]

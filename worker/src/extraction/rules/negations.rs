@@ -36,7 +36,7 @@ impl NegationPatterns {
             // "Tiger is my cousin's cat", "Mun là mèo của bạn em": a name the user took back.
             someone_elses_pet: templates.all(&[
                 r"^(<CAP>[\p{L}'-]*) (?:is|was|'s) (?:actually |really )?(?:my (?:\p{L}+)'s|(?:\p{L}+)'s|not my) (?:<PETADJ>\s+)*(<ANIMAL>)\b",
-                r"^(<CAP>[\p{L}'-]*) (?:là|thì là) (?:con |chú |bé )?(<ANIMAL>) (?:của )?(?:bạn|anh họ|chị họ|em họ|hàng xóm|cô|chú|dì|bà|ông)\b",
+                r"^(<CAP>[\p{L}'-]*) (?:là|thì là) (?:con |chú |bé )?(<ANIMAL>) của (?:bạn|anh họ|chị họ|em họ|hàng xóm|cô|chú|dì|bà|ông)\b",
             ])?,
             pet_gone_en: templates.one(
                 r"^(?:my|our) (?:<PETADJ>\s+)*(<ANIMAL>)(?:'s name was| named| called|,)?(?:\s+(<CAP>[\p{L}'-]*))?,?\s+(?:(?:just|sadly|recently|suddenly|unfortunately|got|has|had|was|is)\s+)*(?:died|dead|passed away|ran away|run away|lost|went missing|missing|gone|went to heaven|sick and died|given away|hit by a car|moved away)\b",

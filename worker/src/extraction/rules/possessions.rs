@@ -219,7 +219,10 @@ impl RulesExtractor {
                 let single = count
                     .as_deref()
                     .is_none_or(|c| matches!(c, "a" | "an" | "one" | "my" | "our" | "một"));
-                let names = self.item_names(group(&caps, 3).is_some(), single, &mut rest);
+                // "hai con mèo là Mun và Miu" names them; "một con mèo là quà sinh nhật" does not.
+                let introduced = group(&caps, 3)
+                    .is_some_and(|how| how != "là" || rest.starts_with(char::is_uppercase));
+                let names = self.item_names(introduced, single, &mut rest);
                 let key = format!("pet.{slug}");
                 if names.is_empty() {
                     let value = if single {
@@ -342,6 +345,7 @@ mod tests {
             says("Em có 2 anh trai là Hùng và Dũng."),
             ["family.brother=Hùng", "family.brother=Dũng"]
         );
+        assert_eq!(says("Em có một con mèo là quà sinh nhật."), ["pet.cat=mèo"]);
         // A count alone is all there is to keep; a capital after it starts something else.
         assert_eq!(says("I have two cats, I love them."), ["pet.cat=two cats"]);
     }

@@ -6,7 +6,7 @@ use super::RulesExtractor;
 use super::findings::{DIRECT, Finding, HABIT, WEAK};
 use super::patterns::{Templates, group};
 use super::sentences::Clause;
-use super::text::{cut_at_stops, fold_case, slug, starts_with_word};
+use super::text::{cut_at_stops, fold_case, slug, starts_with_word, strip_leading, trim_value};
 use super::words::PREFERENCE_STOPS;
 
 /// Favourites, likes, dislikes and habits, in both languages.
@@ -125,15 +125,24 @@ impl RulesExtractor {
             if let Some(value) = group(&caps, 2) {
                 self.push_favorite(group(&caps, 1), value, false, out);
             }
-        } else if let Some(caps) = patterns.favorite_best.captures(text) {
-            if let (Some(topic), Some(value)) = (group(&caps, 1), group(&caps, 2)) {
-                self.push_favorite(Some(topic), value, false, out);
-            }
+        } else if let Some(caps) = patterns.favorite_best.captures(text)
+            && let (Some(topic), Some(value)) = (group(&caps, 1), group(&caps, 2))
+            && self
+                .lexicon
+                .topic_named(topic)
+                .is_some_and(|t| t != "person")
+        {
+            self.push_favorite(Some(topic), value, false, out);
         } else if let Some(caps) = patterns.favorite_after_thing.captures(text) {
             if let (Some(thing), Some(topic)) = (group(&caps, 1), group(&caps, 2)) {
-                let words: Vec<&str> = thing.split_whitespace().collect();
-                let last = words.last().copied().unwrap_or_default();
-                let value = [last, thing]
+                let thing = strip_leading(
+                    trim_value(thing),
+                    &[
+                        "had", "ate", "eat", "got", "get", "a", "an", "the", "some", "my",
+                    ],
+                );
+                let last = thing.split_whitespace().last().unwrap_or_default();
+                let value = [thing, last]
                     .into_iter()
                     .find(|v| self.lexicon.topic_of(v).is_some())
                     .unwrap_or(last);

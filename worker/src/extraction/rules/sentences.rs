@@ -67,8 +67,10 @@ impl SentencePatterns {
             )?,
             // "còn" (and, as for) would take the pronoun "con" with it once marks are gone.
             discourse: templates.one(&format!(
-                r"^(?:(?:oh wait|no wait|wait|oh|ah|aw|well|actually|and|also|but|so|um+|uh+|hm+|yes|yeah|yep|yup|no|nope|nah|ok|okay|hi|hello|hey|sometimes|now|today|right now|these days|by the way|btw|guess what|you know what|you know|haha|hehe|lol|wow|sure|of course|i mean|i think|i guess|i believe|sorry|then|plus|anyway|dạ|vâng|ừ|ừm|ờ|à|ồ|ôi|ơ|thế|thì|và|nhưng|{con}bởi vì|tại vì|vì|because|với lại|vả lại|mà|jk|just kidding|đùa thôi|cuối tuần|mỗi ngày|hằng ngày|hàng ngày|mỗi tối|mỗi sáng|tan học|on weekends|at weekends|on the weekend|every day|after school|bác sĩ bảo|bác sĩ nói|the doctor said|the doctor says|my doctor said|bây giờ|giờ đây|giờ thì|giờ|hiện tại|hiện giờ|dạo này|thật ra|thực ra|à nhầm|nhầm|ừa|hì hì|hì|hihi|hehe|cô ơi|chị ơi|anh ơi|bạn ơi|pika ơi|năm nay|thưa cô|hôm nay|when i grow up|when i'm (?:older|bigger|big|a grown-?up)|when i am (?:older|bigger|big|a grown-?up)|in the future|some ?day|one day|later on|sau này|lớn lên|khi lớn lên|khi <SELF> lớn lên|mai sau|trong tương lai|tương lai)(?:\b|$)[\s,!.:;-]*)+",
+                r"^(?:(?:oh wait|no wait|wait|oh|ah|aw|well|actually|and|also|but|so|um+|uh+|hm+|yes|yeah|yep|yup|no|nope|nah|ok|okay|hi|hello|hey|sometimes|now|today|right now|these days|by the way|btw|guess what|you know what|you know|haha|hehe|lol|wow|sure|of course|i mean|i think|i guess|i believe|sorry|then|plus|anyway|dạ|vâng|ừ|ừm|ờ|à|ồ|ôi|ơ|thế|thì|và|nhưng|{con}bởi vì|tại vì|vì|because|với lại|vả lại|{ma}jk|just kidding|đùa thôi|cuối tuần|mỗi ngày|hằng ngày|hàng ngày|mỗi tối|mỗi sáng|tan học|on weekends|at weekends|on the weekend|every day|after school|bác sĩ bảo|bác sĩ nói|the doctor said|the doctor says|my doctor said|bây giờ|giờ đây|giờ thì|giờ|hiện tại|hiện giờ|dạo này|thật ra|thực ra|à nhầm|nhầm|ừa|hì hì|hì|hihi|hehe|cô ơi|chị ơi|anh ơi|bạn ơi|pika ơi|năm nay|thưa cô|hôm nay|when i grow up|when i'm (?:older|bigger|big|a grown-?up)|when i am (?:older|bigger|big|a grown-?up)|in the future|some ?day|one day|later on|sau này|lớn lên|khi lớn lên|khi <SELF> lớn lên|mai sau|trong tương lai|tương lai)(?:\b|$)[\s,!.:;-]*)+",
                 con = if templates.unaccented() { "" } else { "còn|" },
+                // … and "mà" (but) the mother "má".
+                ma = if templates.unaccented() { "" } else { "mà|" },
             ))?,
             vi_yes_no_prefix: templates.one(r"^(?:không|có)\s*[,!.]+\s*")?,
             trailing_noise: templates.one(
@@ -99,7 +101,7 @@ impl SentencePatterns {
                 r"^\s*(?:,\s*)?(?:and\s+|và\s+)?(?:(?:a|an|one|two|three|four|five|\d+|một|hai|ba|bốn|năm)\s+(?:(?:<FAMADJ>|<PETADJ>|con|chú|bé)\s+)*(?:<REL>|<ANIMAL>)\b|(?:<REL>)(?:\s+<CAP>\p{L}*)?\s*(?:,|\bvà\b|\band\b|$))",
             )?,
             pronoun_named: templates.one(
-                r"^(?:(?:his|her|its|their|mine's|my one's) names? (?:is|are|'s)|(?:mine|my one)(?:'s| is) (?:called|named)|(?:he|she|it)(?:'s| is) (?:called|named)|(?:nó|bé|em ấy|bạn ấy) (?:tên là|tên|có tên là|được đặt tên là)|tên (?:của )?(?:nó|bé|em ấy) là)\s+(.+)$",
+                r"^(?:(?:his|her|its|their|mine's|my one's) names? (?:is|are|'s)|(?:mine|my one)(?:'s| is) (?:called|named)|(?:he|she|it)(?:'s| is) (?:called|named)|(?:nó) (?:tên là|tên|có tên là|được đặt tên là)|tên (?:của )?(?:nó|bé|em ấy) là)\s+(.+)$",
             )?,
             // "My favourite colour used to be pink but now it's purple": only the present
             // holds, so the sentence is read as "My favourite colour is purple".
@@ -190,7 +192,7 @@ impl RulesExtractor {
                         .patterns
                         .sentences
                         .it_is_now
-                        .captures(clause.text)
+                        .captures(trim_value(raw_clause))
                         .and_then(|caps| caps.iter().skip(1).flatten().next())
                 {
                     found = self.changed_value(value.as_str(), said.single.as_deref(), lang);
@@ -208,9 +210,13 @@ impl RulesExtractor {
                     };
                     if key.family() == "pet" && key.as_str() != "pet" {
                         said.pet = Some(finding.key.clone());
-                    } else if finding.polarity != Polarity::Assert {
-                        continue;
-                    } else if key.cardinality() == Cardinality::Single {
+                    } else if key.family() == "family" {
+                        // "… and a sister, her name is Mai": the pronoun is hers now.
+                        said.pet = None;
+                    }
+                    if finding.polarity == Polarity::Assert
+                        && key.cardinality() == Cardinality::Single
+                    {
                         said.single = Some(finding.key.clone());
                     }
                 }
@@ -236,13 +242,18 @@ impl RulesExtractor {
             opens_sentence: false,
             future: false,
         };
-        if let Some(expected) = last_single.and_then(expectation_for_key) {
+        let favorite_topic = last_single.and_then(|key| key.strip_prefix("favorite."));
+        if favorite_topic.is_none()
+            && let Some(expected) = last_single.and_then(expectation_for_key)
+        {
             return self.answer(&expected, &clause, lang);
         }
+        // A favourite changes only to a thing the lexicon knows, of the same kind when one was
+        // just said: "It's raining now" after a favourite colour is small talk.
         let Some(item) = self.preference_items(value, false).into_iter().next() else {
             return Vec::new();
         };
-        if item.guessed {
+        if item.guessed || favorite_topic.is_some_and(|topic| topic != item.topic) {
             return Vec::new();
         }
         vec![Finding::assert(
@@ -262,7 +273,11 @@ impl RulesExtractor {
             .enumerate()
             .find_map(|(i, re)| re.captures(body).map(|caps| (i, caps)))?;
         let (subject, value) = (caps.get(1)?.as_str(), caps.get(2)?.as_str());
-        let copula = if index == 0 { "is" } else { "là" };
+        let copula = match (index, self.marks_stripped) {
+            (0, _) => "is",
+            (_, true) => "la",
+            (_, false) => "là",
+        };
         Some(format!("{subject} {copula} {value}"))
     }
 
@@ -473,6 +488,18 @@ mod tests {
             ["favorite.food=fried chicken"]
         );
         assert!(says("It's raining now.").is_empty());
+        assert_eq!(
+            says("My favourite colour is blue. It's raining now."),
+            ["favorite.color=blue"]
+        );
+        assert_eq!(
+            says("My favourite colour is blue. But now it's green."),
+            ["favorite.color=blue", "favorite.color=green"]
+        );
+        assert_eq!(
+            says("I have a dog. I also have a sister, her name is Mai."),
+            ["pet.dog=dog", "family.sister=sister"]
+        );
     }
 
     #[test]
