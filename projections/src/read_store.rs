@@ -47,6 +47,15 @@ pub struct UserSummary {
     pub live_facts: i64,
 }
 
+impl From<(String, i64)> for UserSummary {
+    fn from((user_id, live_facts): (String, i64)) -> Self {
+        Self {
+            user_id,
+            live_facts,
+        }
+    }
+}
+
 /// Users with live facts or turns, one page after a cursor. `{order}` is the dialect's byte
 /// order for text (`COLLATE "C"` in Postgres, SQLite's default), so both backends list users
 /// alike and the cursor means the same in both.

@@ -68,7 +68,7 @@ struct MessageBody {
 }
 
 /// `Role` belongs to the domain crate, which stays free of HTTP concerns such as schemas.
-fn role_schema() -> utoipa::openapi::Object {
+pub(crate) fn role_schema() -> utoipa::openapi::Object {
     utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::Type::String)
         .enum_values(Some(["user", "assistant", "system"]))

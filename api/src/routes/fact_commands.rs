@@ -56,7 +56,7 @@ fn text_or_default(
 
 /// The vector is stored before the commit so the `facts` projection attaches it; without it
 /// search still finds the fact by keyword, so a failure is counted, not fatal.
-pub(crate) async fn embed(state: &AppState, text: &FactText) {
+async fn embed(state: &AppState, text: &FactText) {
     let embeddings = FactEmbeddings::new(state.embedder.clone(), state.backend.embedding_cache());
     if let Err(error) = embeddings.ensure(&[text.to_string()]).await {
         metrics::counter!("pika_embedding_failures_total").increment(1);
@@ -349,20 +349,15 @@ async fn correct_fact(
     ApiJson(body): ApiJson<CorrectFactBody>,
 ) -> Result<Json<FactWritten>, ApiError> {
     let fact_id: FactId = fact_id.parse()?;
-    let owner = owner_of(&state, &tenant.0, fact_id).await?;
-    let correction = FactCorrection {
-        text: text_or_default(body.text, &owner.key, &body.value)?,
-        value: body.value,
-        confidence: body.confidence.unwrap_or(Confidence::CERTAIN),
-        source: FactSource::default(),
-    };
-    embed(&state, &correction.text).await;
-    let command = UserMemoryCommand::CorrectFact {
-        fact_id,
-        correction,
-    };
-    let context = api_context(&tenant.0, request);
-    let commit = commits::execute(&state, &tenant.0, &owner.user, command, &context).await?;
+    let (owner, commit) = correct(&state, &tenant, request, fact_id, |owner| {
+        Ok(FactCorrection {
+            text: text_or_default(body.text, &owner.key, &body.value)?,
+            value: body.value,
+            confidence: body.confidence.unwrap_or(Confidence::CERTAIN),
+            source: FactSource::default(),
+        })
+    })
+    .await?;
     match FactWritten::from_commit(&owner.user, &commit) {
         Some(written) => Ok(Json(written)),
         None => {
@@ -372,6 +367,27 @@ async fn correct_fact(
             Ok(Json(unchanged.await?))
         }
     }
+}
+
+/// Commits a correction of a tenant's fact, made from its owner and key, with the new text's
+/// vector stored first; shared by `PATCH /v1/facts/{id}` and Mem0's update.
+pub(crate) async fn correct(
+    state: &AppState,
+    tenant: &Tenant,
+    request: RequestId,
+    fact_id: FactId,
+    correction_for: impl FnOnce(&FactOwner) -> Result<FactCorrection, ApiError>,
+) -> Result<(FactOwner, Commit), ApiError> {
+    let owner = owner_of(state, &tenant.0, fact_id).await?;
+    let correction = correction_for(&owner)?;
+    embed(state, &correction.text).await;
+    let command = UserMemoryCommand::CorrectFact {
+        fact_id,
+        correction,
+    };
+    let context = api_context(&tenant.0, request);
+    let commit = commits::execute(state, &tenant.0, &owner.user, command, &context).await?;
+    Ok((owner, commit))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

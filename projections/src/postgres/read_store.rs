@@ -138,13 +138,7 @@ impl ReadStore for PostgresReadStore {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(user_id, live_facts)| UserSummary {
-                user_id,
-                live_facts,
-            })
-            .collect())
+        Ok(rows.into_iter().map(UserSummary::from).collect())
     }
 
     async fn fact(

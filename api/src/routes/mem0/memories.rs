@@ -24,8 +24,10 @@ use crate::commits;
 use crate::extract::{ApiJson, ApiQuery, RequestId};
 use crate::problem::{ApiError, Problem};
 use crate::read_your_writes;
-use crate::routes::extractions::{MAX_WAIT, Submission, submit_conversation, wait_for_job};
-use crate::routes::fact_commands::{api_context, embed};
+use crate::routes::extractions::{
+    MAX_WAIT, Submission, role_schema, submit_conversation, wait_for_job,
+};
+use crate::routes::fact_commands::{api_context, correct};
 use crate::state::AppState;
 
 /// Search's default floor, as in `/v1/search`: below it a memory is noise.
@@ -75,14 +77,6 @@ struct AddMessage {
     role: Role,
     #[schema(min_length = 1, max_length = 8000)]
     content: String,
-}
-
-/// `Role` belongs to the domain crate, which stays free of HTTP concerns such as schemas.
-fn role_schema() -> utoipa::openapi::Object {
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::Type::String)
-        .enum_values(Some(["user", "assistant", "system"]))
-        .build()
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -480,23 +474,16 @@ async fn update_memory(
     let text = body
         .text
         .ok_or_else(|| ApiError::BadRequest("text is required".into()))?;
-    let owner = commits::fact_owner(&state, &tenant.0, fact_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no memory {fact_id}")))?;
     let unprocessable = |e: pika_domain::ValidationError| ApiError::Unprocessable(e.to_string());
-    let correction = pika_domain::FactCorrection {
-        value: FactValue::parse(&text).map_err(unprocessable)?,
-        text: FactText::parse(&text).map_err(unprocessable)?,
-        confidence: Confidence::CERTAIN,
-        source: FactSource::default(),
-    };
-    embed(&state, &correction.text).await;
-    let command = UserMemoryCommand::CorrectFact {
-        fact_id,
-        correction,
-    };
-    let context = api_context(&tenant.0, request);
-    let commit = commits::execute(&state, &tenant.0, &owner.user, command, &context).await?;
+    let (_, commit) = correct(&state, &tenant, request, fact_id, |_| {
+        Ok(pika_domain::FactCorrection {
+            value: FactValue::parse(&text).map_err(unprocessable)?,
+            text: FactText::parse(&text).map_err(unprocessable)?,
+            confidence: Confidence::CERTAIN,
+            source: FactSource::default(),
+        })
+    })
+    .await?;
     caught_up(&state, commit.position).await?;
     state
         .reads

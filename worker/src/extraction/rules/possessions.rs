@@ -1,7 +1,7 @@
 //! The user's pets and family: what they have, what each is called, who lives with them and
 //! what a relative does.
 
-use regex::Regex;
+use regex::{Captures, Regex};
 
 use super::RulesExtractor;
 use super::findings::{DIRECT, Finding, WEAK};
@@ -205,7 +205,6 @@ impl RulesExtractor {
             let before = rest.len();
             if let Some(caps) = patterns.pet_item.captures(rest) {
                 let end = caps.get(0).map_or(0, |m| m.end());
-                let count = group(&caps, 1).map(str::to_lowercase);
                 let animal = group(&caps, 2).unwrap_or_default();
                 let Some(slug) = self.lexicon.animal_of_word.get(&fold_case(animal)) else {
                     return;
@@ -216,13 +215,7 @@ impl RulesExtractor {
                     _ => animal.to_lowercase(),
                 };
                 rest = &rest[end..];
-                let single = count
-                    .as_deref()
-                    .is_none_or(|c| matches!(c, "a" | "an" | "one" | "my" | "our" | "một"));
-                // "hai con mèo là Mun và Miu" names them; "một con mèo là quà sinh nhật" does not.
-                let introduced = group(&caps, 3)
-                    .is_some_and(|how| how != "là" || rest.starts_with(char::is_uppercase));
-                let names = self.item_names(introduced, single, &mut rest);
+                let (single, names) = self.counted_names(&caps, &mut rest);
                 let key = format!("pet.{slug}");
                 if names.is_empty() {
                     let value = if single {
@@ -248,13 +241,7 @@ impl RulesExtractor {
                 }
                 rest = &rest[end..];
                 let count = group(&caps, 1).map(str::to_lowercase);
-                let single = count
-                    .as_deref()
-                    .is_none_or(|c| matches!(c, "a" | "an" | "one" | "my" | "our" | "một"));
-                // "hai anh trai là Hùng và Dũng" names them; "một chị là giáo viên" does not.
-                let introduced = group(&caps, 3)
-                    .is_some_and(|how| how != "là" || rest.starts_with(char::is_uppercase));
-                let names = self.item_names(introduced, single, &mut rest);
+                let (single, names) = self.counted_names(&caps, &mut rest);
                 let key = format!("family.{slug}");
                 if names.is_empty() {
                     let value = match (&count, single) {
@@ -284,6 +271,20 @@ impl RulesExtractor {
 }
 
 impl RulesExtractor {
+    /// Whether an item's count (group 1) says one, and the names after it, introduced by
+    /// group 3: "hai con mèo là Mun và Miu" names them, "một con mèo là quà sinh nhật" does not.
+    fn counted_names(&self, caps: &Captures<'_>, rest: &mut &str) -> (bool, Vec<String>) {
+        let single = group(caps, 1).is_none_or(|count| {
+            matches!(
+                count.to_lowercase().as_str(),
+                "a" | "an" | "one" | "my" | "our" | "một"
+            )
+        });
+        let introduced =
+            group(caps, 3).is_some_and(|how| how != "là" || rest.starts_with(char::is_uppercase));
+        (single, self.item_names(introduced, single, rest))
+    }
+
     /// The names after a pet or relative: introduced ("named Max", "tên là Mun"), or for more
     /// than one set off after a comma ("two dogs, Max and Bella"), where the names are what the
     /// user means and the count is only how many, or right behind ("chị Linh"). Moves `rest`
