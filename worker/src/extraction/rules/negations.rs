@@ -18,6 +18,7 @@ pub(super) struct NegationPatterns {
     pub(super) pet_gone_en: Regex,
     pub(super) someone_elses_pet: Vec<Regex>,
     pub(super) name_gone_en: Regex,
+    pub(super) pet_given_away: Regex,
     pub(super) pet_gone_vi: Regex,
     pub(super) pet_lost_vi: Regex,
     pub(super) no_pet: Vec<Regex>,
@@ -40,6 +41,10 @@ impl NegationPatterns {
             ])?,
             pet_gone_en: templates.one(
                 r"^(?:my|our) (?:<PETADJ>\s+)*(<ANIMAL>)(?:'s name was| named| called|,)?(?:\s+(<CAP>[\p{L}'-]*))?,?\s+(?:(?:just|sadly|recently|suddenly|unfortunately|got|has|had|was|is)\s+)*(?:died|dead|passed away|ran away|run away|lost|went missing|missing|gone|went to heaven|sick and died|given away|hit by a car|moved away)\b",
+            )?,
+            // "We gave Pudding to a farm": a pet given away is gone too.
+            pet_given_away: templates.one(
+                r"^(?:i|we|my (?:mom|mum|dad|parents|family)) (?:(?:had to|have to|just|finally|sadly) )*(?:(?:gave|give|sold|rehomed) (<CAP>[\p{L}'-]*) (?:away|to|back)|(?:gave|give) away (<CAP>[\p{L}'-]*))\b",
             )?,
             name_gone_en: templates.one(
                 r"^(<CAP>[\p{L}'-]*)\s+(?:(?:just|sadly|recently|suddenly|unfortunately|has|had)\s+)*(?:died|passed away|ran away|went missing|got lost)\b",
@@ -95,7 +100,8 @@ impl RulesExtractor {
         if let Some(name) = patterns
             .name_gone_en
             .captures(text)
-            .and_then(|c| group(&c, 1))
+            .or_else(|| patterns.pet_given_away.captures(text))
+            .and_then(|c| group(&c, 1).or_else(|| group(&c, 2)))
             && !self.lexicon.is_known_word(name)
             && !self.lexicon.not_names.contains(&fold_case(name))
         {
@@ -373,6 +379,8 @@ mod tests {
         );
         assert_eq!(says("I used to have a hamster."), ["!pet.hamster=-"]);
         assert_eq!(says("Bean passed away."), ["!pet=Bean"]);
+        assert_eq!(says("We gave Pudding to a farm."), ["!pet=Pudding"]);
+        assert!(says("I gave Lan a present.").is_empty());
         assert_eq!(
             says("Tiger is my cousin's cat. Mine is called Sushi."),
             ["!pet.cat=Tiger", "pet.cat=Sushi"]

@@ -34,7 +34,7 @@ impl PreferencePatterns {
     pub(super) fn build(templates: &Templates<'_>) -> Result<Self, regex::Error> {
         Ok(Self {
             favorite_my: templates.one(
-                r"^(?:my|our) (?:(?:very|most|all-time|all time|absolute|number one|#1|favou?rite) )*(?:favou?rite|favou?rit|favrit|fave|fav)(?:\s+(.+?))?(?:'s|\s+is|\s+are|\s+was|\s+has to be|\s+would be|\s+has always been|\s+là|\s+thì là)\s+(.+)$",
+                r"^(?:my|our) (?:(?:very|most|all-time|all time|absolute|number one|#1|real|true|actual|new|favou?rite) )*(?:favou?rite|favou?rit|favrit|fave|fav)(?:\s+(.+?))?(?:'s|\s+is|\s+are|\s+was|\s+has to be|\s+would be|\s+has always been|\s+là|\s+thì là)\s+(.+)$",
             )?,
             favorite_is_my: templates.one(
                 r"^(.+?)(?:\s+is|\s+are|'s)\s+(?:definitely |really |probably |also |still |now )?my (?:very |most |all-time |all time |absolute |new )?favou?rite(?:\s+(.+))?$",
@@ -62,7 +62,7 @@ impl PreferencePatterns {
             favorite_comparative: templates.all(&[
                 r"^i (?:(?:now|really|just|actually|kinda|kind of|think i|do) )*(?:like|love|prefer) (.+?) (?:better|more)(?: now| these days)?(?: than .+)?$",
                 r"^i (?:(?:now|really|just|actually) )*prefer (.+?)(?: now| these days)?(?: than .+)?$",
-                r"^<SELF> (?:(?:lại|thì|cũng|rất) )*(?:thích|mê|khoái|ưng|ghiền) (.+?) hơn(?:\s+(?:rồi|nha|ạ|á|nè|nữa|cơ|luôn|nhiều))*$",
+                r"^<SELF> (?:(?:lại|thì|cũng|rất) )*(?:thích|mê|khoái|ưng|ghiền) (.+?) hơn(?:\s+(?:rồi|nha|ạ|á|nè|nữa|cơ|luôn|nhiều))*(?:\s*,.*)?$",
             ])?,
             // "My best food là bánh mì": "best" for "favourite", as Vietnamese "nhất" reads;
             // only before a topic's name, so "my best friend" stays a friend.
