@@ -43,3 +43,18 @@ pub async fn wait_for(
     }
     Ok(())
 }
+
+/// Answers once the `facts` read model shows the commit at `position`, so the caller's next
+/// read of facts includes its own write.
+pub async fn facts_caught_up(
+    state: &crate::state::AppState,
+    position: i64,
+) -> Result<(), ApiError> {
+    wait_for(
+        state.reads.as_ref(),
+        &state.progress,
+        pika_projections::Projection::name(&pika_projections::projection::FactsProjection),
+        position,
+    )
+    .await
+}

@@ -5,10 +5,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use pika_domain::{FactId, UserId};
-use pika_projections::Projection;
 use pika_projections::fact_record::FactRecord;
 use pika_projections::history::FactHistory;
-use pika_projections::projection::FactsProjection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -30,15 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Answers only once the `facts` read model shows the client's own write at `min_position`.
 async fn caught_up(state: &AppState, min_position: Option<i64>) -> Result<(), ApiError> {
     match min_position {
-        Some(position) => {
-            read_your_writes::wait_for(
-                state.reads.as_ref(),
-                &state.progress,
-                FactsProjection.name(),
-                position,
-            )
-            .await
-        }
+        Some(position) => read_your_writes::facts_caught_up(state, position).await,
         None => Ok(()),
     }
 }

@@ -8,7 +8,6 @@ use pika_domain::{
 };
 use pika_projections::Projection;
 use pika_projections::episodes::EpisodesProjection;
-use pika_projections::projection::FactsProjection;
 use pika_projections::query::service::SearchQuery;
 use pika_projections::search::{ScoredMemory, SearchFilter};
 use serde::{Deserialize, Serialize};
@@ -402,17 +401,6 @@ async fn memory_page(
     })
 }
 
-/// The facts read model, caught up with a command's commit, so the next read shows it.
-async fn caught_up(state: &AppState, position: i64) -> Result<(), ApiError> {
-    read_your_writes::wait_for(
-        state.reads.as_ref(),
-        &state.progress,
-        FactsProjection.name(),
-        position,
-    )
-    .await
-}
-
 /// One memory.
 #[utoipa::path(get, path = "/v1/memories/{memory_id}/", tag = "mem0",
     security(("api_key" = [])), params(("memory_id" = Uuid, Path)),
@@ -484,7 +472,7 @@ async fn update_memory(
         })
     })
     .await?;
-    caught_up(&state, commit.position).await?;
+    read_your_writes::facts_caught_up(&state, commit.position).await?;
     state
         .reads
         .fact(&tenant.0, fact_id.as_uuid())
@@ -518,7 +506,7 @@ async fn delete_memory(
     };
     let context = api_context(&tenant.0, request);
     let commit = commits::execute(&state, &tenant.0, &owner.user, command, &context).await?;
-    caught_up(&state, commit.position).await?;
+    read_your_writes::facts_caught_up(&state, commit.position).await?;
     Ok(Json(Mem0Message::new("Memory deleted successfully!")))
 }
 
@@ -572,7 +560,7 @@ async fn forget(
         &context,
     )
     .await?;
-    caught_up(state, commit.position).await?;
+    read_your_writes::facts_caught_up(state, commit.position).await?;
     // The user's turns go too, and `users` lists anyone with turns: wait for them as well.
     read_your_writes::wait_for(
         state.reads.as_ref(),
