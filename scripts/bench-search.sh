@@ -17,6 +17,9 @@ cargo build --release -q --bin pika-memory -p pika-api
 cargo build --release -q -p pika-tests --example search_load
 target="${CARGO_TARGET_DIR:-target}/release"
 export PIKA_API_KEYS="bench:$secret" PIKA_LOG_FORMAT=text RUST_LOG=warn
+# search_load seeds the store directly with the test harness's master key
+# (pika_tests::TEST_MASTER_KEY): the servers must use the same one to read what it sealed.
+export PIKA_MASTER_KEY="$(sed -n 's/^ *"\([0-9a-f]\{64\}\)";$/\1/p' tests/src/lib.rs)"
 pids=()
 if [ "${PIKA_MODE:-}" = embedded ]; then
   # One embedded process: the search_load example seeds its SQLite file directly.

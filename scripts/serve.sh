@@ -15,6 +15,13 @@ if [ "${1:-}" = "--scaled-out" ]; then
   fi
   export PIKA_REDIS_URL="${PIKA_REDIS_URL:-redis://127.0.0.1:6379}"
   export PIKA_AMQP_URL="${PIKA_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
+  # The master key that wraps every user's data key: made once, mode 0600, kept beside the
+  # dev API key (never in the database). Losing it loses every user's personal data.
+  if [ -z "${PIKA_MASTER_KEY:-}" ] && [ -z "${PIKA_MASTER_KEY_FILE:-}" ]; then
+    mkdir -p data
+    [ -f data/master.key ] || (umask 077 && head -c 32 /dev/urandom | base64 > data/master.key)
+    export PIKA_MASTER_KEY_FILE="$PWD/data/master.key"
+  fi
   mode="scaled out (PostgreSQL, Redis, RabbitMQ)"
 else
   unset PIKA_DATABASE_URL PIKA_REDIS_URL PIKA_AMQP_URL

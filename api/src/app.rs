@@ -131,6 +131,13 @@ fn spawn_background(
             .refresh_until_stopped(stopped.clone()),
     )];
     tasks.extend(state.backend.spawn_background(state, roles, stopped)?);
+    if roles.worker && !state.config.conversation_retention.is_empty() {
+        tasks.push(tokio::spawn(crate::retention::run_hourly(
+            state.backend.personal_data(),
+            state.config.conversation_retention.clone(),
+            stopped.clone(),
+        )));
+    }
     Ok(tasks)
 }
 
@@ -159,6 +166,7 @@ async fn connect(config: Config, roles: Roles) -> anyhow::Result<AppState> {
         OpenOptions {
             migrate: roles.migrate_at_start,
             max_connections: None,
+            personal_data: true,
         },
     )
     .await?;
@@ -218,6 +226,7 @@ fn router(state: AppState) -> Router {
         .merge(routes::health::router())
         .merge(routes::facts::router())
         .merge(routes::episodes::router())
+        .merge(routes::export::router())
         .merge(routes::fact_commands::router())
         .merge(routes::extractions::router())
         .merge(routes::metrics::router())

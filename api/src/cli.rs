@@ -56,6 +56,29 @@ pub enum Command {
         #[command(subcommand)]
         action: EmbeddingsAction,
     },
+    /// Seal an old log, rotate the master key, apply conversation retention.
+    PersonalData {
+        #[command(subcommand)]
+        action: PersonalDataAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PersonalDataAction {
+    /// Seal every event and snapshot written before personal data was sealed: the one rewrite
+    /// of the log, recorded in `log_rewrites`. Stopped, it resumes where it was; run again, it
+    /// seals nothing. What belonged to users forgotten before becomes unreadable.
+    SealLog,
+    /// Wrap every data key with a new master key, in one transaction; then restart every
+    /// process with the new key (the old one no longer opens anything).
+    RotateMasterKey {
+        /// A file holding the new key (32 bytes as base64 or hex).
+        #[arg(long)]
+        new_key_file: PathBuf,
+    },
+    /// Shred conversations older than PIKA_CONVERSATION_RETENTION now (the worker also does it
+    /// every hour).
+    ApplyRetention,
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,7 +158,57 @@ pub async fn run() -> anyhow::Result<()> {
             );
         }),
         Command::Worker => serve(config, Roles::WORKER).await,
+        Command::PersonalData { action } => personal_data(&config, action).await,
     }
+}
+
+async fn personal_data(config: &Config, action: PersonalDataAction) -> anyhow::Result<()> {
+    let admin = open_backend(config).await?.personal_data();
+    match action {
+        PersonalDataAction::SealLog => {
+            let bar = indicatif::ProgressBar::new(admin.count_clear_events().await?);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "sealing [{bar:30}] {pos}/{len} events {per_sec} eta {eta}",
+                )?
+                .progress_chars("=> "),
+            );
+            let report = pika_projections::data_keys::seal_clear_log(admin.as_ref(), &mut |n| {
+                bar.inc(n);
+            })
+            .await
+            .context("sealing stopped; run it again to resume")?;
+            bar.finish();
+            println!(
+                "sealed {} events ({} of users forgotten before, now unreadable) and {} snapshots",
+                report.events, report.shredded, report.snapshots
+            );
+        }
+        PersonalDataAction::RotateMasterKey { new_key_file } => {
+            let text = std::fs::read_to_string(&new_key_file)
+                .with_context(|| format!("cannot read {}", new_key_file.display()))?;
+            let new = pika_domain::MasterKey::parse(&text).with_context(|| {
+                format!(
+                    "{} does not hold 32 bytes as base64 or hex",
+                    new_key_file.display()
+                )
+            })?;
+            let moved = admin.rotate_master_key(&new).await?;
+            println!(
+                "{moved} data keys now wrapped by the new master key: restart every process with it"
+            );
+        }
+        PersonalDataAction::ApplyRetention => {
+            let destroyed = pika_projections::data_keys::apply_retention(
+                admin.as_ref(),
+                &config.conversation_retention,
+                chrono::Utc::now(),
+            )
+            .await?;
+            println!("{destroyed} conversation keys destroyed");
+        }
+    }
+    Ok(())
 }
 
 async fn serve(config: Config, roles: Roles) -> anyhow::Result<()> {
@@ -147,11 +220,21 @@ async fn serve(config: Config, roles: Roles) -> anyhow::Result<()> {
 /// The backend the configuration names, as `serve` opens it (without migrating Postgres, which
 /// is `migrate`'s job), with the couple of connections a tool needs.
 async fn open_backend(config: &Config) -> anyhow::Result<std::sync::Arc<dyn Backend>> {
+    open_backend_with(config, true).await
+}
+
+/// The backend for a command that never reads or writes personal data (`migrate`, API keys):
+/// it runs without the master key.
+async fn open_backend_with(
+    config: &Config,
+    personal_data: bool,
+) -> anyhow::Result<std::sync::Arc<dyn Backend>> {
     backend::open(
         config,
         OpenOptions {
             migrate: false,
             max_connections: Some(2),
+            personal_data,
         },
     )
     .await
@@ -324,7 +407,7 @@ async fn forget_cached_answers(config: &Config) {
 }
 
 async fn keys(config: &Config, action: KeysAction) -> anyhow::Result<()> {
-    let store = open_backend(config).await?.key_store();
+    let store = open_backend_with(config, false).await?.key_store();
     match action {
         KeysAction::Create { tenant, label } => {
             let key = auth::create_key(store.as_ref(), &tenant, label.as_deref()).await?;
@@ -407,7 +490,7 @@ fn key_table(keys: &[KeyRecord]) -> String {
 }
 
 async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let applied = open_backend(config).await?.migrate().await?;
+    let applied = open_backend_with(config, false).await?.migrate().await?;
     println!("database is up to date ({applied} migrations applied)");
     Ok(())
 }

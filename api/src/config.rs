@@ -57,6 +57,16 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "Where embedded mode keeps its files.",
     ),
     (
+        "PIKA_MASTER_KEY",
+        "",
+        "32 bytes as base64 or hex that wrap every user's data key (personal data in the log is sealed with those). Needed with PIKA_DATABASE_URL unless PIKA_MASTER_KEY_FILE is set; the embedded mode creates PIKA_DATA_DIR/master.key (mode 0600) on first start. Keep it out of backups of the database: without it nothing personal can be read.",
+    ),
+    (
+        "PIKA_MASTER_KEY_FILE",
+        "",
+        "File holding the master key (as PIKA_MASTER_KEY), read at start.",
+    ),
+    (
         "PIKA_API_KEYS",
         "",
         "Comma-separated tenant:secret pairs bootstrapped as API keys.",
@@ -130,6 +140,11 @@ pub const SETTINGS: &[(&str, &str, &str)] = &[
         "PIKA_JOB_REDISPATCH_AFTER_SECS",
         "600",
         "Scaled out: a job still queued or running this long after its last start (or its submission), while nothing waits on the work queue, is published again (a lost message); 1 to 86400.",
+    ),
+    (
+        "PIKA_CONVERSATION_RETENTION",
+        "",
+        "How long submitted conversations are kept, per tenant: tenant:days pairs, comma-separated, with *:days for every other tenant (like *:365,school-a:30). Older conversations are shredded (their keys destroyed, their turns deleted) by the worker every hour; facts stay. Unset: kept until the user is forgotten.",
     ),
     (
         "PIKA_RATE_LIMIT",
@@ -223,6 +238,9 @@ pub struct Config {
     pub amqp_url: Option<SecretString>,
     pub amqp_queue_prefix: String,
     pub data_dir: PathBuf,
+    /// Checked at parse time, kept wrapped until the key store is built.
+    pub master_key: Option<SecretString>,
+    pub master_key_file: Option<PathBuf>,
     pub api_keys: Vec<ApiKeySeed>,
     pub allow_unauthenticated: bool,
     pub embedder: EmbedderKind,
@@ -235,6 +253,7 @@ pub struct Config {
     pub worker_concurrency: u16,
     pub rate_limits: crate::rate_limit::RateLimits,
     pub job_redispatch_after: Duration,
+    pub conversation_retention: Vec<pika_projections::data_keys::Retention>,
     pub log_format: LogFormat,
 }
 
@@ -393,6 +412,40 @@ fn parse_prefix(value: &str) -> Result<String, String> {
     }
 }
 
+fn parse_retention(value: &str) -> Result<Vec<pika_projections::data_keys::Retention>, String> {
+    let mut rules: Vec<pika_projections::data_keys::Retention> = Vec::new();
+    for (index, pair) in value
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .enumerate()
+    {
+        let position = index + 1;
+        let (tenant, days) = pair
+            .split_once(':')
+            .ok_or_else(|| format!("entry {position} is not tenant:days"))?;
+        let tenant = match tenant.trim() {
+            "*" => None,
+            name => Some(
+                TenantId::parse(name)
+                    .map_err(|e| format!("entry {position}: {e}"))?
+                    .to_string(),
+            ),
+        };
+        let days: u32 = days
+            .trim()
+            .parse()
+            .ok()
+            .filter(|days| (1..=36_500).contains(days))
+            .ok_or_else(|| format!("entry {position}: days must be a whole number, 1 to 36500"))?;
+        if rules.iter().any(|rule| rule.tenant == tenant) {
+            return Err(format!("entry {position}: that tenant has a rule already"));
+        }
+        rules.push(pika_projections::data_keys::Retention { tenant, days });
+    }
+    Ok(rules)
+}
+
 fn parse_api_keys(value: &str) -> Result<Vec<ApiKeySeed>, String> {
     value
         .split(',')
@@ -511,6 +564,12 @@ impl Config {
             data_dir: s
                 .string("PIKA_DATA_DIR")
                 .map_or_else(|| PathBuf::from("./data"), PathBuf::from),
+            master_key: s.parse("PIKA_MASTER_KEY", None, |value| {
+                pika_domain::MasterKey::parse(value)
+                    .map(|_| Some(SecretString::from(value)))
+                    .map_err(|e| format!("expected 32 bytes as base64 or hex ({e})"))
+            })?,
+            master_key_file: s.string("PIKA_MASTER_KEY_FILE").map(PathBuf::from),
             api_keys: s.parse("PIKA_API_KEYS", Vec::new(), parse_api_keys)?,
             allow_unauthenticated: s.parse("PIKA_ALLOW_UNAUTHENTICATED", false, parse_bool)?,
             embedder,
@@ -526,6 +585,11 @@ impl Config {
             embeddings_endpoint,
             extractor,
             llm_endpoint,
+            conversation_retention: s.parse(
+                "PIKA_CONVERSATION_RETENTION",
+                Vec::new(),
+                parse_retention,
+            )?,
             job_redispatch_after: s.parse(
                 "PIKA_JOB_REDISPATCH_AFTER_SECS",
                 Duration::from_secs(600),

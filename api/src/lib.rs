@@ -15,6 +15,7 @@ mod problem;
 pub mod rate_limit;
 mod read_your_writes;
 mod request_id;
+mod retention;
 mod routes;
 mod schemas;
 mod state;

@@ -17,6 +17,7 @@ fn pika_memory() -> Command {
         command.env_remove(name);
     }
     command.env("PIKA_LOG_FORMAT", "text");
+    command.env("PIKA_MASTER_KEY", pika_tests::TEST_MASTER_KEY);
     command
 }
 

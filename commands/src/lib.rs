@@ -4,6 +4,7 @@
 
 pub mod postgres;
 mod retry;
+mod sealed_repository;
 pub mod sqlite;
 mod write_model;
 
@@ -13,4 +14,5 @@ pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 
 pub use pika_domain::Backoff;
 pub use retry::RetryPolicy;
+pub use sealed_repository::SealedRepository;
 pub use write_model::{CommandContext, CommandError, WriteModel};

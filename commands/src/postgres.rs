@@ -1,12 +1,15 @@
 //! The write side's Postgres adapter: connecting, applying the schema, and the write model
 //! over postgres-es' event repository.
 
+use std::sync::Arc;
+
+use pika_domain::DataKeyStore;
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::{RetryPolicy, WriteModel};
+use crate::{RetryPolicy, SealedRepository, WriteModel};
 
 /// Every table of the service, event store and read models alike, in one ordered history.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
@@ -27,8 +30,12 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
 }
 
 impl WriteModel {
-    /// The scaled-out write model: the frameworks over postgres-es' repository.
-    pub fn postgres(pool: PgPool, retry: RetryPolicy) -> Self {
-        Self::over(move || PostgresEventRepository::new(pool.clone()), retry)
+    /// The scaled-out write model: the frameworks over postgres-es' repository, sealing
+    /// personal data with the keys in `keys`.
+    pub fn postgres(pool: PgPool, keys: Arc<dyn DataKeyStore>, retry: RetryPolicy) -> Self {
+        Self::over(
+            move || SealedRepository::new(PostgresEventRepository::new(pool.clone()), keys.clone()),
+            retry,
+        )
     }
 }

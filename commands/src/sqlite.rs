@@ -49,7 +49,10 @@ pub async fn connect_sqlite(
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
-        .foreign_keys(true);
+        .foreign_keys(true)
+        // A deleted row (a forgotten user's facts and turns) is overwritten with zeros, not
+        // left readable in a free page of the file.
+        .pragma("secure_delete", "ON");
     SqlitePoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(crate::ACQUIRE_TIMEOUT)
@@ -291,11 +294,18 @@ fn to_i64(value: usize) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
+/// What the `events_refuse_destroyed_key` trigger aborts with: the user was forgotten after
+/// this commit fetched its key, so it is retried with fresh state, like a conflict.
+const DESTROYED_KEY_MESSAGE: &str = "data key destroyed";
+
 /// A clash on `(aggregate_type, aggregate_id, sequence)` is another writer's commit: the
 /// framework's conflict, which the write model retries with fresh state.
 fn storage_error(error: sqlx::Error) -> PersistenceError {
     match &error {
-        sqlx::Error::Database(database) if database.is_unique_violation() => {
+        sqlx::Error::Database(database)
+            if database.is_unique_violation()
+                || database.message().contains(DESTROYED_KEY_MESSAGE) =>
+        {
             PersistenceError::OptimisticLockError
         }
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
@@ -307,7 +317,16 @@ fn storage_error(error: sqlx::Error) -> PersistenceError {
 
 impl crate::WriteModel {
     /// The embedded write model: the same frameworks over the SQLite event store.
-    pub fn sqlite(pool: SqlitePool, retry: crate::RetryPolicy) -> Self {
-        Self::over(move || SqliteEventRepository::new(pool.clone()), retry)
+    pub fn sqlite(
+        pool: SqlitePool,
+        keys: std::sync::Arc<dyn pika_domain::DataKeyStore>,
+        retry: crate::RetryPolicy,
+    ) -> Self {
+        Self::over(
+            move || {
+                crate::SealedRepository::new(SqliteEventRepository::new(pool.clone()), keys.clone())
+            },
+            retry,
+        )
     }
 }

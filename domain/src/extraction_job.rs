@@ -126,6 +126,8 @@ pub enum JobStatus {
     Completed,
     Failed,
     DeadLettered,
+    /// Not run: its user was forgotten before a worker took it, so what was said is gone.
+    Skipped,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -151,6 +153,10 @@ pub enum ExtractionJobCommand {
         retryable: bool,
     },
     DeadLetter {
+        reason: String,
+    },
+    /// The job will not run, and that is no failure (its user was forgotten).
+    Skip {
         reason: String,
     },
 }
@@ -182,6 +188,9 @@ pub enum ExtractionJobEvent {
     DeadLettered {
         reason: String,
     },
+    Skipped {
+        reason: String,
+    },
 }
 
 impl DomainEvent for ExtractionJobEvent {
@@ -192,6 +201,7 @@ impl DomainEvent for ExtractionJobEvent {
             Self::Completed { .. } => "Completed",
             Self::Failed { .. } => "Failed",
             Self::DeadLettered { .. } => "DeadLettered",
+            Self::Skipped { .. } => "Skipped",
         }
         .to_owned()
     }
@@ -226,6 +236,17 @@ pub struct JobSubmission {
     /// and so `true`, in snapshots written before it existed.
     #[serde(default = "extract_by_default")]
     pub extract_facts: bool,
+}
+
+impl JobSubmission {
+    /// Whether the conversation was shredded: its user was forgotten after it was submitted,
+    /// and it reads as the placeholder `personal_data` leaves.
+    pub fn was_shredded(&self) -> bool {
+        matches!(self.conversation.messages(), [only]
+            if only.role == Role::System
+                && only.content == crate::personal_data::FORGOTTEN_TEXT
+                && only.name.is_none())
+    }
 }
 
 fn extract_by_default() -> bool {
@@ -351,6 +372,12 @@ impl Aggregate for ExtractionJob {
             (ExtractionJobCommand::DeadLetter { .. }, _) => {
                 return Err(self.refuse("be dead-lettered"));
             }
+            (ExtractionJobCommand::Skip { reason }, S::Queued | S::Running | S::Failed) => {
+                ExtractionJobEvent::Skipped {
+                    reason: bounded(reason),
+                }
+            }
+            (ExtractionJobCommand::Skip { .. }, _) => return Err(self.refuse("be skipped")),
         };
         sink.write(event, self).await;
         Ok(())
@@ -383,6 +410,7 @@ impl Aggregate for ExtractionJob {
                 self.retryable = retryable;
             }
             ExtractionJobEvent::DeadLettered { .. } => self.status = JobStatus::DeadLettered,
+            ExtractionJobEvent::Skipped { .. } => self.status = JobStatus::Skipped,
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod backoff;
 pub mod embedding;
 pub mod extraction_job;
 pub mod job_queue;
+pub mod personal_data;
 pub mod user_memory;
 pub mod values;
 
@@ -16,6 +17,10 @@ pub use embedding::{
 pub use extraction_job::{
     ChatMessage, Conversation, ExtractionJob, ExtractionJobCommand, ExtractionJobError,
     ExtractionJobEvent, JobStatus, JobSubmission, Role,
+};
+pub use personal_data::{
+    DataKey, DataKeyStore, EventIdentity, KeyScope, KeyStoreError, MasterKey, Opened, SealError,
+    SealedRecord, open_records,
 };
 pub use user_memory::{
     EVENT_VERSION, ExtractionCounts, FactCandidate, FactCorrection, FactOperation, FactSource,

@@ -298,3 +298,54 @@ async fn given_a_job_submitted_before_extract_facts_existed_then_it_reads_as_ext
         "events that extract are written as before"
     );
 }
+
+#[tokio::test]
+async fn given_a_queued_job_of_a_forgotten_user_when_skipped_then_it_is_final_and_not_run() {
+    let skipped = ExtractionJobEvent::Skipped {
+        reason: "the user was forgotten".into(),
+    };
+    Job::with(())
+        .given(vec![submitted()])
+        .when_async(ExtractionJobCommand::Skip {
+            reason: "the user was forgotten".into(),
+        })
+        .await
+        .then_expect_events(vec![skipped.clone()]);
+    Job::with(())
+        .given(vec![submitted(), skipped.clone()])
+        .when_async(ExtractionJobCommand::Start)
+        .await
+        .then_expect_error(illegal("start", JobStatus::Skipped));
+    Job::with(())
+        .given(vec![
+            submitted(),
+            started(1),
+            ExtractionJobEvent::Completed {
+                counts: ExtractionCounts::default(),
+            },
+        ])
+        .when_async(ExtractionJobCommand::Skip { reason: "x".into() })
+        .await
+        .then_expect_error(illegal("be skipped", JobStatus::Completed));
+}
+
+#[test]
+fn a_submission_reads_as_shredded_only_when_it_is_the_placeholder_left_by_a_destroyed_key() {
+    let placeholder: Conversation = serde_json::from_value(serde_json::json!(
+        [{"role": "system", "content": pika_domain::personal_data::FORGOTTEN_TEXT}]
+    ))
+    .unwrap();
+    let submission = |conversation| JobSubmission {
+        tenant: TenantId::parse("acme").unwrap(),
+        user_id: UserId::parse("kid-1").unwrap(),
+        conversation,
+        extract_facts: true,
+    };
+    assert!(submission(placeholder).was_shredded());
+    assert!(!submission(conversation()).was_shredded());
+    let typed_by_a_user = Conversation::new(vec![
+        ChatMessage::new(Role::User, pika_domain::personal_data::FORGOTTEN_TEXT).unwrap(),
+    ])
+    .unwrap();
+    assert!(!submission(typed_by_a_user).was_shredded());
+}

@@ -64,7 +64,12 @@ pub fn parse_commit_time(time: Option<&str>) -> DateTime<Utc> {
 }
 
 /// Decodes an event; `None` for aggregate types no projection reads.
+/// A shredded event decodes to `None` too: its user was forgotten, and `UserForgotten`, which
+/// follows it in the log, purges whatever the user had.
 pub fn decode(event: &RecordedEvent) -> Result<Option<DomainEvent>, ProjectionError> {
+    if event.shredded {
+        return Ok(None);
+    }
     decode_parts(
         &event.aggregate_type,
         &event.aggregate_id,

@@ -11,8 +11,10 @@
 
 use async_trait::async_trait;
 use futures_util::stream::{BoxStream, StreamExt};
+use pika_domain::DataKeyStore;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Row};
+use std::sync::Arc;
 
 /// A place in the log. `Default` is before the first event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
@@ -32,6 +34,8 @@ pub struct RecordedEvent {
     pub event_version: String,
     pub payload: serde_json::Value,
     pub metadata: serde_json::Value,
+    /// Its personal fields' key was destroyed (the user was forgotten): projections skip it.
+    pub shredded: bool,
 }
 
 /// An event as stored, payload still as text: what a rebuild streams (see
@@ -41,6 +45,8 @@ pub struct RawEvent {
     pub position: LogPosition,
     pub aggregate_type: String,
     pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
     pub payload: String,
     /// The metadata's `time`, the commit time.
     pub time: Option<String>,
@@ -81,6 +87,9 @@ const SAFE_TAIL: &str =
 pub enum EventLogError {
     #[error("event log unavailable: {0}")]
     Unavailable(#[from] sqlx::Error),
+    /// The data keys could not be read, or a sealed payload did not open.
+    #[error("sealed events could not be opened: {0}")]
+    Unopened(String),
 }
 
 /// Where the projection daemon reads events from; one implementation per storage backend.
@@ -112,17 +121,24 @@ pub(crate) fn recorded_event(row: &sqlx::postgres::PgRow) -> Result<RecordedEven
         event_version: row.try_get("event_version")?,
         payload: row.try_get("payload")?,
         metadata: row.try_get("metadata")?,
+        shredded: false,
     })
 }
 
 #[derive(Debug, Clone)]
 pub struct PostgresEventLog {
     pool: PgPool,
+    keys: Arc<dyn DataKeyStore>,
 }
 
 impl PostgresEventLog {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, keys: Arc<dyn DataKeyStore>) -> Self {
+        Self { pool, keys }
+    }
+
+    /// The key store this log's sealed events open with (a rebuild streams and opens them).
+    pub fn keys(&self) -> &Arc<dyn DataKeyStore> {
+        &self.keys
     }
 
     /// Every event readable now after `after`, in log order, as one streamed query: no round
@@ -146,6 +162,8 @@ impl PostgresEventLog {
                     aggregate_id: row.try_get(3)?,
                     payload: row.try_get(4)?,
                     time: row.try_get(5)?,
+                    sequence: row.try_get(6)?,
+                    event_type: row.try_get(7)?,
                 })
             })
             .boxed()
@@ -173,7 +191,7 @@ fn stream_sql() -> &'static str {
     SQL.get_or_init(|| {
         format!(
             "SELECT transaction_id::text::bigint, global_position, aggregate_type, aggregate_id,
-                    payload::text, metadata ->> 'time'
+                    payload::text, metadata ->> 'time', sequence, event_type
                FROM events {SAFE_TAIL}"
         )
     })
@@ -192,10 +210,14 @@ impl EventLog for PostgresEventLog {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
+        let mut events = rows
+            .iter()
             .map(recorded_event)
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(EventLogError::from)
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        crate::opening::open_recorded(self.keys.as_ref(), &mut events)
+            .await
+            .map_err(|error| EventLogError::Unopened(error.to_string()))?;
+        Ok(events)
     }
 
     async fn count_after(&self, after: LogPosition) -> Result<i64, EventLogError> {

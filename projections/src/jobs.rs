@@ -169,6 +169,11 @@ impl JobRecord {
                 row.last_error = Some(reason.clone());
                 row.finished_at = Some(at);
             }
+            ExtractionJobEvent::Skipped { reason } => {
+                row.status = "skipped".into();
+                row.last_error = Some(reason.clone());
+                row.finished_at = Some(at);
+            }
         }
         row.transaction_id = position.transaction_id;
         row.global_position = position.global_position;
@@ -246,7 +251,7 @@ impl JobRow {
     pub(crate) fn into_view(self) -> JobView {
         let finished = matches!(
             self.status.as_str(),
-            "completed" | "failed" | "dead_lettered"
+            "completed" | "failed" | "dead_lettered" | "skipped"
         );
         let (status, finished_at) = if finished && !self.visible {
             ("running".to_owned(), None)

@@ -3,6 +3,7 @@
 //! [`ReadStore`] port the queries go through. Backend-specific code lives in [`postgres`] and
 //! [`sqlite`] only.
 
+pub mod data_keys;
 pub mod decode;
 pub mod episodes;
 pub mod event_log;
@@ -10,6 +11,7 @@ pub mod fact_record;
 pub mod favorite_summary;
 pub mod history;
 pub mod jobs;
+pub mod opening;
 pub mod postgres;
 pub mod progress;
 pub mod projection;
@@ -34,6 +36,9 @@ pub enum ProjectionError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Log(#[from] EventLogError),
+    /// The data keys could not be read, or a sealed payload did not open.
+    #[error(transparent)]
+    Keys(#[from] pika_domain::KeyStoreError),
     /// Something outside the database the projection needs (the job queue) is unavailable;
     /// the batch is retried from the same checkpoint.
     #[error("at position {position}: {detail}")]

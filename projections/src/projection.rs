@@ -135,6 +135,14 @@ impl Projection for FactsProjection {
         else {
             return Ok(None);
         };
+        if matches!(user_event, UserMemoryEvent::UserForgotten { .. }) {
+            // The retractions before it were sealed with the key this event destroyed, so
+            // they were skipped: the user's rows go here, all at once.
+            writes
+                .forget_facts(tables, tenant.as_str(), user_id.as_str())
+                .await?;
+            return Ok(changed(tenant, user_id));
+        }
         let at = stored_time(committed_at(event));
         let Some(change) = fact_change(user_id.as_str(), user_event, at) else {
             return Ok(None);
@@ -276,6 +284,11 @@ impl RebuildFold for FactsFold {
         else {
             return;
         };
+        if matches!(event, UserMemoryEvent::UserForgotten { .. }) {
+            self.facts
+                .retain(|(t, u, _), _| t != tenant.as_str() || u != user_id.as_str());
+            return;
+        }
         let Some(change) = fact_change(user_id.as_str(), event, stored_time(at)) else {
             return;
         };

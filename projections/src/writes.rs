@@ -89,6 +89,15 @@ pub trait ReadModelWrites: Send {
     ) -> Result<(), ProjectionError>;
 
     /// Removes every turn of the user (they asked to be forgotten).
+    /// Deletes every fact row of a forgotten user, and the cached vectors of their texts (a
+    /// hash of a short text can be confirmed by guessing it).
+    async fn forget_facts(
+        &mut self,
+        tables: TableSet,
+        tenant: &str,
+        user_id: &str,
+    ) -> Result<(), ProjectionError>;
+
     async fn forget_episodes(
         &mut self,
         tables: TableSet,

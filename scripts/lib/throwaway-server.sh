@@ -33,7 +33,8 @@ start_throwaway_server() {
     psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $THROWAWAY_DB"
     store=(PIKA_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$THROWAWAY_DB"
       PIKA_REDIS_URL="redis://127.0.0.1:6379" PIKA_REDIS_PREFIX="$run"
-      PIKA_AMQP_URL="amqp://guest:guest@127.0.0.1:5672/%2f" PIKA_AMQP_QUEUE_PREFIX="$run")
+      PIKA_AMQP_URL="amqp://guest:guest@127.0.0.1:5672/%2f" PIKA_AMQP_QUEUE_PREFIX="$run"
+      PIKA_MASTER_KEY="$(head -c 32 /dev/urandom | base64)")
   fi
   env "${store[@]}" PIKA_HTTP_ADDR="127.0.0.1:$port" \
     PIKA_API_KEYS="$name:$SERVER_SECRET${THROWAWAY_EXTRA_KEYS:+,$THROWAWAY_EXTRA_KEYS}" \

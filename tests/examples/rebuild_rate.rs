@@ -28,7 +28,11 @@ async fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(100_000);
     let (_database, pool) = TestDatabase::migrated().await;
-    let model = Arc::new(WriteModel::postgres(pool.clone(), RetryPolicy::default()));
+    let model = Arc::new(WriteModel::postgres(
+        pool.clone(),
+        pika_tests::pg_data_keys(&pool),
+        RetryPolicy::default(),
+    ));
     let tenant = TenantId::parse("bench").expect("tenant");
     let started = Instant::now();
     let mut writers = Vec::new();
@@ -54,7 +58,7 @@ async fn main() {
         started.elapsed().as_secs_f64()
     );
 
-    let log = PostgresEventLog::new(pool.clone());
+    let log = PostgresEventLog::new(pool.clone(), pika_tests::pg_data_keys(&pool));
     let daemon = ProjectionDaemon::new(
         pool.clone(),
         Arc::new(log.clone()),
@@ -75,7 +79,7 @@ async fn main() {
     for projection in all_projections() {
         let name = projection.name();
         let started = Instant::now();
-        let report = PostgresRebuilder::new(pool.clone())
+        let report = PostgresRebuilder::new(pool.clone(), pika_tests::pg_data_keys(&pool))
             .rebuild(projection, &mut |_| {})
             .await
             .expect("rebuild");

@@ -96,7 +96,11 @@ async fn seed(args: &Args, tenant: &TenantId, users: usize, count: usize) {
                 .await
                 .expect("embedded database");
             (
-                WriteModel::sqlite(pool.clone(), RetryPolicy::default()),
+                WriteModel::sqlite(
+                    pool.clone(),
+                    std::sync::Arc::new(pika_tests::sqlite_data_keys(&pool)),
+                    RetryPolicy::default(),
+                ),
                 Arc::new(SqliteEmbeddingCache::new(pool)),
             )
         }
@@ -105,7 +109,11 @@ async fn seed(args: &Args, tenant: &TenantId, users: usize, count: usize) {
                 .await
                 .expect("database");
             (
-                WriteModel::postgres(pool.clone(), RetryPolicy::default()),
+                WriteModel::postgres(
+                    pool.clone(),
+                    pika_tests::pg_data_keys(&pool),
+                    RetryPolicy::default(),
+                ),
                 Arc::new(PostgresEmbeddingCache::new(pool)),
             )
         }

@@ -165,6 +165,27 @@ pub fn unique_prefix() -> String {
     format!("pika-test-{}", &Uuid::new_v4().simple().to_string()[..12])
 }
 
+/// The master key of every scaled-out test app and of the stores tests build by hand (hex).
+pub const TEST_MASTER_KEY: &str =
+    "7e1b0c5a9d3f4e2a8b6c0d1e2f3a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c";
+
+pub fn master_key() -> std::sync::Arc<pika_domain::MasterKey> {
+    std::sync::Arc::new(pika_domain::MasterKey::parse(TEST_MASTER_KEY).expect("a valid key"))
+}
+
+/// The data keys of a test database, as the service builds them.
+pub fn pg_data_keys(pool: &PgPool) -> std::sync::Arc<dyn pika_domain::DataKeyStore> {
+    std::sync::Arc::new(pika_projections::data_keys::PostgresDataKeys::new(
+        pool.clone(),
+        master_key(),
+    ))
+}
+
+/// The data keys of an embedded test file, as the service builds them.
+pub fn sqlite_data_keys(pool: &sqlx::SqlitePool) -> pika_projections::data_keys::SqliteDataKeys {
+    pika_projections::data_keys::SqliteDataKeys::new(pool.clone(), master_key())
+}
+
 /// The configuration of a test app: real servers, this test's database and prefixes, port 0.
 pub fn test_settings(database: &TestDatabase, prefix: &str) -> HashMap<String, String> {
     [
@@ -176,6 +197,7 @@ pub fn test_settings(database: &TestDatabase, prefix: &str) -> HashMap<String, S
         ("PIKA_AMQP_URL", amqp_url()),
         ("PIKA_AMQP_QUEUE_PREFIX", prefix.to_owned()),
         ("PIKA_API_KEYS", format!("{TEST_TENANT}:{TEST_API_SECRET}")),
+        ("PIKA_MASTER_KEY", TEST_MASTER_KEY.to_owned()),
         ("PIKA_LOG_FORMAT", "text".to_owned()),
         ("PIKA_MODEL_DIR", model_dir()),
         ("PIKA_ONNXRUNTIME_LIBRARY", onnxruntime_library()),
@@ -267,7 +289,13 @@ impl TestApp {
         let prefix = unique_prefix();
         let data_dir = std::sync::Arc::new(data_dir::TestDataDir::new());
         let mut settings = test_settings(&database, &prefix);
-        for name in ["PIKA_DATABASE_URL", "PIKA_REDIS_URL", "PIKA_AMQP_URL"] {
+        // The embedded mode makes its own master key file, as it does on a fresh machine.
+        for name in [
+            "PIKA_DATABASE_URL",
+            "PIKA_REDIS_URL",
+            "PIKA_AMQP_URL",
+            "PIKA_MASTER_KEY",
+        ] {
             settings.remove(name);
         }
         settings.insert(

@@ -35,7 +35,11 @@ async fn fifty_concurrent_commands_from_five_write_models_are_each_applied_once(
     let mut models = Vec::new();
     for _ in 0..5 {
         let own_pool = connect_sqlite(dir.path(), 2).await.unwrap();
-        models.push(Arc::new(WriteModel::sqlite(own_pool, patient_retry())));
+        models.push(Arc::new(WriteModel::sqlite(
+            own_pool.clone(),
+            std::sync::Arc::new(pika_tests::sqlite_data_keys(&own_pool)),
+            patient_retry(),
+        )));
     }
     let kid = user("kid-concurrent");
     fifty_concurrent_adds(&models, &kid).await;
@@ -53,7 +57,11 @@ async fn fifty_concurrent_commands_from_five_write_models_are_each_applied_once(
 async fn positions_follow_commit_order_and_carry_the_commit_metadata() {
     let dir = TestDataDir::new();
     let pool = migrated(&dir).await;
-    let model = WriteModel::sqlite(pool.clone(), RetryPolicy::default());
+    let model = WriteModel::sqlite(
+        pool.clone(),
+        std::sync::Arc::new(pika_tests::sqlite_data_keys(&pool)),
+        RetryPolicy::default(),
+    );
     let kid = user("kid-order");
     two_commits_of_five_events(&model, &kid).await;
 
@@ -80,7 +88,11 @@ async fn positions_follow_commit_order_and_carry_the_commit_metadata() {
 async fn a_rule_violation_is_rejected_and_writes_nothing() {
     let dir = TestDataDir::new();
     let pool = migrated(&dir).await;
-    let model = WriteModel::sqlite(pool.clone(), RetryPolicy::default());
+    let model = WriteModel::sqlite(
+        pool.clone(),
+        std::sync::Arc::new(pika_tests::sqlite_data_keys(&pool)),
+        RetryPolicy::default(),
+    );
     let kid = user("kid-rules");
     let outcome = model
         .execute_user_memory(
@@ -110,7 +122,11 @@ async fn a_long_history_loads_from_its_snapshot_after_a_restart() {
     let kid = user("kid-snapshot");
     let events = {
         let pool = migrated(&dir).await;
-        let model = WriteModel::sqlite(pool.clone(), RetryPolicy::default());
+        let model = WriteModel::sqlite(
+            pool.clone(),
+            std::sync::Arc::new(pika_tests::sqlite_data_keys(&pool)),
+            RetryPolicy::default(),
+        );
         for n in 0..230 {
             model
                 .execute_user_memory(&tenant(), &kid, add(&format!("toy {n}")), &context())
@@ -130,7 +146,11 @@ async fn a_long_history_loads_from_its_snapshot_after_a_restart() {
     .await
     .unwrap();
     assert_eq!(snapshot, (200, 2), "a snapshot every 100 events");
-    let model = WriteModel::sqlite(pool, RetryPolicy::default());
+    let model = WriteModel::sqlite(
+        pool.clone(),
+        std::sync::Arc::new(pika_tests::sqlite_data_keys(&pool)),
+        RetryPolicy::default(),
+    );
     let memory = model.load_user_memory(&tenant(), &kid).await.unwrap();
     assert_eq!(
         memory.live_facts().len(),

@@ -29,7 +29,11 @@ const JOBS: usize = 150;
 
 /// A random history written through the Postgres write model.
 async fn postgres_history(pool: &PgPool) {
-    let model = WriteModel::postgres(pool.clone(), RetryPolicy::default());
+    let model = WriteModel::postgres(
+        pool.clone(),
+        pika_tests::pg_data_keys(pool),
+        RetryPolicy::default(),
+    );
     let tenant = TenantId::parse("acme").unwrap();
     let mut rng = StdRng::seed_from_u64(7);
     for _ in 0..JOBS {
@@ -39,8 +43,29 @@ async fn postgres_history(pool: &PgPool) {
     }
 }
 
-/// Copies the Postgres log into the SQLite file, positions included.
+/// Copies the Postgres log into the SQLite file, positions included, with the data keys that
+/// open it. The guard against writing with a destroyed key is for new commits; a copy of a log
+/// holds events of forgotten users, sealed with keys that are gone, so it is lifted here.
 async fn copy_log(from: &PgPool, to: &SqlitePool) -> usize {
+    let keys: Vec<(uuid::Uuid, String, String, Vec<u8>)> =
+        sqlx::query_as("SELECT key_id, owner, scope, wrapped FROM data_keys")
+            .fetch_all(from)
+            .await
+            .unwrap();
+    for (id, owner, scope, wrapped) in keys {
+        sqlx::query("INSERT INTO data_keys (key_id, owner, scope, wrapped) VALUES (?, ?, ?, ?)")
+            .bind(id.to_string())
+            .bind(owner)
+            .bind(scope)
+            .bind(wrapped)
+            .execute(to)
+            .await
+            .unwrap();
+    }
+    sqlx::query("DROP TRIGGER events_refuse_destroyed_key")
+        .execute(to)
+        .await
+        .unwrap();
     let rows = sqlx::query(
         "SELECT global_position, aggregate_type, aggregate_id, sequence, event_type,
                 event_version, payload::text AS payload, metadata::text AS metadata
@@ -246,7 +271,10 @@ async fn same_log_in_both() -> SameLog {
     postgres_history(&pg).await;
     let daemon = ProjectionDaemon::new(
         pg.clone(),
-        Arc::new(PostgresEventLog::new(pg.clone())),
+        Arc::new(PostgresEventLog::new(
+            pg.clone(),
+            pika_tests::pg_data_keys(&pg),
+        )),
         all_projections(),
         DaemonSettings::default(),
     );
@@ -256,13 +284,21 @@ async fn same_log_in_both() -> SameLog {
     let sqlite = embedded(&dir).await;
     let events = copy_log(&pg, &sqlite).await;
     let half = {
-        let projector = EmbeddedProjector::new(sqlite.clone(), all_projections());
+        let projector = EmbeddedProjector::new(
+            sqlite.clone(),
+            pika_tests::sqlite_data_keys(&sqlite),
+            all_projections(),
+        );
         projector.apply_next_batch().await.unwrap()
     };
     assert!(half > 0 && half < events, "{half} of {events}");
     sqlite.close().await;
     let sqlite = embedded(&dir).await;
-    let projector = EmbeddedProjector::new(sqlite.clone(), all_projections());
+    let projector = EmbeddedProjector::new(
+        sqlite.clone(),
+        pika_tests::sqlite_data_keys(&sqlite),
+        all_projections(),
+    );
     assert_eq!(
         projector.catch_up().await.unwrap() + half,
         events,
@@ -315,7 +351,11 @@ async fn the_embedded_read_models_equal_the_postgres_ones_for_the_same_log_acros
 async fn a_batch_that_fails_leaves_nothing_and_is_applied_once_when_it_can_be() {
     let dir = TestDataDir::new();
     let pool = embedded(&dir).await;
-    let model = WriteModel::sqlite(pool.clone(), RetryPolicy::default());
+    let model = WriteModel::sqlite(
+        pool.clone(),
+        std::sync::Arc::new(pika_tests::sqlite_data_keys(&pool)),
+        RetryPolicy::default(),
+    );
     let tenant = TenantId::parse("acme").unwrap();
     let mut rng = StdRng::seed_from_u64(3);
     random_job(&model, &mut rng, &tenant, &UserId::parse("kid").unwrap(), 5).await;
@@ -332,7 +372,11 @@ async fn a_batch_that_fails_leaves_nothing_and_is_applied_once_when_it_can_be() 
     .await
     .unwrap();
 
-    let projector = EmbeddedProjector::new(pool.clone(), all_projections());
+    let projector = EmbeddedProjector::new(
+        pool.clone(),
+        pika_tests::sqlite_data_keys(&pool),
+        all_projections(),
+    );
     let error = projector
         .catch_up()
         .await
@@ -365,8 +409,11 @@ fn same<T: serde::Serialize>(value: &T) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_read_question_gets_the_same_answer_from_both_backends() {
     let SameLog { pg, sqlite, .. } = &same_log_in_both().await;
-    let postgres = PostgresReadStore::new(pg.clone());
-    let embedded = SqliteReadStore::new(sqlite.clone());
+    let postgres = PostgresReadStore::new(pg.clone(), pika_tests::pg_data_keys(pg));
+    let embedded = SqliteReadStore::new(
+        sqlite.clone(),
+        std::sync::Arc::new(pika_tests::sqlite_data_keys(sqlite)),
+    );
     let tenant = TenantId::parse("acme").unwrap();
     let middle: DateTime<Utc> = sqlx::query_scalar(
         "SELECT (metadata ->> 'time')::timestamptz FROM events
@@ -528,7 +575,7 @@ async fn an_embedded_rebuild_reproduces_every_read_model_and_nothing_is_applied_
         .execute(&sqlite)
         .await
         .unwrap();
-    let rebuilder = SqliteRebuilder::new(sqlite.clone());
+    let rebuilder = SqliteRebuilder::new(sqlite.clone(), pika_tests::sqlite_data_keys(&sqlite));
     for projection in all_projections() {
         let mut reported = 0;
         let report = rebuilder
@@ -553,17 +600,24 @@ async fn an_embedded_rebuild_reproduces_every_read_model_and_nothing_is_applied_
     .execute(&sqlite)
     .await
     .unwrap();
-    let projector = EmbeddedProjector::new(sqlite.clone(), all_projections());
+    let projector = EmbeddedProjector::new(
+        sqlite.clone(),
+        pika_tests::sqlite_data_keys(&sqlite),
+        all_projections(),
+    );
     assert_eq!(projector.catch_up().await.unwrap(), events as usize);
     assert_eq!(
         sqlite_rows(&sqlite).await,
         projected,
         "the facts and summary ahead of it were not applied again"
     );
-    let statuses = SqliteReadStore::new(sqlite.clone())
-        .projection_status(&["facts"])
-        .await
-        .unwrap();
+    let statuses = SqliteReadStore::new(
+        sqlite.clone(),
+        std::sync::Arc::new(pika_tests::sqlite_data_keys(&sqlite)),
+    )
+    .projection_status(&["facts"])
+    .await
+    .unwrap();
     assert!(
         statuses.iter().all(|status| status.lag_events == 0),
         "{statuses:?}"

@@ -62,7 +62,11 @@ async fn open(dir: &TestDataDir) -> Embedded {
     let pool = connect_sqlite(dir.path(), 4).await.unwrap();
     migrate_sqlite(&pool).await.unwrap();
     Embedded {
-        model: Arc::new(WriteModel::sqlite(pool.clone(), RetryPolicy::default())),
+        model: Arc::new(WriteModel::sqlite(
+            pool.clone(),
+            std::sync::Arc::new(pika_tests::sqlite_data_keys(&pool)),
+            RetryPolicy::default(),
+        )),
         queue: Arc::new(LocalJobQueue::new(pool)),
     }
 }

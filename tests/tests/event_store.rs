@@ -28,8 +28,10 @@ async fn fifty_concurrent_commands_from_five_processes_are_each_applied_once() {
     // and the retry loop must do the work.
     let mut models = Vec::new();
     for _ in 0..5 {
+        let pool = database.pool(4).await;
         models.push(Arc::new(WriteModel::postgres(
-            database.pool(4).await,
+            pool.clone(),
+            pika_tests::pg_data_keys(&pool),
             patient_retry(),
         )));
     }
@@ -48,7 +50,11 @@ async fn fifty_concurrent_commands_from_five_processes_are_each_applied_once() {
 #[tokio::test]
 async fn events_of_one_commit_share_a_transaction_and_positions_increase() {
     let (_database, pool) = TestDatabase::migrated().await;
-    let model = WriteModel::postgres(pool.clone(), RetryPolicy::default());
+    let model = WriteModel::postgres(
+        pool.clone(),
+        pika_tests::pg_data_keys(&pool),
+        RetryPolicy::default(),
+    );
     let kid = user("kid-order");
     two_commits_of_five_events(&model, &kid).await;
 
@@ -104,7 +110,11 @@ async fn hold_next_sequence(
 async fn a_conflict_is_retried_with_fresh_state_and_reported_when_retries_run_out() {
     let (_database, pool) = TestDatabase::migrated().await;
     let kid = user("kid-conflict");
-    let patient = Arc::new(WriteModel::postgres(pool.clone(), RetryPolicy::default()));
+    let patient = Arc::new(WriteModel::postgres(
+        pool.clone(),
+        pika_tests::pg_data_keys(&pool),
+        RetryPolicy::default(),
+    ));
     patient
         .execute_user_memory(&tenant(), &kid, add("first"), &context())
         .await
@@ -132,6 +142,7 @@ async fn a_conflict_is_retried_with_fresh_state_and_reported_when_retries_run_ou
     // With one attempt only, the same collision is a clear error and writes nothing.
     let impatient = Arc::new(WriteModel::postgres(
         pool.clone(),
+        pika_tests::pg_data_keys(&pool),
         RetryPolicy {
             max_attempts: 1,
             ..RetryPolicy::default()
@@ -166,7 +177,11 @@ async fn a_conflict_is_retried_with_fresh_state_and_reported_when_retries_run_ou
 #[tokio::test]
 async fn a_rule_violation_is_rejected_and_writes_nothing() {
     let (_database, pool) = TestDatabase::migrated().await;
-    let model = WriteModel::postgres(pool.clone(), RetryPolicy::default());
+    let model = WriteModel::postgres(
+        pool.clone(),
+        pika_tests::pg_data_keys(&pool),
+        RetryPolicy::default(),
+    );
     let kid = user("kid-rejected");
     let missing = FactId::generate();
     let retract = UserMemoryCommand::RetractFact {
@@ -190,7 +205,11 @@ async fn a_rule_violation_is_rejected_and_writes_nothing() {
 #[tokio::test]
 async fn tenants_never_share_an_aggregate() {
     let (_database, pool) = TestDatabase::migrated().await;
-    let model = WriteModel::postgres(pool.clone(), RetryPolicy::default());
+    let model = WriteModel::postgres(
+        pool.clone(),
+        pika_tests::pg_data_keys(&pool),
+        RetryPolicy::default(),
+    );
     let kid = user("same-user-id");
     let other = TenantId::parse("other").unwrap();
     model
@@ -220,8 +239,12 @@ async fn read_at_least(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_reader_never_passes_an_event_whose_transaction_is_still_open() {
     let (_database, pool) = TestDatabase::migrated().await;
-    let model = WriteModel::postgres(pool.clone(), RetryPolicy::default());
-    let log = PostgresEventLog::new(pool.clone());
+    let model = WriteModel::postgres(
+        pool.clone(),
+        pika_tests::pg_data_keys(&pool),
+        RetryPolicy::default(),
+    );
+    let log = PostgresEventLog::new(pool.clone(), pika_tests::pg_data_keys(&pool));
     let slow = user("kid-slow");
     model
         .execute_user_memory(&tenant(), &slow, add("first"), &context())
@@ -271,12 +294,16 @@ async fn a_transaction_left_open_in_another_database_does_not_hold_the_log_back(
     // for the whole test...
     let elsewhere = hold_next_sequence(&elsewhere_pool, &user("kid-elsewhere"), 1).await;
     // ...while this database commits after it.
-    let model = WriteModel::postgres(pool.clone(), RetryPolicy::default());
+    let model = WriteModel::postgres(
+        pool.clone(),
+        pika_tests::pg_data_keys(&pool),
+        RetryPolicy::default(),
+    );
     model
         .execute_user_memory(&tenant(), &user("kid-here"), add("x"), &context())
         .await
         .unwrap();
-    let log = PostgresEventLog::new(pool.clone());
+    let log = PostgresEventLog::new(pool.clone(), pika_tests::pg_data_keys(&pool));
     let events = read_at_least(&log, LogPosition::default(), 1).await;
     assert_eq!(events.len(), 1);
     elsewhere.rollback().await.unwrap();

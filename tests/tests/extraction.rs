@@ -219,7 +219,11 @@ fn message(tenant: &TenantId, job_id: JobId) -> Vec<u8> {
 #[tokio::test]
 async fn a_message_delivered_twice_applies_its_facts_once() {
     let (_database, pool) = TestDatabase::migrated().await;
-    let model = Arc::new(WriteModel::postgres(pool, RetryPolicy::default()));
+    let model = Arc::new(WriteModel::postgres(
+        pool.clone(),
+        pika_tests::pg_data_keys(&pool),
+        RetryPolicy::default(),
+    ));
     let worker = worker(model.clone());
     let (tenant, job_id) = submitted_job(&model, "kid-twice").await;
     assert_eq!(
@@ -242,7 +246,11 @@ async fn a_message_delivered_twice_applies_its_facts_once() {
 #[tokio::test]
 async fn a_job_whose_worker_died_before_acking_completes_once_on_redelivery() {
     let (_database, pool) = TestDatabase::migrated().await;
-    let model = Arc::new(WriteModel::postgres(pool, RetryPolicy::default()));
+    let model = Arc::new(WriteModel::postgres(
+        pool.clone(),
+        pika_tests::pg_data_keys(&pool),
+        RetryPolicy::default(),
+    ));
     let (tenant, job_id) = submitted_job(&model, "kid-crash").await;
     let queue = AmqpJobQueue::new(amqp_url(), &pika_tests::unique_prefix());
     queue
@@ -315,11 +323,17 @@ struct Outage {
 impl Outage {
     async fn of(kid: &str) -> Self {
         let (database, pool) = TestDatabase::migrated().await;
-        let model = Arc::new(WriteModel::postgres(pool, RetryPolicy::default()));
+        let model = Arc::new(WriteModel::postgres(
+            pool.clone(),
+            pika_tests::pg_data_keys(&pool),
+            RetryPolicy::default(),
+        ));
         let (tenant, job_id) = submitted_job(&model, kid).await;
         let proxy = TcpProxy::start(&host_port(&database.url), true).await;
+        let through_pool = pool_through(&database, &proxy).await;
         let through = WriteModel::postgres(
-            pool_through(&database, &proxy).await,
+            through_pool.clone(),
+            pika_tests::pg_data_keys(&through_pool),
             RetryPolicy::default(),
         );
         Self {
@@ -435,7 +449,11 @@ async fn fill_memory(model: &WriteModel, tenant: &TenantId, user: &UserId) {
 #[tokio::test]
 async fn a_job_a_domain_rule_refuses_is_dead_lettered_at_once_with_the_rules_reason() {
     let (_database, pool) = TestDatabase::migrated().await;
-    let model = Arc::new(WriteModel::postgres(pool, RetryPolicy::default()));
+    let model = Arc::new(WriteModel::postgres(
+        pool.clone(),
+        pika_tests::pg_data_keys(&pool),
+        RetryPolicy::default(),
+    ));
     let (tenant, job_id) = submitted_job(&model, "kid-full").await;
     let user = UserId::parse("kid-full").unwrap();
     fill_memory(&model, &tenant, &user).await;

@@ -20,6 +20,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/v1/facts/{fact_id}", "patch"),
     ("/v1/facts/{fact_id}", "delete"),
     ("/v1/facts/{fact_id}/history", "get"),
+    ("/v1/users/{user_id}/export", "get"),
     ("/v1/ping/", "get"),
     ("/v3/memories/add/", "post"),
     ("/v1/memories/", "post"),

@@ -52,7 +52,7 @@ fn fast_settings() -> DaemonSettings {
 
 /// Waits until `count` events lie below the oldest running transaction of the cluster.
 async fn readable_events(pool: &PgPool, count: usize) {
-    let log = PostgresEventLog::new(pool.clone());
+    let log = PostgresEventLog::new(pool.clone(), pika_tests::pg_data_keys(pool));
     for _ in 0..500 {
         let events = log.read_after(LogPosition::default(), 1_000).await.unwrap();
         if events.len() >= count {
@@ -66,7 +66,10 @@ async fn readable_events(pool: &PgPool, count: usize) {
 fn daemon(pool: &PgPool, projections: Vec<Arc<dyn Projection>>) -> Arc<ProjectionDaemon> {
     Arc::new(ProjectionDaemon::new(
         pool.clone(),
-        Arc::new(PostgresEventLog::new(pool.clone())),
+        Arc::new(PostgresEventLog::new(
+            pool.clone(),
+            pika_tests::pg_data_keys(pool),
+        )),
         projections,
         fast_settings(),
     ))
@@ -123,7 +126,11 @@ async fn add(model: &WriteModel, kid: &UserId, key: &str, value: &str) -> FactId
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_waits_for_a_slow_transaction_and_then_applies_both_in_order() {
     let (_database, pool) = TestDatabase::migrated().await;
-    let model = WriteModel::postgres(pool.clone(), RetryPolicy::default());
+    let model = WriteModel::postgres(
+        pool.clone(),
+        pika_tests::pg_data_keys(&pool),
+        RetryPolicy::default(),
+    );
     let (stop, task) = start(daemon(&pool, vec![Arc::new(FactsProjection)]));
     let slow = user("kid-slow");
     add(&model, &slow, "name", "Minh").await;
@@ -221,7 +228,11 @@ impl Projection for CrashingFacts {
 #[tokio::test]
 async fn a_batch_aborted_before_commit_leaves_nothing_and_is_applied_once_on_restart() {
     let (_database, pool) = TestDatabase::migrated().await;
-    let model = WriteModel::postgres(pool.clone(), RetryPolicy::default());
+    let model = WriteModel::postgres(
+        pool.clone(),
+        pika_tests::pg_data_keys(&pool),
+        RetryPolicy::default(),
+    );
     let kid = user("kid-crash");
     add(&model, &kid, "name", "Lan").await;
     add(&model, &kid, "pet.dog", "Max").await;
@@ -258,7 +269,11 @@ async fn a_batch_aborted_before_commit_leaves_nothing_and_is_applied_once_on_res
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_daemons_apply_each_event_once_and_one_takes_over_when_the_other_dies() {
     let (database, pool) = TestDatabase::migrated().await;
-    let model = Arc::new(WriteModel::postgres(pool.clone(), RetryPolicy::default()));
+    let model = Arc::new(WriteModel::postgres(
+        pool.clone(),
+        pika_tests::pg_data_keys(&pool),
+        RetryPolicy::default(),
+    ));
     let first_pool = database.pool(4).await;
     let second_pool = database.pool(4).await;
     let (_stop_first, first) = start(daemon(&first_pool, all_projections()));
@@ -305,7 +320,11 @@ async fn two_daemons_apply_each_event_once_and_one_takes_over_when_the_other_die
 #[tokio::test]
 async fn a_fact_history_lists_every_version_and_as_of_returns_the_value_of_the_time() {
     let (_database, pool) = TestDatabase::migrated().await;
-    let model = WriteModel::postgres(pool.clone(), RetryPolicy::default());
+    let model = WriteModel::postgres(
+        pool.clone(),
+        pika_tests::pg_data_keys(&pool),
+        RetryPolicy::default(),
+    );
     let kid = user("kid-history");
     let pause = Duration::from_millis(30);
     let fact = add(&model, &kid, "favorite.food", "phở").await;
@@ -401,7 +420,11 @@ impl Projection for AlwaysFailing {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_projection_waits_out_its_backoff_while_events_keep_coming() {
     let (_database, pool) = TestDatabase::migrated().await;
-    let model = WriteModel::postgres(pool.clone(), RetryPolicy::default());
+    let model = WriteModel::postgres(
+        pool.clone(),
+        pika_tests::pg_data_keys(&pool),
+        RetryPolicy::default(),
+    );
     let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let failing = Arc::new(AlwaysFailing {
         attempts: attempts.clone(),
@@ -454,7 +477,7 @@ async fn the_batch_read_walks_the_tail_index_without_sorting() {
 }
 
 fn reads(pool: &PgPool) -> PostgresReadStore {
-    PostgresReadStore::new(pool.clone())
+    PostgresReadStore::new(pool.clone(), pika_tests::pg_data_keys(pool))
 }
 
 async fn live_facts(

@@ -61,7 +61,11 @@ async fn facts_history_and_as_of_are_served_per_tenant() {
     })
     .await;
     let pool = app.database.pool(2).await;
-    let model = WriteModel::postgres(pool, RetryPolicy::default());
+    let model = WriteModel::postgres(
+        pool.clone(),
+        pika_tests::pg_data_keys(&pool),
+        RetryPolicy::default(),
+    );
     let tenant = TenantId::parse(pika_tests::TEST_TENANT).unwrap();
     let kid = UserId::parse("be-an").unwrap();
     let context = CommandContext::new("req-http", "test");

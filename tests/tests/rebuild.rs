@@ -18,7 +18,11 @@ const MIN_EVENTS: i64 = 10_000;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebuild_after_a_random_history_equals_the_live_tables_row_for_row() {
     let (_database, pool) = TestDatabase::migrated().await;
-    let model = Arc::new(WriteModel::postgres(pool.clone(), RetryPolicy::default()));
+    let model = Arc::new(WriteModel::postgres(
+        pool.clone(),
+        pika_tests::pg_data_keys(&pool),
+        RetryPolicy::default(),
+    ));
     let tenant = TenantId::parse("acme").unwrap();
     let mut writers = Vec::new();
     for worker in 0..4 {
@@ -51,7 +55,7 @@ async fn a_rebuild_after_a_random_history_equals_the_live_tables_row_for_row() {
     .unwrap();
     assert_eq!(users, USERS as i64);
 
-    let log = PostgresEventLog::new(pool.clone());
+    let log = PostgresEventLog::new(pool.clone(), pika_tests::pg_data_keys(&pool));
     let daemon = ProjectionDaemon::new(
         pool.clone(),
         Arc::new(log.clone()),
@@ -71,7 +75,7 @@ async fn a_rebuild_after_a_random_history_equals_the_live_tables_row_for_row() {
     let indexes_before = index_names(&pool).await;
     for projection in all_projections() {
         let mut reported = 0;
-        let report = PostgresRebuilder::new(pool.clone())
+        let report = PostgresRebuilder::new(pool.clone(), pika_tests::pg_data_keys(&pool))
             .rebuild(projection, &mut |n| reported += n)
             .await
             .unwrap();

@@ -131,7 +131,11 @@ async fn with_redis_cut_searches_answer_and_changes_made_meanwhile_are_seen_afte
 /// Writes facts straight through the write side, with their vectors, as the worker would.
 async fn seed(app: &TestApp, user: &str, facts: &[(String, String, String)]) {
     let pool = app.database.pool(4).await;
-    let model = WriteModel::postgres(pool.clone(), RetryPolicy::default());
+    let model = WriteModel::postgres(
+        pool.clone(),
+        pika_tests::pg_data_keys(&pool),
+        RetryPolicy::default(),
+    );
     let embeddings = FactEmbeddings::new(
         pika_tests::embedder(),
         Arc::new(pika_worker::embedding::postgres_cache::PostgresEmbeddingCache::new(pool.clone())),
@@ -382,7 +386,8 @@ async fn after_changes_a_refreshed_index_answers_as_a_full_load_does() {
         ids.push(written["fact_id"].as_str().unwrap().to_owned());
     }
     assert_eq!(search(&app, user, "dog").await.1[0], "Max");
-    let reads = PostgresReadStore::new(app.database.pool(2).await);
+    let pool = app.database.pool(2).await;
+    let reads = PostgresReadStore::new(pool.clone(), pika_tests::pg_data_keys(&pool));
     let tenant = TEST_TENANT;
     let model = pika_worker::embedding::local::MODEL_NAME;
     let before = reads.load_index(tenant, user, model).await.unwrap();

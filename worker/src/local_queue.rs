@@ -125,7 +125,7 @@ impl LocalJobQueue {
         backoff: &Backoff,
     ) -> Result<(), sqlx::Error> {
         let query = match outcome {
-            Outcome::Completed | Outcome::Duplicate => {
+            Outcome::Completed | Outcome::Duplicate | Outcome::Skipped { .. } => {
                 sqlx::query("DELETE FROM job_queue WHERE id = ?").bind(job.id)
             }
             Outcome::Retry { attempt, .. } => sqlx::query(

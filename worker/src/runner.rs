@@ -19,8 +19,8 @@ use pika_commands::{Backoff, CommandContext, CommandError, WriteModel};
 use pika_domain::job_queue::JobMessage;
 use pika_domain::{
     Conversation, ExtractionCounts, ExtractionJob, ExtractionJobCommand, ExtractionJobError,
-    FactOperation, JobId, JobStatus, TenantId, UserId, UserMemory, UserMemoryCommand,
-    UserMemoryError,
+    FactOperation, JobId, JobStatus, JobSubmission, TenantId, UserId, UserMemory,
+    UserMemoryCommand, UserMemoryError,
 };
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -83,6 +83,10 @@ const DECISION_TRIES: usize = 3;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Completed,
+    /// Not run, by design: its user was forgotten. Acknowledged, never retried.
+    Skipped {
+        reason: String,
+    },
     /// Already finished (a redelivery, or another worker got there first).
     Duplicate,
     Retry {
@@ -98,6 +102,7 @@ pub enum Outcome {
 pub(crate) fn record_outcome(outcome: &Outcome) {
     let label = match outcome {
         Outcome::Completed => "completed",
+        Outcome::Skipped { .. } => "skipped",
         Outcome::Duplicate => "duplicate",
         Outcome::Retry { .. } => "retried",
         Outcome::DeadLetter { .. } => "dead_lettered",
@@ -106,6 +111,7 @@ pub(crate) fn record_outcome(outcome: &Outcome) {
     match outcome {
         Outcome::Retry { attempt, reason } => warn!(attempt, %reason, "job will be retried"),
         Outcome::DeadLetter { reason } => warn!(%reason, "job dead-lettered"),
+        Outcome::Skipped { reason } => info!(%reason, "job skipped"),
         Outcome::Completed | Outcome::Duplicate => {}
     }
 }
@@ -332,7 +338,7 @@ impl ExtractionWorker {
     ) -> Result<(), String> {
         record_outcome(outcome);
         match outcome {
-            Outcome::Completed | Outcome::Duplicate => Ok(()),
+            Outcome::Completed | Outcome::Duplicate | Outcome::Skipped { .. } => Ok(()),
             Outcome::Retry { attempt, reason } => {
                 let outgoing = Outgoing {
                     headers: vec![
@@ -404,6 +410,8 @@ enum Halt {
     },
     /// The job must not run again; `state` is how the job is left.
     Permanent { reason: String, state: FinalState },
+    /// The job was recorded as skipped (its user was forgotten).
+    Skipped { reason: String },
 }
 
 impl Halt {
@@ -455,6 +463,7 @@ impl JobRun<'_> {
         match self.run(&mut turn).await {
             Ok(()) => Outcome::Completed,
             Err(Halt::Finished) => Outcome::Duplicate,
+            Err(Halt::Skipped { reason }) => Outcome::Skipped { reason },
             Err(Halt::Transient {
                 attempt,
                 limit,
@@ -477,6 +486,9 @@ impl JobRun<'_> {
     async fn run(&self, turn: &mut Turn) -> Result<(), Halt> {
         self.check_deliveries_left()?;
         let job = self.load_runnable_job().await?;
+        if job.submission().is_some_and(JobSubmission::was_shredded) {
+            return self.skip_forgotten().await;
+        }
         self.start().await?;
         let submission = job
             .submission()
@@ -516,11 +528,33 @@ impl JobRun<'_> {
         let attempts = job.attempts();
         match job.status() {
             JobStatus::Unknown => Err(Halt::dead_letter(format!("unknown job {}", self.job_id))),
-            JobStatus::Completed | JobStatus::DeadLettered => Err(Halt::Finished),
+            JobStatus::Completed | JobStatus::DeadLettered | JobStatus::Skipped => {
+                Err(Halt::Finished)
+            }
             _ if attempts >= self.worker.policy.max_attempts => Err(Halt::dead_letter(format!(
                 "gave up after {attempts} attempts"
             ))),
             JobStatus::Queued | JobStatus::Running | JobStatus::Failed => Ok(job),
+        }
+    }
+
+    /// The conversation's key was destroyed after this job was submitted (the user was
+    /// forgotten, or retention expired it): what was said is gone, and running the job would
+    /// bring back what was erased.
+    async fn skip_forgotten(&self) -> Result<(), Halt> {
+        let reason = "skipped: its conversation was erased before it ran (the user was \
+                      forgotten, or conversation retention expired it)"
+            .to_owned();
+        let command = ExtractionJobCommand::Skip {
+            reason: reason.clone(),
+        };
+        match self.execute(command).await {
+            Ok(()) => Err(Halt::Skipped { reason }),
+            Err(CommandError::Rejected(ExtractionJobError::IllegalTransition { .. })) => {
+                Err(Halt::Finished)
+            }
+            Err(CommandError::Rejected(error)) => Err(Halt::dead_letter(error.to_string())),
+            Err(error) => Err(self.infrastructure(error)),
         }
     }
 

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use async_trait::async_trait;
 use pika_commands::{RetryPolicy, WriteModel, postgres as store};
-use pika_domain::EmbeddingCache;
+use pika_domain::{DataKeyStore, EmbeddingCache};
+use pika_projections::data_keys::PostgresDataKeys;
 use pika_projections::jobs::JobDispatcher;
 use pika_projections::postgres::{PostgresReadStore, PostgresRebuilder};
 use pika_projections::{
@@ -33,6 +34,7 @@ use pika_projections::query::invalidation::{CacheInvalidation, evict_on_announce
 #[derive(Debug, Clone)]
 pub(super) struct PostgresBackend {
     pool: PgPool,
+    keys: PostgresDataKeys,
 }
 
 pub(super) async fn open(
@@ -51,21 +53,34 @@ pub(super) async fn open(
                 config.database_for_logs()
             )
         })?;
-    let backend = PostgresBackend { pool };
+    let keys = PostgresDataKeys::new(pool.clone(), super::master_key(config, options)?);
+    let backend = PostgresBackend { pool, keys };
     if options.migrate {
         backend.migrate().await?;
     }
+    if options.personal_data {
+        backend.keys.check_master_key().await.context(
+        "PIKA_MASTER_KEY does not open the data keys stored in PIKA_DATABASE_URL: it is not the \
+         key this database was sealed with",
+        )?;
+    }
     Ok(Arc::new(backend))
+}
+
+impl PostgresBackend {
+    fn data_keys(&self) -> Arc<dyn DataKeyStore> {
+        Arc::new(self.keys.clone())
+    }
 }
 
 #[async_trait]
 impl Backend for PostgresBackend {
     fn reads(&self) -> Arc<dyn ReadStore> {
-        Arc::new(PostgresReadStore::new(self.pool.clone()))
+        Arc::new(PostgresReadStore::new(self.pool.clone(), self.data_keys()))
     }
 
     fn write_model(&self) -> WriteModel {
-        WriteModel::postgres(self.pool.clone(), RetryPolicy::default())
+        WriteModel::postgres(self.pool.clone(), self.data_keys(), RetryPolicy::default())
     }
 
     fn key_store(&self) -> Arc<dyn KeyStore> {
@@ -77,7 +92,11 @@ impl Backend for PostgresBackend {
     }
 
     fn rebuilder(&self) -> Arc<dyn ProjectionRebuilder> {
-        Arc::new(PostgresRebuilder::new(self.pool.clone()))
+        Arc::new(PostgresRebuilder::new(self.pool.clone(), self.data_keys()))
+    }
+
+    fn personal_data(&self) -> Arc<dyn pika_projections::data_keys::PersonalDataAdmin> {
+        Arc::new(self.keys.clone())
     }
 
     async fn migrate(&self) -> anyhow::Result<i64> {
@@ -137,7 +156,7 @@ impl Backend for PostgresBackend {
             }
             let daemon = Arc::new(ProjectionDaemon::new(
                 self.pool.clone(),
-                Arc::new(PostgresEventLog::new(self.pool.clone())),
+                Arc::new(PostgresEventLog::new(self.pool.clone(), self.data_keys())),
                 projections,
                 DaemonSettings::default(),
             ));

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use pika_commands::sqlite::{connect_sqlite, migrate_sqlite};
 use pika_commands::{RetryPolicy, WriteModel};
 use pika_domain::EmbeddingCache;
+use pika_projections::data_keys::SqliteDataKeys;
 use pika_projections::sqlite::{EmbeddedProjector, SqliteReadStore, SqliteRebuilder};
 use pika_projections::{ProjectionRebuilder, ReadStore, all_projections};
 use pika_worker::embedding::sqlite_cache::SqliteEmbeddingCache;
@@ -30,6 +31,7 @@ const EMBEDDED_CONNECTIONS: u32 = 8;
 #[derive(Debug, Clone)]
 pub(super) struct SqliteBackend {
     pool: SqlitePool,
+    keys: SqliteDataKeys,
     visibility_gate: Arc<RwLock<()>>,
 }
 
@@ -57,13 +59,24 @@ pub(super) async fn open(
                 config.data_dir.display()
             )
         })?;
+    let keys = SqliteDataKeys::new(pool.clone(), super::master_key(config, options)?);
     let backend = SqliteBackend {
         pool,
+        keys,
         visibility_gate: Arc::default(),
     };
     // The embedded file is always brought up to date: there is no separate deployment step
     // that could do it, and a tool reading an older file would misread it.
     backend.migrate().await?;
+    if options.personal_data {
+        backend.keys.check_master_key().await.with_context(|| {
+            format!(
+                "the master key (PIKA_MASTER_KEY, PIKA_MASTER_KEY_FILE or {}/master.key) does not \
+             open the data keys in PIKA_DATA_DIR: it is not the key this data was sealed with",
+                config.data_dir.display()
+            )
+        })?;
+    }
     tracing::info!(data_dir = %config.data_dir.display(), "embedded mode: one SQLite file, caches and job queue in process");
     Ok(Arc::new(backend))
 }
@@ -71,11 +84,18 @@ pub(super) async fn open(
 #[async_trait]
 impl Backend for SqliteBackend {
     fn reads(&self) -> Arc<dyn ReadStore> {
-        Arc::new(SqliteReadStore::new(self.pool.clone()))
+        Arc::new(SqliteReadStore::new(
+            self.pool.clone(),
+            Arc::new(self.keys.clone()),
+        ))
     }
 
     fn write_model(&self) -> WriteModel {
-        WriteModel::sqlite(self.pool.clone(), RetryPolicy::default())
+        WriteModel::sqlite(
+            self.pool.clone(),
+            Arc::new(self.keys.clone()),
+            RetryPolicy::default(),
+        )
     }
 
     fn key_store(&self) -> Arc<dyn KeyStore> {
@@ -87,7 +107,11 @@ impl Backend for SqliteBackend {
     }
 
     fn rebuilder(&self) -> Arc<dyn ProjectionRebuilder> {
-        Arc::new(SqliteRebuilder::new(self.pool.clone()))
+        Arc::new(SqliteRebuilder::new(self.pool.clone(), self.keys.clone()))
+    }
+
+    fn personal_data(&self) -> Arc<dyn pika_projections::data_keys::PersonalDataAdmin> {
+        Arc::new(self.keys.clone())
     }
 
     async fn migrate(&self) -> anyhow::Result<i64> {
@@ -121,7 +145,7 @@ impl Backend for SqliteBackend {
         }
         let search = state.search.clone();
         let projector = Arc::new(
-            EmbeddedProjector::new(self.pool.clone(), all_projections())
+            EmbeddedProjector::new(self.pool.clone(), self.keys.clone(), all_projections())
                 .with_visibility_gate(self.visibility_gate.clone())
                 .with_progress(state.progress.clone())
                 .with_on_changed(Arc::new(move |user| {

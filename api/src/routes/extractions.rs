@@ -254,7 +254,7 @@ struct JobQuery {
 }
 
 fn finished(status: &str) -> bool {
-    matches!(status, "completed" | "failed" | "dead_lettered")
+    matches!(status, "completed" | "failed" | "dead_lettered" | "skipped")
 }
 
 /// A job's status, attempts, last error, times and result counts.

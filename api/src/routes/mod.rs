@@ -1,4 +1,5 @@
 pub mod episodes;
+pub mod export;
 pub mod extractions;
 pub mod fact_commands;
 pub mod facts;

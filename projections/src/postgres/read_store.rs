@@ -39,11 +39,12 @@ const FACT_COLUMNS: &str = "fact_id, user_id, key, kind, value, text, confidence
 #[derive(Debug, Clone)]
 pub struct PostgresReadStore {
     pool: PgPool,
+    keys: std::sync::Arc<dyn pika_domain::DataKeyStore>,
 }
 
 impl PostgresReadStore {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, keys: std::sync::Arc<dyn pika_domain::DataKeyStore>) -> Self {
+        Self { pool, keys }
     }
 
     async fn events(
@@ -174,6 +175,7 @@ impl ReadStore for PostgresReadStore {
                 query.bind(fact_id.to_string()).bind(format!("{tenant}/"))
             })
             .await?;
+        let events = crate::opening::readable(self.keys.as_ref(), events).await?;
         history_from_events(fact_id, &events)
     }
 
@@ -192,6 +194,7 @@ impl ReadStore for PostgresReadStore {
         let events = self
             .events(&sql, |query| query.bind(user_memory_id(tenant, user)))
             .await?;
+        let events = crate::opening::readable(self.keys.as_ref(), events).await?;
         facts_as_of_events(user, &events, as_of)
     }
 
@@ -421,7 +424,7 @@ impl ReadStore for PostgresReadStore {
         .bind(sequence)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
+        let entries = rows
             .into_iter()
             .map(
                 |(sequence, position, payload, correlation_id)| UserLogEntry {
@@ -431,7 +434,9 @@ impl ReadStore for PostgresReadStore {
                     correlation_id,
                 },
             )
-            .collect())
+            .collect();
+        let aggregate_id = user_memory_id(tenant, user);
+        crate::opening::open_user_log(self.keys.as_ref(), &aggregate_id, entries).await
     }
 
     async fn fact_owner(
@@ -530,7 +535,7 @@ impl ReadStore for PostgresReadStore {
             sqlx::query_scalar("SELECT projection FROM projection_checkpoints")
                 .fetch_all(&self.pool)
                 .await?;
-        let log = PostgresEventLog::new(self.pool.clone());
+        let log = PostgresEventLog::new(self.pool.clone(), self.keys.clone());
         let mut statuses = Vec::new();
         for name in status_names(recorded, expected) {
             statuses.push(status_of(&self.pool, &log, &name).await?);

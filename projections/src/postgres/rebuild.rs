@@ -11,11 +11,14 @@ use futures_util::TryStreamExt;
 use sqlx::PgPool;
 
 use crate::ProjectionError;
-use crate::decode::{decode, decode_parts, parse_commit_time};
-use crate::event_log::{EventLog, LogPosition, PostgresEventLog, RecordedEvent};
+use crate::decode::{DomainEvent, decode, decode_parts, parse_commit_time};
+use crate::event_log::{EventLog, LogPosition, PostgresEventLog, RawEvent, RecordedEvent};
+use crate::opening::StreamOpener;
 use crate::postgres::PostgresWrites;
 use crate::projection::{Projection, TableSet};
 use crate::rebuild::{ProjectionRebuilder, RebuildReport};
+use pika_domain::DataKeyStore;
+use pika_domain::personal_data::EventIdentity;
 
 /// Events applied per transaction while filling the fresh tables.
 const REBUILD_BATCH: u32 = 5_000;
@@ -43,28 +46,62 @@ async fn apply_events(
     Ok(())
 }
 
+/// A streamed event decoded, opened first when sealed; `None` when no projection reads it or
+/// its key was destroyed. A clear payload is parsed straight into the typed event.
+async fn open_and_decode(
+    opener: &mut StreamOpener,
+    event: &RawEvent,
+) -> Result<Option<DomainEvent>, ProjectionError> {
+    let position = event.position.global_position;
+    if !event.payload.contains("\"sealed\"") {
+        return decode_parts(
+            &event.aggregate_type,
+            &event.aggregate_id,
+            event.payload.as_str(),
+            position,
+        );
+    }
+    let mut payload: serde_json::Value =
+        serde_json::from_str(&event.payload).map_err(|e| ProjectionError::Corrupt {
+            position,
+            detail: e.to_string(),
+        })?;
+    let identity = EventIdentity {
+        aggregate_type: &event.aggregate_type,
+        aggregate_id: &event.aggregate_id,
+        sequence: event.sequence,
+    };
+    if !opener
+        .open(identity, &event.event_type, &mut payload)
+        .await?
+    {
+        return Ok(None);
+    }
+    decode_parts(
+        &event.aggregate_type,
+        &event.aggregate_id,
+        &payload,
+        position,
+    )
+}
+
 /// Fills the fresh tables from everything readable now; returns where it stopped and how many
 /// events it read.
 async fn fill(
     pool: &PgPool,
-    log: &dyn EventLog,
+    log: &PostgresEventLog,
     projection: &dyn Projection,
     progress: &mut impl FnMut(u64),
 ) -> Result<(LogPosition, u64), ProjectionError> {
     let mut position = LogPosition::default();
     let mut applied = 0u64;
     if let Some(fold) = projection.rebuild_fold() {
-        let stream_log = PostgresEventLog::new(pool.clone());
-        let mut events = stream_log.stream_after(position);
+        let mut events = log.stream_after(position);
+        let mut opener = StreamOpener::new(log.keys().clone());
         let mut fold = fold;
         let mut unreported = 0;
         while let Some(event) = events.try_next().await? {
-            if let Some(decoded) = decode_parts(
-                &event.aggregate_type,
-                &event.aggregate_id,
-                event.payload.as_str(),
-                event.position.global_position,
-            )? {
+            if let Some(decoded) = open_and_decode(&mut opener, &event).await? {
                 fold.apply(
                     event.position,
                     parse_commit_time(event.time.as_deref()),
@@ -141,7 +178,7 @@ fn same_indexes(
 /// Rebuilds one projection; `progress` is told how many events each step applied.
 async fn rebuild(
     pool: &PgPool,
-    log: &dyn EventLog,
+    log: &PostgresEventLog,
     projection: Arc<dyn Projection>,
     mut progress: impl FnMut(u64),
 ) -> Result<RebuildReport, ProjectionError> {
@@ -243,11 +280,12 @@ async fn rebuild(
 #[derive(Debug, Clone)]
 pub struct PostgresRebuilder {
     pool: PgPool,
+    keys: Arc<dyn DataKeyStore>,
 }
 
 impl PostgresRebuilder {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, keys: Arc<dyn DataKeyStore>) -> Self {
+        Self { pool, keys }
     }
 }
 
@@ -258,7 +296,7 @@ impl ProjectionRebuilder for PostgresRebuilder {
         projection: Arc<dyn Projection>,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<RebuildReport, ProjectionError> {
-        let log = PostgresEventLog::new(self.pool.clone());
+        let log = PostgresEventLog::new(self.pool.clone(), self.keys.clone());
         rebuild(&self.pool, &log, projection, progress).await
     }
 }

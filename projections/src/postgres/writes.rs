@@ -251,6 +251,32 @@ impl ReadModelWrites for PostgresWrites<'_> {
         Ok(())
     }
 
+    async fn forget_facts(
+        &mut self,
+        tables: TableSet,
+        tenant: &str,
+        user_id: &str,
+    ) -> Result<(), ProjectionError> {
+        let table = tables.name("facts");
+        sqlx::query(&format!(
+            "DELETE FROM embedding_cache WHERE text_sha256 IN
+               (SELECT sha256(convert_to(text, 'UTF8')) FROM {table}
+                 WHERE tenant = $1 AND user_id = $2)"
+        ))
+        .bind(tenant)
+        .bind(user_id)
+        .execute(&mut *self.connection)
+        .await?;
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE tenant = $1 AND user_id = $2"
+        ))
+        .bind(tenant)
+        .bind(user_id)
+        .execute(&mut *self.connection)
+        .await?;
+        Ok(())
+    }
+
     async fn forget_episodes(
         &mut self,
         tables: TableSet,
@@ -258,6 +284,14 @@ impl ReadModelWrites for PostgresWrites<'_> {
         user_id: &str,
     ) -> Result<(), ProjectionError> {
         let table = tables.name("episodes");
+        sqlx::query(&format!(
+            "DELETE FROM embedding_cache WHERE text_sha256 IN
+               (SELECT content_sha256 FROM {table} WHERE tenant = $1 AND user_id = $2)"
+        ))
+        .bind(tenant)
+        .bind(user_id)
+        .execute(&mut *self.connection)
+        .await?;
         sqlx::query(&format!(
             "DELETE FROM {table} WHERE tenant = $1 AND user_id = $2"
         ))

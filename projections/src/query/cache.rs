@@ -215,4 +215,34 @@ impl RedisCache {
         })
         .await
     }
+
+    /// Deletes every cached answer of the user, whatever its version: a forgotten user's
+    /// words must leave Redis now, not when their TTL runs out. One SCAN of the keyspace per
+    /// forget (rare), in pages, each page within the call timeout.
+    pub async fn purge_user(&self, tenant: &str, user: &str) -> RedisResult<u64> {
+        let pattern = format!("{}:search:*:{tenant}/{user}/*", self.prefix);
+        let mut cursor: u64 = 0;
+        let mut deleted = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = self
+                .call(async |c| {
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(c)
+                        .await
+                })
+                .await?;
+            if !keys.is_empty() {
+                deleted += self.call(async |c| c.del::<_, u64>(&keys).await).await?;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
 }

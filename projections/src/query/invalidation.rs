@@ -9,6 +9,7 @@ use crate::decode::DomainEvent;
 use crate::writes::ReadModelWrites;
 use crate::{ChangedUser, Projection, ProjectionError, RecordedEvent, TableSet};
 use async_trait::async_trait;
+use pika_domain::UserMemoryEvent;
 
 use super::cache::RedisCache;
 
@@ -47,18 +48,27 @@ impl Projection for CacheInvalidation {
         decoded: &DomainEvent,
     ) -> Result<Option<ChangedUser>, ProjectionError> {
         let DomainEvent::UserMemory {
-            tenant, user_id, ..
+            tenant,
+            user_id,
+            event: user_event,
         } = decoded
         else {
             return Ok(None);
         };
+        let unavailable = |detail: String| ProjectionError::Unavailable {
+            position: event.position.global_position,
+            detail: format!("cache invalidation: {detail}"),
+        };
         self.redis
             .invalidate_user(tenant.as_str(), user_id.as_str())
             .await
-            .map_err(|detail| ProjectionError::Unavailable {
-                position: event.position.global_position,
-                detail: format!("cache invalidation: {detail}"),
-            })?;
+            .map_err(unavailable)?;
+        if matches!(user_event, UserMemoryEvent::UserForgotten { .. }) {
+            self.redis
+                .purge_user(tenant.as_str(), user_id.as_str())
+                .await
+                .map_err(unavailable)?;
+        }
         Ok(None)
     }
 }

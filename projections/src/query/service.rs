@@ -555,8 +555,7 @@ mod tests {
     async fn a_query_vector_is_kept_in_process_whether_or_not_redis_answers() {
         let embedder = Arc::new(CountingEmbedder::default());
         let pool = sqlx::sqlite::SqlitePool::connect_lazy("sqlite::memory:").expect("a pool");
-        let search =
-            SearchService::new(Arc::new(SqliteReadStore::new(pool)), embedder.clone(), None);
+        let search = SearchService::new(Arc::new(read_store(pool)), embedder.clone(), None);
         let first = search.query_vector("What is my dog called?").await;
         let again = search.query_vector("what is my  dog called?").await;
         assert_eq!(first, again);
@@ -565,11 +564,15 @@ mod tests {
 
     fn service() -> SearchService {
         let pool = sqlx::sqlite::SqlitePool::connect_lazy("sqlite::memory:").expect("a pool");
-        SearchService::new(
-            Arc::new(SqliteReadStore::new(pool)),
-            Arc::new(NoEmbedder),
-            None,
-        )
+        SearchService::new(Arc::new(read_store(pool)), Arc::new(NoEmbedder), None)
+    }
+
+    fn read_store(pool: sqlx::SqlitePool) -> SqliteReadStore {
+        let keys = crate::data_keys::SqliteDataKeys::new(
+            pool.clone(),
+            Arc::new(pika_domain::MasterKey::generate()),
+        );
+        SqliteReadStore::new(pool, Arc::new(keys))
     }
 
     fn answer() -> Arc<SearchAnswer> {

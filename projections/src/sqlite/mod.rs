@@ -55,6 +55,7 @@ pub(crate) fn sqlite_recorded_event(row: &SqliteRow) -> Result<RecordedEvent, Pr
         event_version: row.try_get("event_version")?,
         payload: sqlite_json(row, "payload")?,
         metadata: sqlite_json(row, "metadata")?,
+        shredded: false,
     })
 }
 
@@ -86,3 +87,26 @@ pub(crate) fn text_digest(text: &str) -> Vec<u8> {
 
 const EVENT_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequence, \
     event_type, event_version, payload, metadata";
+
+/// After a forget (or a retention run), the write-ahead log still holds the pages the user's rows were on before
+/// they were deleted (`secure_delete` zeroes them only in the database file): a TRUNCATE
+/// checkpoint copies every page back and empties the log file. Readers holding an old snapshot
+/// make it busy; it is tried a few times, and the next forget tries again. Done before
+/// the forget is reported applied, so a client that waits for it finds the file clean.
+pub(crate) async fn truncate_write_ahead_log(pool: &sqlx::SqlitePool) {
+    for _ in 0..20 {
+        let outcome: Result<(i64, i64, i64), sqlx::Error> =
+            sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(pool)
+                .await;
+        match outcome {
+            Ok((0, _, _)) => return,
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(25)).await,
+            Err(error) => {
+                tracing::warn!(%error, "could not truncate the write-ahead log after a forget");
+                return;
+            }
+        }
+    }
+    tracing::warn!("the write-ahead log stayed busy after a forget; the next checkpoint clears it");
+}

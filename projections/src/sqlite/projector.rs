@@ -8,6 +8,9 @@
 //! queued exactly once. Each projection only sees events past its own checkpoint, so one that
 //! a rebuild moved ahead is never fed an event twice.
 
+use crate::data_keys::SqliteDataKeys;
+use crate::data_keys::sqlite::KeysInTransaction;
+use crate::opening::open_recorded;
 use crate::progress::ProjectionProgress;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -44,6 +47,7 @@ pub type OnChanged = Arc<dyn Fn(&ChangedUser) + Send + Sync>;
 /// Keeps the embedded read models current, polling the log.
 pub struct EmbeddedProjector {
     pool: SqlitePool,
+    keys: SqliteDataKeys,
     projections: Vec<Arc<dyn Projection>>,
     jobs_queued: Arc<Notify>,
     visibility: Arc<RwLock<()>>,
@@ -58,9 +62,14 @@ impl std::fmt::Debug for EmbeddedProjector {
 }
 
 impl EmbeddedProjector {
-    pub fn new(pool: SqlitePool, projections: Vec<Arc<dyn Projection>>) -> Self {
+    pub fn new(
+        pool: SqlitePool,
+        keys: SqliteDataKeys,
+        projections: Vec<Arc<dyn Projection>>,
+    ) -> Self {
         Self {
             pool,
+            keys,
             projections,
             jobs_queued: Arc::new(Notify::new()),
             visibility: Arc::new(RwLock::new(())),
@@ -179,10 +188,15 @@ impl EmbeddedProjector {
         .bind(BATCH)
         .fetch_all(&mut *transaction)
         .await?;
-        let events = rows
+        let mut events = rows
             .iter()
             .map(sqlite_recorded_event)
             .collect::<Result<Vec<_>, _>>()?;
+        open_recorded(
+            &KeysInTransaction::new(&mut transaction, &self.keys),
+            &mut events,
+        )
+        .await?;
         let Some(last) = events.last().map(|event| event.position.global_position) else {
             return Ok(0);
         };
@@ -217,6 +231,12 @@ impl EmbeddedProjector {
             move_checkpoint(&mut transaction, name, last.max(*checkpoint), applied).await?;
         }
         transaction.commit().await?;
+        if events
+            .iter()
+            .any(|event| event.event_type == "UserForgotten")
+        {
+            crate::sqlite::truncate_write_ahead_log(&self.pool).await;
+        }
         if let Some(on_changed) = &self.on_changed {
             changed.iter().for_each(|user| on_changed(user));
         }

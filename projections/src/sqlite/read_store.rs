@@ -37,11 +37,12 @@ const EVENT_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequ
 #[derive(Debug, Clone)]
 pub struct SqliteReadStore {
     pool: SqlitePool,
+    keys: std::sync::Arc<dyn pika_domain::DataKeyStore>,
 }
 
 impl SqliteReadStore {
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+    pub fn new(pool: SqlitePool, keys: std::sync::Arc<dyn pika_domain::DataKeyStore>) -> Self {
+        Self { pool, keys }
     }
 }
 
@@ -189,6 +190,7 @@ impl ReadStore for SqliteReadStore {
             .iter()
             .map(sqlite_recorded_event)
             .collect::<Result<Vec<_>, _>>()?;
+        let events = crate::opening::readable(self.keys.as_ref(), events).await?;
         history_from_events(fact_id, &events)
     }
 
@@ -211,6 +213,7 @@ impl ReadStore for SqliteReadStore {
             .iter()
             .map(sqlite_recorded_event)
             .collect::<Result<Vec<_>, _>>()?;
+        let events = crate::opening::readable(self.keys.as_ref(), events).await?;
         facts_as_of_events(user, &events, as_of)
     }
 
@@ -446,7 +449,8 @@ impl ReadStore for SqliteReadStore {
         .bind(sequence)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
+        let entries = rows
+            .into_iter()
             .map(|(sequence, position, payload, correlation_id)| {
                 let payload =
                     serde_json::from_str(&payload).map_err(|e| ProjectionError::Corrupt {
@@ -460,7 +464,9 @@ impl ReadStore for SqliteReadStore {
                     correlation_id,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, ProjectionError>>()?;
+        let aggregate_id = user_memory_id(tenant, user);
+        crate::opening::open_user_log(self.keys.as_ref(), &aggregate_id, entries).await
     }
 
     async fn fact_owner(

@@ -11,8 +11,11 @@ use chrono::Utc;
 use sqlx::SqlitePool;
 
 use crate::ProjectionError;
+use crate::data_keys::SqliteDataKeys;
+use crate::data_keys::sqlite::KeysInTransaction;
 use crate::decode::{committed_at, decode, stored_time};
 use crate::event_log::LogPosition;
+use crate::opening::open_recorded;
 use crate::projection::{Projection, TableSet};
 use crate::rebuild::{ProjectionRebuilder, RebuildReport};
 use crate::sqlite::{EVENT_COLUMNS, SqliteWrites, sqlite_recorded_event};
@@ -23,11 +26,12 @@ const REBUILD_BATCH: i64 = 5_000;
 #[derive(Debug, Clone)]
 pub struct SqliteRebuilder {
     pool: SqlitePool,
+    keys: SqliteDataKeys,
 }
 
 impl SqliteRebuilder {
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+    pub fn new(pool: SqlitePool, keys: SqliteDataKeys) -> Self {
+        Self { pool, keys }
     }
 }
 
@@ -59,8 +63,16 @@ impl ProjectionRebuilder for SqliteRebuilder {
             if rows.is_empty() {
                 break;
             }
-            for row in &rows {
-                let event = sqlite_recorded_event(row)?;
+            let mut events = rows
+                .iter()
+                .map(sqlite_recorded_event)
+                .collect::<Result<Vec<_>, _>>()?;
+            open_recorded(
+                &KeysInTransaction::new(&mut transaction, &self.keys),
+                &mut events,
+            )
+            .await?;
+            for event in events {
                 position = event.position.global_position;
                 let Some(decoded) = decode(&event)? else {
                     continue;

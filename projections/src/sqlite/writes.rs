@@ -235,6 +235,37 @@ impl ReadModelWrites for SqliteWrites<'_> {
         Ok(())
     }
 
+    /// SQLite has no sha256: the texts' digests are taken here, as the live path takes them.
+    async fn forget_facts(
+        &mut self,
+        tables: TableSet,
+        tenant: &str,
+        user_id: &str,
+    ) -> Result<(), ProjectionError> {
+        let table = tables.name("facts");
+        let texts: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT text FROM {table} WHERE tenant = ? AND user_id = ?"
+        ))
+        .bind(tenant)
+        .bind(user_id)
+        .fetch_all(&mut *self.connection)
+        .await?;
+        for text in texts {
+            sqlx::query("DELETE FROM embedding_cache WHERE text_sha256 = ?")
+                .bind(text_digest(&text))
+                .execute(&mut *self.connection)
+                .await?;
+        }
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE tenant = ? AND user_id = ?"
+        ))
+        .bind(tenant)
+        .bind(user_id)
+        .execute(&mut *self.connection)
+        .await?;
+        Ok(())
+    }
+
     async fn forget_episodes(
         &mut self,
         tables: TableSet,
@@ -242,6 +273,14 @@ impl ReadModelWrites for SqliteWrites<'_> {
         user_id: &str,
     ) -> Result<(), ProjectionError> {
         let table = tables.name("episodes");
+        sqlx::query(&format!(
+            "DELETE FROM embedding_cache WHERE text_sha256 IN
+               (SELECT content_sha256 FROM {table} WHERE tenant = ? AND user_id = ?)"
+        ))
+        .bind(tenant)
+        .bind(user_id)
+        .execute(&mut *self.connection)
+        .await?;
         sqlx::query(&format!(
             "DELETE FROM {table} WHERE tenant = ? AND user_id = ?"
         ))

@@ -191,7 +191,7 @@ async fn add_conversation(
     };
     match job.status.as_str() {
         "completed" => {}
-        "failed" | "dead_lettered" => return Ok(unfinished("FAILED", job.last_error)),
+        "failed" | "dead_lettered" | "skipped" => return Ok(unfinished("FAILED", job.last_error)),
         _ => return Ok(unfinished("PENDING", None)),
     }
     let Ok(facts) = state.reads.live_facts(&tenant.0, &user).await else {

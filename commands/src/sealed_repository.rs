@@ -1,0 +1,189 @@
+//! The event repository every write goes through: personal fields are sealed on the way in and
+//! opened on the way out, so aggregates never see a sealed payload and nothing reaches the
+//! store in clear text (see `pika_domain::personal_data`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cqrs_es::Aggregate;
+use cqrs_es::persist::{
+    PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
+};
+use pika_domain::personal_data::{
+    SealedRecord, event_owner, open_records, open_snapshot, seal_event, seal_snapshot,
+    sealed_key_id, snapshot_owner,
+};
+use pika_domain::{DataKey, DataKeyStore, KeyScope, KeyStoreError};
+use serde_json::Value;
+use uuid::Uuid;
+
+const REPLAY_CHANNEL_SIZE: usize = 200;
+
+#[derive(Debug, Clone)]
+pub struct SealedRepository<R> {
+    inner: R,
+    keys: Arc<dyn DataKeyStore>,
+}
+
+impl<R> SealedRepository<R> {
+    pub fn new(inner: R, keys: Arc<dyn DataKeyStore>) -> Self {
+        Self { inner, keys }
+    }
+}
+
+fn key_error(error: KeyStoreError) -> PersistenceError {
+    match error {
+        KeyStoreError::Unavailable(_) => PersistenceError::ConnectionError(Box::new(error)),
+        KeyStoreError::Seal(_) => PersistenceError::UnknownError(Box::new(error)),
+    }
+}
+
+/// The sealing keys one commit needs, fetched once each.
+struct CommitKeys<'a> {
+    store: &'a dyn DataKeyStore,
+    fetched: HashMap<(String, KeyScope), (Uuid, DataKey)>,
+}
+
+impl CommitKeys<'_> {
+    async fn get(
+        &mut self,
+        owner: String,
+        scope: KeyScope,
+    ) -> Result<&(Uuid, DataKey), PersistenceError> {
+        let slot = (owner, scope);
+        if !self.fetched.contains_key(&slot) {
+            let key = self
+                .store
+                .sealing_key(&slot.0, &slot.1)
+                .await
+                .map_err(key_error)?;
+            self.fetched.insert(slot.clone(), key);
+        }
+        Ok(&self.fetched[&slot])
+    }
+}
+
+impl<R: PersistedEventRepository> SealedRepository<R> {
+    async fn opened(
+        &self,
+        mut events: Vec<SerializedEvent>,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        open_records(self.keys.as_ref(), &mut events)
+            .await
+            .map_err(key_error)?;
+        Ok(events)
+    }
+}
+
+impl<R: PersistedEventRepository> PersistedEventRepository for SealedRepository<R> {
+    async fn get_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        let events = self.inner.get_events::<A>(aggregate_id).await?;
+        self.opened(events).await
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        let events = self
+            .inner
+            .get_last_events::<A>(aggregate_id, last_sequence)
+            .await?;
+        self.opened(events).await
+    }
+
+    /// A snapshot whose key was destroyed reads as the empty state at its sequence: a key is
+    /// destroyed only by `UserForgotten`, which empties the memory, and it comes at or after
+    /// the snapshot, so what follows the snapshot ends in that same state.
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        let Some(mut snapshot) = self.inner.get_snapshot::<A>(aggregate_id).await? else {
+            return Ok(None);
+        };
+        let keys = match sealed_key_id(&snapshot.aggregate) {
+            Some(id) => self.keys.opening_keys(&[id]).await.map_err(key_error)?,
+            None => HashMap::new(),
+        };
+        snapshot.aggregate = match open_snapshot(A::TYPE, aggregate_id, &snapshot.aggregate, &keys)
+            .map_err(|e| key_error(e.into()))?
+        {
+            Some(state) => state,
+            None => serde_json::to_value(A::default())
+                .map_err(|e| PersistenceError::UnknownError(Box::new(e)))?,
+        };
+        Ok(Some(snapshot))
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        let now = chrono::Utc::now();
+        let mut keys = CommitKeys {
+            store: self.keys.as_ref(),
+            fetched: HashMap::new(),
+        };
+        let mut sealed = events.to_vec();
+        for event in &mut sealed {
+            let Some((owner, scope)) = event_owner(
+                &event.aggregate_type,
+                &event.aggregate_id,
+                &event.event_type,
+                &event.payload,
+                now,
+            ) else {
+                continue;
+            };
+            let (key_id, key) = keys.get(owner, scope).await?;
+            let (identity, event_type, payload) = event.parts();
+            let event_type = event_type.to_owned();
+            seal_event(identity, &event_type, payload, *key_id, key);
+        }
+        let snapshot_update = match snapshot_update {
+            Some((aggregate_id, state, number)) => {
+                let state = match snapshot_owner(A::TYPE, &aggregate_id) {
+                    Some((owner, scope)) => {
+                        let (key_id, key) = keys.get(owner, scope).await?;
+                        seal_snapshot(A::TYPE, &aggregate_id, &state, *key_id, key)
+                    }
+                    None => state,
+                };
+                Some((aggregate_id, state, number))
+            }
+            None => None,
+        };
+        self.inner.persist::<A>(&sealed, snapshot_update).await
+    }
+
+    async fn stream_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
+        let events = self.get_events::<A>(aggregate_id).await?;
+        let (mut feed, stream) = ReplayStream::new(REPLAY_CHANNEL_SIZE);
+        tokio::spawn(async move {
+            for event in events {
+                if feed.push(Ok(event)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(stream)
+    }
+
+    /// Not offered: cqrs-es' replay of a whole aggregate type would hand out sealed payloads.
+    /// The log is read in order by the projection daemon, which opens what it reads.
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        Err(PersistenceError::UnknownError(
+            "replaying a whole aggregate type is not offered; the projection daemon reads the log"
+                .into(),
+        ))
+    }
+}
