@@ -64,12 +64,9 @@ pub fn parse_commit_time(time: Option<&str>) -> DateTime<Utc> {
 }
 
 /// Decodes an event; `None` for aggregate types no projection reads.
-/// A shredded event decodes to `None` too: its user was forgotten, and `UserForgotten`, which
-/// follows it in the log, purges whatever the user had.
+/// A shredded event decodes with placeholders for its personal fields; whether a projection
+/// applies it at all is [`crate::projection::sees`].
 pub fn decode(event: &RecordedEvent) -> Result<Option<DomainEvent>, ProjectionError> {
-    if event.shredded {
-        return Ok(None);
-    }
     decode_parts(
         &event.aggregate_type,
         &event.aggregate_id,

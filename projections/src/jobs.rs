@@ -46,6 +46,16 @@ impl Projection for JobDispatcher {
         JOB_RELAY
     }
 
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &["ExtractionJob"]
+    }
+
+    /// A job whose conversation was shredded before it was dispatched is dispatched still:
+    /// the worker records it `skipped`.
+    fn reads_personal_data(&self) -> bool {
+        false
+    }
+
     fn tables(&self) -> &'static [&'static str] {
         &[]
     }

@@ -42,43 +42,68 @@ pub async fn open_recorded(
     Ok(())
 }
 
-/// Opens a long stream one event at a time (a rebuild), fetching each key the first time it is
-/// needed and remembering it, or its absence, for the rest of the stream.
+/// Opens a long stream (a rebuild) chunk by chunk: the keys a chunk needs are fetched in one
+/// read and remembered, or their absence, for the rest of the stream. For a projection that
+/// reads no personal data nothing is fetched or decrypted: the fields become placeholders.
 #[derive(Debug)]
 pub struct StreamOpener {
     store: Arc<dyn DataKeyStore>,
-    known: HashMap<Uuid, Option<DataKey>>,
+    known: HashMap<Uuid, DataKey>,
+    destroyed: std::collections::HashSet<Uuid>,
+    personal: bool,
 }
 
 impl StreamOpener {
-    pub fn new(store: Arc<dyn DataKeyStore>) -> Self {
+    pub fn new(store: Arc<dyn DataKeyStore>, personal: bool) -> Self {
         Self {
             store,
             known: HashMap::new(),
+            destroyed: std::collections::HashSet::new(),
+            personal,
         }
     }
 
-    /// Opens `payload` in place; `false` when it was shredded.
-    pub async fn open(
+    /// Fetches, in one read, the keys of `payloads` not seen before.
+    pub async fn prefetch<'p>(
         &mut self,
+        payloads: impl Iterator<Item = &'p Value>,
+    ) -> Result<(), ProjectionError> {
+        if !self.personal {
+            return Ok(());
+        }
+        let mut wanted: Vec<Uuid> = payloads
+            .filter_map(sealed_key_id)
+            .filter(|id| !self.known.contains_key(id) && !self.destroyed.contains(id))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        wanted.sort_unstable();
+        wanted.dedup();
+        let found = self.store.opening_keys(&wanted).await?;
+        for id in wanted {
+            if !found.contains_key(&id) {
+                self.destroyed.insert(id);
+            }
+        }
+        self.known.extend(found);
+        Ok(())
+    }
+
+    /// Opens `payload` in place with the prefetched keys (or puts placeholders in for a
+    /// projection that reads no personal data); `false` when its key was destroyed and the
+    /// projection reads personal data, so it must skip the event.
+    pub fn open(
+        &self,
         identity: EventIdentity<'_>,
         event_type: &str,
         payload: &mut Value,
     ) -> Result<bool, ProjectionError> {
-        let Some(id) = sealed_key_id(payload) else {
-            return Ok(true);
-        };
-        if !self.known.contains_key(&id) {
-            let found = self.store.opening_keys(&[id]).await?.remove(&id);
-            self.known.insert(id, found);
-        }
-        let keys: HashMap<Uuid, DataKey> = self.known[&id]
-            .iter()
-            .map(|key| (id, key.clone()))
-            .collect();
-        let opened = open_event(identity, event_type, payload, &keys)
+        let none = HashMap::new();
+        let keys = if self.personal { &self.known } else { &none };
+        let opened = open_event(identity, event_type, payload, keys)
             .map_err(pika_domain::KeyStoreError::from)?;
-        Ok(opened != Opened::Shredded)
+        Ok(!self.personal || opened != Opened::Shredded)
     }
 }
 

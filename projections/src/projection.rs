@@ -70,6 +70,19 @@ pub trait Projection: Send + Sync {
     fn after(&self) -> &'static [&'static str] {
         &[]
     }
+    /// The aggregate types whose events this projection reads; a rebuild passes over the
+    /// others without decoding or opening them.
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &["UserMemory", "ExtractionJob"]
+    }
+    /// Whether it reads personal fields. One that does skips a shredded event (its user was
+    /// forgotten, and `UserForgotten`, which follows it, purges what it had); one that does
+    /// not (job status, the relay, cache invalidation) still sees it, with placeholders for
+    /// the personal fields, so a forgotten user's queued job is still tracked and dispatched,
+    /// and ends `skipped` instead of waiting for ever.
+    fn reads_personal_data(&self) -> bool {
+        true
+    }
     /// How a rebuild folds the whole log in memory and writes the rows at once; `None` replays
     /// event by event through [`Projection::apply`].
     fn rebuild_fold(&self) -> Option<Box<dyn RebuildFold>> {
@@ -95,6 +108,11 @@ pub fn all_projections() -> Vec<std::sync::Arc<dyn Projection>> {
     ]
 }
 
+/// Whether `projection` is to apply `event` at all (see [`Projection::reads_personal_data`]).
+pub fn sees(projection: &dyn Projection, event: &RecordedEvent) -> bool {
+    !(event.shredded && projection.reads_personal_data())
+}
+
 /// The user an event changed, for the caches that hold their answers.
 pub(crate) fn changed(tenant: &impl ToString, user_id: &impl ToString) -> Option<ChangedUser> {
     Some(ChangedUser {
@@ -114,6 +132,10 @@ impl Projection for FactsProjection {
 
     fn tables(&self) -> &'static [&'static str] {
         &["facts"]
+    }
+
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &["UserMemory"]
     }
 
     fn rebuild_fold(&self) -> Option<Box<dyn RebuildFold>> {
@@ -173,6 +195,10 @@ impl Projection for FavoriteSummaryProjection {
         &["user_favorite_summary"]
     }
 
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &["UserMemory"]
+    }
+
     fn rebuild_fold(&self) -> Option<Box<dyn RebuildFold>> {
         Some(Box::<SummaryFold>::default())
     }
@@ -227,6 +253,14 @@ impl Projection for ExtractionJobsProjection {
 
     fn tables(&self) -> &'static [&'static str] {
         &["extraction_jobs"]
+    }
+
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &["ExtractionJob"]
+    }
+
+    fn reads_personal_data(&self) -> bool {
+        false
     }
 
     fn rebuild_fold(&self) -> Option<Box<dyn RebuildFold>> {

@@ -24,6 +24,7 @@ use crate::ProjectionStatus;
 use crate::decode::{committed_at, decode};
 use crate::event_log::{EventLog, LogPosition, RecordedEvent};
 use crate::postgres::PostgresWrites;
+use crate::projection::sees;
 use crate::projection::{ChangedUser, Projection, TableSet};
 
 /// How long a failing projection waits before trying again; at most long enough not to hammer
@@ -260,7 +261,8 @@ impl ProjectionDaemon {
         };
         let mut changed = BTreeSet::new();
         for event in &fresh {
-            if let Some(decoded) = decode(event)?
+            if sees(projection, event)
+                && let Some(decoded) = decode(event)?
                 && let Some(user) = projection
                     .apply(
                         &mut PostgresWrites::new(&mut tx),

@@ -15,7 +15,7 @@ use crate::decode::{DomainEvent, decode, decode_parts, parse_commit_time};
 use crate::event_log::{EventLog, LogPosition, PostgresEventLog, RawEvent, RecordedEvent};
 use crate::opening::StreamOpener;
 use crate::postgres::PostgresWrites;
-use crate::projection::{Projection, TableSet};
+use crate::projection::{Projection, TableSet, sees};
 use crate::rebuild::{ProjectionRebuilder, RebuildReport};
 use pika_domain::DataKeyStore;
 use pika_domain::personal_data::EventIdentity;
@@ -32,7 +32,9 @@ async fn apply_events(
     events: &[RecordedEvent],
 ) -> Result<(), ProjectionError> {
     for event in events {
-        if let Some(decoded) = decode(event)? {
+        if sees(projection, event)
+            && let Some(decoded) = decode(event)?
+        {
             projection
                 .apply(
                     &mut PostgresWrites::new(connection),
@@ -46,43 +48,70 @@ async fn apply_events(
     Ok(())
 }
 
-/// A streamed event decoded, opened first when sealed; `None` when no projection reads it or
-/// its key was destroyed. A clear payload is parsed straight into the typed event.
-async fn open_and_decode(
+/// Events opened per key read while a rebuild streams the log.
+const OPEN_CHUNK: usize = 2_000;
+
+/// A chunk of streamed events decoded for `projection`: `None` for an event it does not read
+/// (another aggregate type, or shredded and it reads personal data). Sealed payloads are
+/// parsed and opened with one key read for the chunk; clear ones are parsed straight into the
+/// typed event.
+async fn decode_chunk(
     opener: &mut StreamOpener,
-    event: &RawEvent,
-) -> Result<Option<DomainEvent>, ProjectionError> {
-    let position = event.position.global_position;
-    if !event.payload.contains("\"sealed\"") {
-        return decode_parts(
-            &event.aggregate_type,
-            &event.aggregate_id,
-            event.payload.as_str(),
-            position,
-        );
-    }
-    let mut payload: serde_json::Value =
-        serde_json::from_str(&event.payload).map_err(|e| ProjectionError::Corrupt {
-            position,
-            detail: e.to_string(),
-        })?;
-    let identity = EventIdentity {
-        aggregate_type: &event.aggregate_type,
-        aggregate_id: &event.aggregate_id,
-        sequence: event.sequence,
+    projection: &dyn Projection,
+    chunk: &[RawEvent],
+) -> Result<Vec<Option<DomainEvent>>, ProjectionError> {
+    let corrupt = |event: &RawEvent, e: serde_json::Error| ProjectionError::Corrupt {
+        position: event.position.global_position,
+        detail: e.to_string(),
     };
-    if !opener
-        .open(identity, &event.event_type, &mut payload)
-        .await?
-    {
-        return Ok(None);
+    let mut sealed: Vec<Option<serde_json::Value>> = Vec::with_capacity(chunk.len());
+    for event in chunk {
+        let read = projection
+            .aggregate_types()
+            .contains(&event.aggregate_type.as_str());
+        sealed.push(if read && event.payload.contains("\"sealed\"") {
+            Some(serde_json::from_str(&event.payload).map_err(|e| corrupt(event, e))?)
+        } else {
+            None
+        });
     }
-    decode_parts(
-        &event.aggregate_type,
-        &event.aggregate_id,
-        &payload,
-        position,
-    )
+    opener.prefetch(sealed.iter().flatten()).await?;
+    let mut decoded = Vec::with_capacity(chunk.len());
+    for (event, payload) in chunk.iter().zip(sealed) {
+        let position = event.position.global_position;
+        if !projection
+            .aggregate_types()
+            .contains(&event.aggregate_type.as_str())
+        {
+            decoded.push(None);
+            continue;
+        }
+        let Some(mut payload) = payload else {
+            decoded.push(decode_parts(
+                &event.aggregate_type,
+                &event.aggregate_id,
+                event.payload.as_str(),
+                position,
+            )?);
+            continue;
+        };
+        let identity = EventIdentity {
+            aggregate_type: &event.aggregate_type,
+            aggregate_id: &event.aggregate_id,
+            sequence: event.sequence,
+        };
+        decoded.push(if opener.open(identity, &event.event_type, &mut payload)? {
+            decode_parts(
+                &event.aggregate_type,
+                &event.aggregate_id,
+                &payload,
+                position,
+            )?
+        } else {
+            None
+        });
+    }
+    Ok(decoded)
 }
 
 /// Fills the fresh tables from everything readable now; returns where it stopped and how many
@@ -97,23 +126,36 @@ async fn fill(
     let mut applied = 0u64;
     if let Some(fold) = projection.rebuild_fold() {
         let mut events = log.stream_after(position);
-        let mut opener = StreamOpener::new(log.keys().clone());
+        let mut opener = StreamOpener::new(log.keys().clone(), projection.reads_personal_data());
         let mut fold = fold;
         let mut unreported = 0;
-        while let Some(event) = events.try_next().await? {
-            if let Some(decoded) = open_and_decode(&mut opener, &event).await? {
-                fold.apply(
-                    event.position,
-                    parse_commit_time(event.time.as_deref()),
-                    &decoded,
-                );
+        let mut chunk = Vec::with_capacity(OPEN_CHUNK);
+        loop {
+            let next = events.try_next().await?;
+            let done = next.is_none();
+            chunk.extend(next);
+            if chunk.len() < OPEN_CHUNK && !done {
+                continue;
             }
-            position = event.position;
-            unreported += 1;
-            if unreported == PROGRESS_EVERY {
-                progress(unreported);
-                applied += unreported;
-                unreported = 0;
+            let decoded = decode_chunk(&mut opener, projection, &chunk).await?;
+            for (event, decoded) in chunk.drain(..).zip(decoded) {
+                if let Some(decoded) = decoded {
+                    fold.apply(
+                        event.position,
+                        parse_commit_time(event.time.as_deref()),
+                        &decoded,
+                    );
+                }
+                position = event.position;
+                unreported += 1;
+                if unreported == PROGRESS_EVERY {
+                    progress(unreported);
+                    applied += unreported;
+                    unreported = 0;
+                }
+            }
+            if done {
+                break;
             }
         }
         progress(unreported);

@@ -40,6 +40,14 @@ impl Projection for CacheInvalidation {
         &["facts", "user_favorite_summary", "episodes"]
     }
 
+    fn aggregate_types(&self) -> &'static [&'static str] {
+        &["UserMemory"]
+    }
+
+    fn reads_personal_data(&self) -> bool {
+        false
+    }
+
     async fn apply(
         &self,
         _writes: &mut dyn ReadModelWrites,

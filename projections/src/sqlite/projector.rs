@@ -12,6 +12,7 @@ use crate::data_keys::SqliteDataKeys;
 use crate::data_keys::sqlite::KeysInTransaction;
 use crate::opening::open_recorded;
 use crate::progress::ProjectionProgress;
+use crate::projection::sees;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -208,7 +209,7 @@ impl EmbeddedProjector {
             };
             let position = event.position.global_position;
             for projection in &self.projections {
-                if position <= checkpoints[projection.name()] {
+                if position <= checkpoints[projection.name()] || !sees(projection.as_ref(), event) {
                     continue;
                 }
                 let mut writes = SqliteWrites::new(&mut transaction);

@@ -16,6 +16,7 @@ use crate::data_keys::sqlite::KeysInTransaction;
 use crate::decode::{committed_at, decode, stored_time};
 use crate::event_log::LogPosition;
 use crate::opening::open_recorded;
+use crate::projection::sees;
 use crate::projection::{Projection, TableSet};
 use crate::rebuild::{ProjectionRebuilder, RebuildReport};
 use crate::sqlite::{EVENT_COLUMNS, SqliteWrites, sqlite_recorded_event};
@@ -74,6 +75,9 @@ impl ProjectionRebuilder for SqliteRebuilder {
             .await?;
             for event in events {
                 position = event.position.global_position;
+                if !sees(projection.as_ref(), &event) {
+                    continue;
+                }
                 let Some(decoded) = decode(&event)? else {
                     continue;
                 };
