@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::{RetryPolicy, SealedRepository, WriteModel};
+use crate::{KeyCache, RetryPolicy, SealedRepository, WriteModel};
 
 /// Every table of the service, event store and read models alike, in one ordered history.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
@@ -33,8 +33,15 @@ impl WriteModel {
     /// The scaled-out write model: the frameworks over postgres-es' repository, sealing
     /// personal data with the keys in `keys`.
     pub fn postgres(pool: PgPool, keys: Arc<dyn DataKeyStore>, retry: RetryPolicy) -> Self {
+        let cache = KeyCache::default();
         Self::over(
-            move || SealedRepository::new(PostgresEventRepository::new(pool.clone()), keys.clone()),
+            move || {
+                SealedRepository::new(
+                    PostgresEventRepository::new(pool.clone()),
+                    keys.clone(),
+                    cache.clone(),
+                )
+            },
             retry,
         )
     }

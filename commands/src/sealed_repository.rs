@@ -19,15 +19,52 @@ use uuid::Uuid;
 
 const REPLAY_CHANNEL_SIZE: usize = 200;
 
+/// How long a process keeps a data key it read. Each command would otherwise read its keys
+/// again (a job loads and commits several times), which cost a sixth of the scaled-out job
+/// rate.
+const KEY_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+const KEY_CACHE_CAPACITY: u64 = 100_000;
+
+/// Data keys this process read, shared by every repository of one write model.
+///
+/// Safe to keep because the store refuses a commit sealed with a destroyed key (the
+/// `events_refuse_destroyed_key` trigger): a sealing key kept after its user was forgotten
+/// fails that commit as a conflict, the entry is dropped, and the retry reads a live key.
+/// Opening keys are kept for `UserMemory` only: reading a forgotten user's old facts with a
+/// kept key changes nothing (`UserForgotten` empties the memory), whereas a job's
+/// conversation is always opened with a fresh read, so a job of a forgotten user is seen
+/// shredded and skipped.
+#[derive(Debug, Clone)]
+pub struct KeyCache {
+    sealing: moka::sync::Cache<(String, KeyScope), (Uuid, DataKey)>,
+    opening: moka::sync::Cache<Uuid, DataKey>,
+}
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        Self {
+            sealing: moka::sync::Cache::builder()
+                .max_capacity(KEY_CACHE_CAPACITY)
+                .time_to_live(KEY_CACHE_TTL)
+                .build(),
+            opening: moka::sync::Cache::builder()
+                .max_capacity(KEY_CACHE_CAPACITY)
+                .time_to_live(KEY_CACHE_TTL)
+                .build(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SealedRepository<R> {
     inner: R,
     keys: Arc<dyn DataKeyStore>,
+    cache: KeyCache,
 }
 
 impl<R> SealedRepository<R> {
-    pub fn new(inner: R, keys: Arc<dyn DataKeyStore>) -> Self {
-        Self { inner, keys }
+    pub fn new(inner: R, keys: Arc<dyn DataKeyStore>, cache: KeyCache) -> Self {
+        Self { inner, keys, cache }
     }
 }
 
@@ -38,9 +75,10 @@ fn key_error(error: KeyStoreError) -> PersistenceError {
     }
 }
 
-/// The sealing keys one commit needs, fetched once each.
+/// The sealing keys one commit needs, fetched once each (or found in the process's cache).
 struct CommitKeys<'a> {
     store: &'a dyn DataKeyStore,
+    cache: &'a KeyCache,
     fetched: HashMap<(String, KeyScope), (Uuid, DataKey)>,
 }
 
@@ -52,11 +90,18 @@ impl CommitKeys<'_> {
     ) -> Result<&(Uuid, DataKey), PersistenceError> {
         let slot = (owner, scope);
         if !self.fetched.contains_key(&slot) {
-            let key = self
-                .store
-                .sealing_key(&slot.0, &slot.1)
-                .await
-                .map_err(key_error)?;
+            let key = match self.cache.sealing.get(&slot) {
+                Some(key) => key,
+                None => {
+                    let key = self
+                        .store
+                        .sealing_key(&slot.0, &slot.1)
+                        .await
+                        .map_err(key_error)?;
+                    self.cache.sealing.insert(slot.clone(), key.clone());
+                    key
+                }
+            };
             self.fetched.insert(slot.clone(), key);
         }
         Ok(&self.fetched[&slot])
@@ -64,14 +109,58 @@ impl CommitKeys<'_> {
 }
 
 impl<R: PersistedEventRepository> SealedRepository<R> {
-    async fn opened(
+    async fn opened<A: Aggregate>(
         &self,
         mut events: Vec<SerializedEvent>,
     ) -> Result<Vec<SerializedEvent>, PersistenceError> {
-        open_records(self.keys.as_ref(), &mut events)
-            .await
-            .map_err(key_error)?;
+        if A::TYPE == "UserMemory" {
+            let cached = CachedOpening {
+                store: self.keys.as_ref(),
+                cache: &self.cache,
+            };
+            open_records(&cached, &mut events).await
+        } else {
+            open_records(self.keys.as_ref(), &mut events).await
+        }
+        .map_err(key_error)?;
         Ok(events)
+    }
+}
+
+/// The key store seen through the process's opening cache (see [`KeyCache`]).
+#[derive(Debug)]
+struct CachedOpening<'a> {
+    store: &'a dyn DataKeyStore,
+    cache: &'a KeyCache,
+}
+
+#[async_trait::async_trait]
+impl DataKeyStore for CachedOpening<'_> {
+    async fn sealing_key(
+        &self,
+        owner: &str,
+        scope: &KeyScope,
+    ) -> Result<(Uuid, DataKey), KeyStoreError> {
+        self.store.sealing_key(owner, scope).await
+    }
+
+    async fn opening_keys(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, DataKey>, KeyStoreError> {
+        let mut found: HashMap<Uuid, DataKey> = ids
+            .iter()
+            .filter_map(|id| self.cache.opening.get(id).map(|key| (*id, key)))
+            .collect();
+        let missing: Vec<Uuid> = ids
+            .iter()
+            .filter(|id| !found.contains_key(id))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            for (id, key) in self.store.opening_keys(&missing).await? {
+                self.cache.opening.insert(id, key.clone());
+                found.insert(id, key);
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -81,7 +170,7 @@ impl<R: PersistedEventRepository> PersistedEventRepository for SealedRepository<
         aggregate_id: &str,
     ) -> Result<Vec<SerializedEvent>, PersistenceError> {
         let events = self.inner.get_events::<A>(aggregate_id).await?;
-        self.opened(events).await
+        self.opened::<A>(events).await
     }
 
     async fn get_last_events<A: Aggregate>(
@@ -93,7 +182,7 @@ impl<R: PersistedEventRepository> PersistedEventRepository for SealedRepository<
             .inner
             .get_last_events::<A>(aggregate_id, last_sequence)
             .await?;
-        self.opened(events).await
+        self.opened::<A>(events).await
     }
 
     /// A snapshot whose key was destroyed reads as the empty state at its sequence: a key is
@@ -128,6 +217,7 @@ impl<R: PersistedEventRepository> PersistedEventRepository for SealedRepository<
         let now = chrono::Utc::now();
         let mut keys = CommitKeys {
             store: self.keys.as_ref(),
+            cache: &self.cache,
             fetched: HashMap::new(),
         };
         let mut sealed = events.to_vec();
@@ -159,7 +249,14 @@ impl<R: PersistedEventRepository> PersistedEventRepository for SealedRepository<
             }
             None => None,
         };
-        self.inner.persist::<A>(&sealed, snapshot_update).await
+        let persisted = self.inner.persist::<A>(&sealed, snapshot_update).await;
+        if persisted.is_err() {
+            // A destroyed key refuses the commit as a conflict: read the keys again on retry.
+            for slot in keys.fetched.into_keys() {
+                self.cache.sealing.invalidate(&slot);
+            }
+        }
+        persisted
     }
 
     async fn stream_events<A: Aggregate>(

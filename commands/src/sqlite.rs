@@ -322,9 +322,14 @@ impl crate::WriteModel {
         keys: std::sync::Arc<dyn pika_domain::DataKeyStore>,
         retry: crate::RetryPolicy,
     ) -> Self {
+        let cache = crate::KeyCache::default();
         Self::over(
             move || {
-                crate::SealedRepository::new(SqliteEventRepository::new(pool.clone()), keys.clone())
+                crate::SealedRepository::new(
+                    SqliteEventRepository::new(pool.clone()),
+                    keys.clone(),
+                    cache.clone(),
+                )
             },
             retry,
         )

@@ -128,17 +128,21 @@ pub(crate) fn recorded_event(row: &sqlx::postgres::PgRow) -> Result<RecordedEven
 #[derive(Debug, Clone)]
 pub struct PostgresEventLog {
     pool: PgPool,
-    keys: Arc<dyn DataKeyStore>,
+    keys: crate::opening::DaemonKeys,
 }
 
 impl PostgresEventLog {
     pub fn new(pool: PgPool, keys: Arc<dyn DataKeyStore>) -> Self {
-        Self { pool, keys }
+        Self {
+            pool,
+            keys: crate::opening::DaemonKeys::new(keys),
+        }
     }
 
-    /// The key store this log's sealed events open with (a rebuild streams and opens them).
+    /// The key store this log's sealed events open with, uncached (a rebuild streams and
+    /// opens them with fresh reads).
     pub fn keys(&self) -> &Arc<dyn DataKeyStore> {
-        &self.keys
+        self.keys.store()
     }
 
     /// Every event readable now after `after`, in log order, as one streamed query: no round
@@ -214,7 +218,7 @@ impl EventLog for PostgresEventLog {
             .iter()
             .map(recorded_event)
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        crate::opening::open_recorded(self.keys.as_ref(), &mut events)
+        crate::opening::open_recorded(&self.keys, &mut events)
             .await
             .map_err(|error| EventLogError::Unopened(error.to_string()))?;
         Ok(events)

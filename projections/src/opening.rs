@@ -161,3 +161,63 @@ pub async fn open_user_log(
         })
         .collect())
 }
+
+/// The keys the live daemon opened, kept for a while: each projection reads every batch, so
+/// without it one batch costs a key read per projection. Keeping a key past its destruction
+/// only opens, again, events that came before the `UserForgotten` which destroyed it, and that
+/// event (later in the log) purges what they wrote; a rebuild and answers (history, `as_of`)
+/// never use it.
+#[derive(Debug, Clone)]
+pub struct DaemonKeys {
+    store: Arc<dyn DataKeyStore>,
+    cache: moka::sync::Cache<Uuid, DataKey>,
+}
+
+impl DaemonKeys {
+    pub fn new(store: Arc<dyn DataKeyStore>) -> Self {
+        Self {
+            store,
+            cache: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(std::time::Duration::from_secs(300))
+                .build(),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn DataKeyStore> {
+        &self.store
+    }
+}
+
+#[async_trait::async_trait]
+impl DataKeyStore for DaemonKeys {
+    async fn sealing_key(
+        &self,
+        owner: &str,
+        scope: &pika_domain::KeyScope,
+    ) -> Result<(Uuid, DataKey), pika_domain::KeyStoreError> {
+        self.store.sealing_key(owner, scope).await
+    }
+
+    async fn opening_keys(
+        &self,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, DataKey>, pika_domain::KeyStoreError> {
+        let mut found: HashMap<Uuid, DataKey> = ids
+            .iter()
+            .filter_map(|id| self.cache.get(id).map(|key| (*id, key)))
+            .collect();
+        let missing: Vec<Uuid> = ids
+            .iter()
+            .filter(|id| !found.contains_key(id))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            for (id, key) in self.store.opening_keys(&missing).await? {
+                self.cache.insert(id, key.clone());
+                found.insert(id, key);
+            }
+        }
+        Ok(found)
+    }
+}

@@ -89,6 +89,14 @@ impl DataKeyStore for PostgresDataKeys {
             return Ok((id, unwrap_row(&self.master, id, &wrapped)?));
         }
         let (id, key) = (Uuid::now_v7(), DataKey::generate());
+        // No wait for the disk here: the key is used only by a commit that comes after this
+        // one, and flushing that commit's WAL flushes this record too (WAL is written in
+        // order). A crash before then loses an unused key, which is harmless.
+        let mut transaction = self.pool.begin().await.map_err(unavailable)?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *transaction)
+            .await
+            .map_err(unavailable)?;
         sqlx::query(
             "INSERT INTO data_keys (key_id, owner, scope, wrapped) VALUES ($1, $2, $3, $4)
              ON CONFLICT (owner, scope) DO NOTHING",
@@ -97,9 +105,10 @@ impl DataKeyStore for PostgresDataKeys {
         .bind(owner)
         .bind(&scope)
         .bind(self.master.wrap(id, &key))
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await
         .map_err(unavailable)?;
+        transaction.commit().await.map_err(unavailable)?;
         let (id, wrapped) = select().fetch_one(&self.pool).await.map_err(unavailable)?;
         Ok((id, unwrap_row(&self.master, id, &wrapped)?))
     }
