@@ -33,7 +33,7 @@ impl WriteModel {
     /// The scaled-out write model: the frameworks over postgres-es' repository, sealing
     /// personal data with the keys in `keys`.
     pub fn postgres(pool: PgPool, keys: Arc<dyn DataKeyStore>, retry: RetryPolicy) -> Self {
-        let cache = KeyCache::default();
+        let cache = KeyCache::new(keys.clone());
         Self::over(
             move || {
                 SealedRepository::new(

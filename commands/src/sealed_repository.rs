@@ -10,8 +10,8 @@ use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
 };
 use pika_domain::personal_data::{
-    SealedRecord, event_owner, open_records, open_snapshot, seal_event, seal_snapshot,
-    sealed_key_id, snapshot_owner,
+    CachedOpeningKeys, SealedRecord, event_owner, open_records, open_snapshot, seal_event,
+    seal_snapshot, sealed_key_id, snapshot_owner,
 };
 use pika_domain::{DataKey, DataKeyStore, KeyScope, KeyStoreError};
 use serde_json::Value;
@@ -37,20 +37,17 @@ const KEY_CACHE_CAPACITY: u64 = 100_000;
 #[derive(Debug, Clone)]
 pub struct KeyCache {
     sealing: moka::sync::Cache<(String, KeyScope), (Uuid, DataKey)>,
-    opening: moka::sync::Cache<Uuid, DataKey>,
+    opening: CachedOpeningKeys,
 }
 
-impl Default for KeyCache {
-    fn default() -> Self {
+impl KeyCache {
+    pub fn new(store: Arc<dyn DataKeyStore>) -> Self {
         Self {
             sealing: moka::sync::Cache::builder()
                 .max_capacity(KEY_CACHE_CAPACITY)
                 .time_to_live(KEY_CACHE_TTL)
                 .build(),
-            opening: moka::sync::Cache::builder()
-                .max_capacity(KEY_CACHE_CAPACITY)
-                .time_to_live(KEY_CACHE_TTL)
-                .build(),
+            opening: CachedOpeningKeys::new(store),
         }
     }
 }
@@ -114,53 +111,12 @@ impl<R: PersistedEventRepository> SealedRepository<R> {
         mut events: Vec<SerializedEvent>,
     ) -> Result<Vec<SerializedEvent>, PersistenceError> {
         if A::TYPE == "UserMemory" {
-            let cached = CachedOpening {
-                store: self.keys.as_ref(),
-                cache: &self.cache,
-            };
-            open_records(&cached, &mut events).await
+            open_records(&self.cache.opening, &mut events).await
         } else {
             open_records(self.keys.as_ref(), &mut events).await
         }
         .map_err(key_error)?;
         Ok(events)
-    }
-}
-
-/// The key store seen through the process's opening cache (see [`KeyCache`]).
-#[derive(Debug)]
-struct CachedOpening<'a> {
-    store: &'a dyn DataKeyStore,
-    cache: &'a KeyCache,
-}
-
-#[async_trait::async_trait]
-impl DataKeyStore for CachedOpening<'_> {
-    async fn sealing_key(
-        &self,
-        owner: &str,
-        scope: &KeyScope,
-    ) -> Result<(Uuid, DataKey), KeyStoreError> {
-        self.store.sealing_key(owner, scope).await
-    }
-
-    async fn opening_keys(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, DataKey>, KeyStoreError> {
-        let mut found: HashMap<Uuid, DataKey> = ids
-            .iter()
-            .filter_map(|id| self.cache.opening.get(id).map(|key| (*id, key)))
-            .collect();
-        let missing: Vec<Uuid> = ids
-            .iter()
-            .filter(|id| !found.contains_key(id))
-            .copied()
-            .collect();
-        if !missing.is_empty() {
-            for (id, key) in self.store.opening_keys(&missing).await? {
-                self.cache.opening.insert(id, key.clone());
-                found.insert(id, key);
-            }
-        }
-        Ok(found)
     }
 }
 

@@ -322,7 +322,7 @@ impl crate::WriteModel {
         keys: std::sync::Arc<dyn pika_domain::DataKeyStore>,
         retry: crate::RetryPolicy,
     ) -> Self {
-        let cache = crate::KeyCache::default();
+        let cache = crate::KeyCache::new(keys.clone());
         Self::over(
             move || {
                 crate::SealedRepository::new(

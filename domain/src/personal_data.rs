@@ -210,6 +210,66 @@ pub trait DataKeyStore: Send + Sync + std::fmt::Debug {
     async fn opening_keys(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, DataKey>, KeyStoreError>;
 }
 
+/// A key store seen through a process-local cache of the keys it opened, for readers that
+/// may keep a key for a while after it is destroyed (the aggregate of a user's memory, the
+/// live projection daemon: what such a key still opens came before the `UserForgotten` that
+/// destroyed it, and that event empties what it fed). Never for answers or job conversations.
+#[derive(Debug, Clone)]
+pub struct CachedOpeningKeys {
+    store: std::sync::Arc<dyn DataKeyStore>,
+    cache: moka::sync::Cache<Uuid, DataKey>,
+}
+
+impl CachedOpeningKeys {
+    const CAPACITY: u64 = 100_000;
+    const TIME_TO_LIVE: std::time::Duration = std::time::Duration::from_secs(300);
+
+    pub fn new(store: std::sync::Arc<dyn DataKeyStore>) -> Self {
+        Self {
+            store,
+            cache: moka::sync::Cache::builder()
+                .max_capacity(Self::CAPACITY)
+                .time_to_live(Self::TIME_TO_LIVE)
+                .build(),
+        }
+    }
+
+    /// The store behind the cache, for readers that must see a destruction at once.
+    pub fn store(&self) -> &std::sync::Arc<dyn DataKeyStore> {
+        &self.store
+    }
+}
+
+#[async_trait]
+impl DataKeyStore for CachedOpeningKeys {
+    async fn sealing_key(
+        &self,
+        owner: &str,
+        scope: &KeyScope,
+    ) -> Result<(Uuid, DataKey), KeyStoreError> {
+        self.store.sealing_key(owner, scope).await
+    }
+
+    async fn opening_keys(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, DataKey>, KeyStoreError> {
+        let mut found: HashMap<Uuid, DataKey> = ids
+            .iter()
+            .filter_map(|id| self.cache.get(id).map(|key| (*id, key)))
+            .collect();
+        let missing: Vec<Uuid> = ids
+            .iter()
+            .filter(|id| !found.contains_key(id))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            for (id, key) in self.store.opening_keys(&missing).await? {
+                self.cache.insert(id, key.clone());
+                found.insert(id, key);
+            }
+        }
+        Ok(found)
+    }
+}
+
 /// Where an event sits in the log: what a sealed payload is bound to.
 #[derive(Debug, Clone, Copy)]
 pub struct EventIdentity<'a> {

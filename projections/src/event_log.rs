@@ -128,14 +128,14 @@ pub(crate) fn recorded_event(row: &sqlx::postgres::PgRow) -> Result<RecordedEven
 #[derive(Debug, Clone)]
 pub struct PostgresEventLog {
     pool: PgPool,
-    keys: crate::opening::DaemonKeys,
+    keys: pika_domain::personal_data::CachedOpeningKeys,
 }
 
 impl PostgresEventLog {
     pub fn new(pool: PgPool, keys: Arc<dyn DataKeyStore>) -> Self {
         Self {
             pool,
-            keys: crate::opening::DaemonKeys::new(keys),
+            keys: pika_domain::personal_data::CachedOpeningKeys::new(keys),
         }
     }
 

@@ -71,15 +71,7 @@ async fn fill(app: &TestApp) {
         ],
     )
     .await;
-    let add = json!({"key": "likes.place", "value": "Vexhollow", "text": "Likes Vexhollow park"});
-    let (status, added) = send(
-        app,
-        reqwest::Method::POST,
-        "/v1/users/kid-forget/facts",
-        Some(add),
-    )
-    .await;
-    assert_eq!(status, 201, "{added}");
+    remember_later(app).await;
     for user in ["kid-forget", "kid-kept"] {
         let body = json!({"user_id": user, "query": "what is my dog called", "limit": 5});
         let (status, found) = send(app, reqwest::Method::POST, "/v1/search", Some(body)).await;

@@ -181,16 +181,7 @@ impl PersonalDataAdmin for PostgresDataKeys {
         after: i64,
         limit: u32,
     ) -> Result<Vec<ClearEvent>, ProjectionError> {
-        let rows: Vec<(
-            i64,
-            String,
-            String,
-            i64,
-            String,
-            Value,
-            Option<String>,
-            bool,
-        )> = sqlx::query_as(&format!(
+        let rows: Vec<ClearEventRow> = sqlx::query_as(&format!(
             "SELECT e.global_position, e.aggregate_type, e.aggregate_id, e.sequence,
                         e.event_type, e.payload, e.metadata ->> 'time',
                         EXISTS (SELECT 1 FROM events f
@@ -334,18 +325,21 @@ impl PersonalDataAdmin for PostgresDataKeys {
     }
 }
 
-#[allow(clippy::type_complexity)]
+/// A clear event as selected: position, aggregate type and id, sequence, event type,
+/// payload, commit time, and whether its owner was forgotten later.
+type ClearEventRow = (
+    i64,
+    String,
+    String,
+    i64,
+    String,
+    Value,
+    Option<String>,
+    bool,
+);
+
 fn clear_event(
-    (position, aggregate_type, aggregate_id, sequence, event_type, payload, time, forgotten_later): (
-        i64,
-        String,
-        String,
-        i64,
-        String,
-        Value,
-        Option<String>,
-        bool,
-    ),
+    (position, aggregate_type, aggregate_id, sequence, event_type, payload, time, forgotten_later): ClearEventRow,
 ) -> ClearEvent {
     ClearEvent {
         position,

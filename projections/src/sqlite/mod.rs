@@ -110,3 +110,31 @@ pub(crate) async fn truncate_write_ahead_log(pool: &sqlx::SqlitePool) {
     }
     tracing::warn!("the write-ahead log stayed busy after a forget; the next checkpoint clears it");
 }
+
+/// Up to `limit` events after `after`, in log order, opened with keys read through the same
+/// write transaction (the embedded projector's batches, a rebuild's).
+pub(crate) async fn opened_events_after(
+    connection: &mut sqlx::SqliteConnection,
+    keys: &crate::data_keys::SqliteDataKeys,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<RecordedEvent>, ProjectionError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE global_position > ?
+          ORDER BY global_position LIMIT ?"
+    ))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut *connection)
+    .await?;
+    let mut events = rows
+        .iter()
+        .map(sqlite_recorded_event)
+        .collect::<Result<Vec<_>, _>>()?;
+    crate::opening::open_recorded(
+        &crate::data_keys::sqlite::KeysInTransaction::new(connection, keys),
+        &mut events,
+    )
+    .await?;
+    Ok(events)
+}

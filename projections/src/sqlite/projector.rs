@@ -9,8 +9,6 @@
 //! a rebuild moved ahead is never fed an event twice.
 
 use crate::data_keys::SqliteDataKeys;
-use crate::data_keys::sqlite::KeysInTransaction;
-use crate::opening::open_recorded;
 use crate::progress::ProjectionProgress;
 use crate::projection::sees;
 use std::collections::{BTreeSet, HashMap};
@@ -29,7 +27,7 @@ use crate::decode::{DomainEvent, decode, stored_time};
 use crate::event_log::RecordedEvent;
 use crate::jobs::{JOB_RELAY, JobMessage};
 use crate::projection::{ChangedUser, Projection, TableSet};
-use crate::sqlite::{EVENT_COLUMNS, SqliteWrites, sqlite_recorded_event};
+use crate::sqlite::{SqliteWrites, opened_events_after};
 
 const BATCH: i64 = 500;
 /// How soon a commit is projected: short, since a job is reported finished and a client's own
@@ -181,23 +179,7 @@ impl EmbeddedProjector {
         let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let checkpoints = read_checkpoints(&mut transaction, self.checkpoint_names()).await?;
         let lowest = checkpoints.values().copied().min().unwrap_or(0);
-        let rows = sqlx::query(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE global_position > ?
-              ORDER BY global_position LIMIT ?"
-        ))
-        .bind(lowest)
-        .bind(BATCH)
-        .fetch_all(&mut *transaction)
-        .await?;
-        let mut events = rows
-            .iter()
-            .map(sqlite_recorded_event)
-            .collect::<Result<Vec<_>, _>>()?;
-        open_recorded(
-            &KeysInTransaction::new(&mut transaction, &self.keys),
-            &mut events,
-        )
-        .await?;
+        let events = opened_events_after(&mut transaction, &self.keys, lowest, BATCH).await?;
         let Some(last) = events.last().map(|event| event.position.global_position) else {
             return Ok(0);
         };

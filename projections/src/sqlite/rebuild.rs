@@ -12,14 +12,12 @@ use sqlx::SqlitePool;
 
 use crate::ProjectionError;
 use crate::data_keys::SqliteDataKeys;
-use crate::data_keys::sqlite::KeysInTransaction;
 use crate::decode::{committed_at, decode, stored_time};
 use crate::event_log::LogPosition;
-use crate::opening::open_recorded;
 use crate::projection::sees;
 use crate::projection::{Projection, TableSet};
 use crate::rebuild::{ProjectionRebuilder, RebuildReport};
-use crate::sqlite::{EVENT_COLUMNS, SqliteWrites, sqlite_recorded_event};
+use crate::sqlite::{SqliteWrites, opened_events_after};
 
 /// Events read per query while folding.
 const REBUILD_BATCH: i64 = 5_000;
@@ -53,26 +51,12 @@ impl ProjectionRebuilder for SqliteRebuilder {
         let mut position = 0i64;
         let mut applied = 0u64;
         loop {
-            let rows = sqlx::query(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE global_position > ?
-                  ORDER BY global_position LIMIT ?"
-            ))
-            .bind(position)
-            .bind(REBUILD_BATCH)
-            .fetch_all(&mut *transaction)
-            .await?;
-            if rows.is_empty() {
+            let events =
+                opened_events_after(&mut transaction, &self.keys, position, REBUILD_BATCH).await?;
+            if events.is_empty() {
                 break;
             }
-            let mut events = rows
-                .iter()
-                .map(sqlite_recorded_event)
-                .collect::<Result<Vec<_>, _>>()?;
-            open_recorded(
-                &KeysInTransaction::new(&mut transaction, &self.keys),
-                &mut events,
-            )
-            .await?;
+            let read = events.len() as u64;
             for event in events {
                 position = event.position.global_position;
                 if !sees(projection.as_ref(), &event) {
@@ -91,8 +75,8 @@ impl ProjectionRebuilder for SqliteRebuilder {
                     }
                 }
             }
-            applied += rows.len() as u64;
-            progress(rows.len() as u64);
+            applied += read;
+            progress(read);
         }
         if let Some(fold) = fold {
             fold.write(&mut SqliteWrites::new(&mut transaction), TableSet::Live)
