@@ -70,13 +70,18 @@ pub async fn execute(
     };
     for entry in entries.into_iter().filter(ours) {
         let position = entry.position;
-        let event = serde_json::from_value(entry.payload).map_err(|e| {
-            ApiError::Internal(anyhow!("event at position {position} does not decode: {e}"))
-        })?;
-        commit.events.push(event);
+        commit.events.push(decoded(entry)?);
         commit.position = position;
     }
     Ok(commit)
+}
+
+/// One entry of a user's log as its typed event.
+pub fn decoded(entry: UserLogEntry) -> Result<UserMemoryEvent, ApiError> {
+    let position = entry.position;
+    serde_json::from_value(entry.payload).map_err(|e| {
+        ApiError::Internal(anyhow!("event at position {position} does not decode: {e}"))
+    })
 }
 
 /// Whom a fact of this tenant belongs to, and its key (which never changes).

@@ -401,6 +401,41 @@ impl TestApp {
             .expect("a text body")
     }
 
+    /// One call with `secret` as the key, `body` sent as JSON when given: the status and the
+    /// answer (JSON, or its text when it is not JSON).
+    pub async fn call_as(
+        &self,
+        secret: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(secret);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the request is answered");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a text body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+
+    /// [`TestApp::call_as`] with the test tenant's key.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        self.call_as(TEST_API_SECRET, method, path, body).await
+    }
+
     /// Submits a one-message conversation of `user` for extraction; the job's id.
     pub async fn submit_message(&self, user: &str, content: &str) -> String {
         let body = serde_json::json!({"user_id": user, "messages": [{"role": "user", "content": content}]});

@@ -8,7 +8,7 @@ use std::time::Duration;
 use lapin::options::BasicGetOptions;
 use lapin::{Connection, ConnectionProperties};
 use pika_api::Roles;
-use pika_tests::{TEST_API_SECRET, TestApp, amqp_url, redis_url};
+use pika_tests::{TestApp, amqp_url, redis_url};
 use pika_worker::amqp::QueueNames;
 use serde_json::{Value, json};
 
@@ -22,16 +22,7 @@ async fn send(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut request = app
-        .client
-        .request(method, app.url(path))
-        .bearer_auth(TEST_API_SECRET);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("answered");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    app.call(method, path, body).await
 }
 
 async fn remember(app: &TestApp, user: &str, messages: &[&str]) {

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
-use pika_domain::UserId;
+use pika_domain::{UserId, UserMemoryEvent};
 use pika_projections::episodes::{EpisodeCursor, EpisodeQuery, EpisodeRecord};
 use pika_projections::fact_record::FactRecord;
 use pika_projections::history::FactHistory;
@@ -90,23 +90,15 @@ async fn facts_since_last_forget(
     tenant: &pika_domain::TenantId,
     user: &UserId,
 ) -> Result<Vec<uuid::Uuid>, ApiError> {
-    let log = state.reads.user_log_after(tenant, user, 0).await?;
-    let since = log
-        .iter()
-        .rposition(|entry| entry.payload.get("UserForgotten").is_some())
-        .map_or(0, |at| at + 1);
-    Ok(log[since..]
-        .iter()
-        .filter_map(|entry| {
-            entry
-                .payload
-                .get("FactAdded")?
-                .get("fact_id")?
-                .as_str()?
-                .parse()
-                .ok()
-        })
-        .collect())
+    let mut added = Vec::new();
+    for entry in state.reads.user_log_after(tenant, user, 0).await? {
+        match commits::decoded(entry)? {
+            UserMemoryEvent::UserForgotten { .. } => added.clear(),
+            UserMemoryEvent::FactAdded { fact_id, .. } => added.push(fact_id.as_uuid()),
+            _ => {}
+        }
+    }
+    Ok(added)
 }
 
 async fn conversations(

@@ -71,6 +71,25 @@ fn json_text(value: &impl serde::Serialize) -> String {
 const JOB_COLUMNS: &str = "user_id, status, attempts, last_error, idempotency_key, submitted_at,
     started_at, finished_at, added, updated, retracted, unchanged, global_position";
 
+impl SqliteWrites<'_> {
+    /// Deletes every row of a forgotten user in `table`.
+    async fn delete_user_rows(
+        &mut self,
+        table: &str,
+        tenant: &str,
+        user_id: &str,
+    ) -> Result<(), ProjectionError> {
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE tenant = ? AND user_id = ?"
+        ))
+        .bind(tenant)
+        .bind(user_id)
+        .execute(&mut *self.connection)
+        .await?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl ReadModelWrites for SqliteWrites<'_> {
     async fn apply_fact_change(
@@ -256,14 +275,7 @@ impl ReadModelWrites for SqliteWrites<'_> {
                 .execute(&mut *self.connection)
                 .await?;
         }
-        sqlx::query(&format!(
-            "DELETE FROM {table} WHERE tenant = ? AND user_id = ?"
-        ))
-        .bind(tenant)
-        .bind(user_id)
-        .execute(&mut *self.connection)
-        .await?;
-        Ok(())
+        self.delete_user_rows(&table, tenant, user_id).await
     }
 
     async fn forget_episodes(
@@ -281,14 +293,7 @@ impl ReadModelWrites for SqliteWrites<'_> {
         .bind(user_id)
         .execute(&mut *self.connection)
         .await?;
-        sqlx::query(&format!(
-            "DELETE FROM {table} WHERE tenant = ? AND user_id = ?"
-        ))
-        .bind(tenant)
-        .bind(user_id)
-        .execute(&mut *self.connection)
-        .await?;
-        Ok(())
+        self.delete_user_rows(&table, tenant, user_id).await
     }
 
     /// One statement a row: SQLite inserts inside one transaction are cheap, and the embedded

@@ -4,6 +4,9 @@
 //! environment wins over the file. Every value is checked once here and a bad one stops the
 //! start with a message that names the setting and where it came from.
 
+mod values;
+use values::{parse_api_keys, parse_bool, parse_prefix, parse_retention, scalar_text};
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -381,96 +384,6 @@ impl Settings {
     }
 }
 
-/// A TOML scalar as the text an environment variable would hold.
-fn scalar_text(value: &toml::Value, key: &str) -> Result<String, String> {
-    match value {
-        toml::Value::String(s) => Ok(s.clone()),
-        toml::Value::Integer(n) => Ok(n.to_string()),
-        toml::Value::Float(n) => Ok(n.to_string()),
-        toml::Value::Boolean(b) => Ok(b.to_string()),
-        _ => Err(format!("{key}: expected a string, number or boolean")),
-    }
-}
-
-fn parse_bool(value: &str) -> Result<bool, String> {
-    match value.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
-        _ => Err(format!("{value:?} is not true or false")),
-    }
-}
-
-fn parse_prefix(value: &str) -> Result<String, String> {
-    let valid = value.len() <= 64
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if valid {
-        Ok(value.to_owned())
-    } else {
-        Err("use up to 64 letters, digits, - _ or .".into())
-    }
-}
-
-fn parse_retention(value: &str) -> Result<Vec<pika_projections::data_keys::Retention>, String> {
-    let mut rules: Vec<pika_projections::data_keys::Retention> = Vec::new();
-    for (index, pair) in value
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .enumerate()
-    {
-        let position = index + 1;
-        let (tenant, days) = pair
-            .split_once(':')
-            .ok_or_else(|| format!("entry {position} is not tenant:days"))?;
-        let tenant = match tenant.trim() {
-            "*" => None,
-            name => Some(
-                TenantId::parse(name)
-                    .map_err(|e| format!("entry {position}: {e}"))?
-                    .to_string(),
-            ),
-        };
-        let days: u32 = days
-            .trim()
-            .parse()
-            .ok()
-            .filter(|days| (1..=36_500).contains(days))
-            .ok_or_else(|| format!("entry {position}: days must be a whole number, 1 to 36500"))?;
-        if rules.iter().any(|rule| rule.tenant == tenant) {
-            return Err(format!("entry {position}: that tenant has a rule already"));
-        }
-        rules.push(pika_projections::data_keys::Retention { tenant, days });
-    }
-    Ok(rules)
-}
-
-fn parse_api_keys(value: &str) -> Result<Vec<ApiKeySeed>, String> {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|pair| !pair.is_empty())
-        .enumerate()
-        .map(|(index, pair)| {
-            let position = index + 1;
-            let (tenant, secret) = pair
-                .split_once(':')
-                .ok_or_else(|| format!("entry {position} is not tenant:secret"))?;
-            let tenant = TenantId::parse(tenant).map_err(|e| format!("entry {position}: {e}"))?;
-            if secret.len() < 8 {
-                return Err(format!(
-                    "entry {position}: the secret must be at least 8 characters"
-                ));
-            }
-            Ok(ApiKeySeed {
-                tenant,
-                secret: SecretString::from(secret),
-            })
-        })
-        .collect()
-}
-
 impl Config {
     /// Reads the process environment and, when `file` is given (or `PIKA_CONFIG` names one),
     /// that TOML file.
@@ -814,8 +727,8 @@ mod documentation {
 
     #[test]
     fn every_setting_is_in_env_example_and_the_readme() {
-        let example = include_str!("../../.env.example");
-        let readme = include_str!("../../README.md");
+        let example = include_str!("../../../.env.example");
+        let readme = include_str!("../../../README.md");
         for (name, _, _) in SETTINGS {
             assert!(
                 example.contains(&format!("# {name}=")),
