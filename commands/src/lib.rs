@@ -14,5 +14,5 @@ pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 
 pub use pika_domain::Backoff;
 pub use retry::RetryPolicy;
-pub use sealed_repository::{KeyCache, SealedRepository};
+pub use sealed_repository::{KeyCache, KeyRowsInCommit, SealedRepository};
 pub use write_model::{CommandContext, CommandError, WriteModel};

@@ -3,13 +3,16 @@
 
 use std::sync::Arc;
 
-use pika_domain::DataKeyStore;
+use cqrs_es::Aggregate;
+use cqrs_es::persist::{PersistedEventRepository, PersistenceError, SerializedEvent};
+use pika_domain::{DataKeyStore, UnstoredDataKey};
 use postgres_es::PostgresEventRepository;
+use serde_json::Value;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::{KeyCache, RetryPolicy, SealedRepository, WriteModel};
+use crate::{KeyCache, KeyRowsInCommit, RetryPolicy, SealedRepository, WriteModel};
 
 /// Every table of the service, event store and read models alike, in one ordered history.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
@@ -44,5 +47,25 @@ impl WriteModel {
             },
             retry,
         )
+    }
+}
+
+/// postgres-es owns its transaction, so new keys are stored by the key store beforehand
+/// (an insert with `synchronous_commit = off`, a fraction of the commit's cost).
+impl KeyRowsInCommit for PostgresEventRepository {
+    const STORES_KEY_ROWS: bool = false;
+
+    async fn persist_with_key_rows<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+        key_rows: &[UnstoredDataKey],
+    ) -> Result<(), PersistenceError> {
+        if !key_rows.is_empty() {
+            return Err(PersistenceError::UnknownError(
+                "postgres-es cannot store data key rows in its commit".into(),
+            ));
+        }
+        self.persist::<A>(events, snapshot_update).await
     }
 }

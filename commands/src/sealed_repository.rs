@@ -13,7 +13,7 @@ use pika_domain::personal_data::{
     CachedOpeningKeys, SealedRecord, event_owner, open_records, open_snapshot, seal_event,
     seal_snapshot, sealed_key_id, snapshot_owner,
 };
-use pika_domain::{DataKey, DataKeyStore, KeyScope, KeyStoreError};
+use pika_domain::{DataKey, DataKeyStore, KeyScope, KeyStoreError, SealingKey, UnstoredDataKey};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -59,6 +59,22 @@ pub struct SealedRepository<R> {
     cache: KeyCache,
 }
 
+/// An event store that may write a new data key's row in the transaction of the first events
+/// sealed with it (see [`DataKeyStore::sealing_key_for_commit`]).
+pub trait KeyRowsInCommit: PersistedEventRepository {
+    /// False: new keys are stored by the key store before the commit.
+    const STORES_KEY_ROWS: bool;
+
+    /// `persist`, writing `key_rows` first in the same transaction; a row clashing with a key
+    /// stored meanwhile fails the commit as a conflict.
+    fn persist_with_key_rows<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+        key_rows: &[UnstoredDataKey],
+    ) -> impl std::future::Future<Output = Result<(), PersistenceError>> + Send;
+}
+
 impl<R> SealedRepository<R> {
     pub fn new(inner: R, keys: Arc<dyn DataKeyStore>, cache: KeyCache) -> Self {
         Self { inner, keys, cache }
@@ -76,7 +92,10 @@ fn key_error(error: KeyStoreError) -> PersistenceError {
 struct CommitKeys<'a> {
     store: &'a dyn DataKeyStore,
     cache: &'a KeyCache,
+    stores_key_rows: bool,
     fetched: HashMap<(String, KeyScope), (Uuid, DataKey)>,
+    /// Keys made for this commit, cached only once it stored them.
+    unstored: Vec<((String, KeyScope), UnstoredDataKey)>,
 }
 
 impl CommitKeys<'_> {
@@ -89,6 +108,24 @@ impl CommitKeys<'_> {
         if !self.fetched.contains_key(&slot) {
             let key = match self.cache.sealing.get(&slot) {
                 Some(key) => key,
+                None if self.stores_key_rows => {
+                    match self
+                        .store
+                        .sealing_key_for_commit(&slot.0, &slot.1)
+                        .await
+                        .map_err(key_error)?
+                    {
+                        SealingKey::Stored(id, key) => {
+                            self.cache.sealing.insert(slot.clone(), (id, key.clone()));
+                            (id, key)
+                        }
+                        SealingKey::Unstored(row) => {
+                            let key = (row.id, row.key.clone());
+                            self.unstored.push((slot.clone(), row));
+                            key
+                        }
+                    }
+                }
                 None => {
                     let key = self
                         .store
@@ -105,7 +142,7 @@ impl CommitKeys<'_> {
     }
 }
 
-impl<R: PersistedEventRepository> SealedRepository<R> {
+impl<R: KeyRowsInCommit> SealedRepository<R> {
     async fn opened<A: Aggregate>(
         &self,
         mut events: Vec<SerializedEvent>,
@@ -120,7 +157,7 @@ impl<R: PersistedEventRepository> SealedRepository<R> {
     }
 }
 
-impl<R: PersistedEventRepository> PersistedEventRepository for SealedRepository<R> {
+impl<R: KeyRowsInCommit> PersistedEventRepository for SealedRepository<R> {
     async fn get_events<A: Aggregate>(
         &self,
         aggregate_id: &str,
@@ -174,7 +211,9 @@ impl<R: PersistedEventRepository> PersistedEventRepository for SealedRepository<
         let mut keys = CommitKeys {
             store: self.keys.as_ref(),
             cache: &self.cache,
+            stores_key_rows: R::STORES_KEY_ROWS,
             fetched: HashMap::new(),
+            unstored: Vec::new(),
         };
         let mut sealed = events.to_vec();
         for event in &mut sealed {
@@ -205,11 +244,19 @@ impl<R: PersistedEventRepository> PersistedEventRepository for SealedRepository<
             }
             None => None,
         };
-        let persisted = self.inner.persist::<A>(&sealed, snapshot_update).await;
+        let rows: Vec<UnstoredDataKey> = keys.unstored.iter().map(|(_, row)| row.clone()).collect();
+        let persisted = self
+            .inner
+            .persist_with_key_rows::<A>(&sealed, snapshot_update, &rows)
+            .await;
         if persisted.is_err() {
             // A destroyed key refuses the commit as a conflict: read the keys again on retry.
             for slot in keys.fetched.into_keys() {
                 self.cache.sealing.invalidate(&slot);
+            }
+        } else {
+            for (slot, row) in keys.unstored {
+                self.cache.sealing.insert(slot, (row.id, row.key));
             }
         }
         persisted

@@ -13,6 +13,7 @@ use cqrs_es::Aggregate;
 use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
 };
+use pika_domain::UnstoredDataKey;
 use serde_json::Value;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
@@ -103,8 +104,23 @@ impl SqliteEventRepository {
         aggregate_type: String,
         events: &[SerializedEvent],
         snapshot_update: Option<(String, Value, usize)>,
+        key_rows: &[UnstoredDataKey],
     ) -> Result<(), PersistenceError> {
         let mut transaction = self.pool.begin().await.map_err(storage_error)?;
+        for row in key_rows {
+            // No `ON CONFLICT`: a key another commit stored meanwhile is a unique violation,
+            // a conflict, and the retry seals with that key.
+            sqlx::query(
+                "INSERT INTO data_keys (key_id, owner, scope, wrapped) VALUES (?, ?, ?, ?)",
+            )
+            .bind(row.id.to_string())
+            .bind(&row.owner)
+            .bind(&row.scope)
+            .bind(&row.wrapped)
+            .execute(&mut *transaction)
+            .await
+            .map_err(storage_error)?;
+        }
         let mut last_sequence = 0;
         for event in events {
             insert_event(&mut transaction, &aggregate_type, event).await?;
@@ -210,7 +226,7 @@ impl PersistedEventRepository for SqliteEventRepository {
         events: &[SerializedEvent],
         snapshot_update: Option<(String, Value, usize)>,
     ) -> Result<(), PersistenceError> {
-        self.write(A::TYPE.to_owned(), events, snapshot_update)
+        self.write(A::TYPE.to_owned(), events, snapshot_update, &[])
             .await
     }
 
@@ -312,6 +328,20 @@ fn storage_error(error: sqlx::Error) -> PersistenceError {
             PersistenceError::ConnectionError(Box::new(error))
         }
         _ => PersistenceError::UnknownError(Box::new(error)),
+    }
+}
+
+impl crate::KeyRowsInCommit for SqliteEventRepository {
+    const STORES_KEY_ROWS: bool = true;
+
+    async fn persist_with_key_rows<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+        key_rows: &[UnstoredDataKey],
+    ) -> Result<(), PersistenceError> {
+        self.write(A::TYPE.to_owned(), events, snapshot_update, key_rows)
+            .await
     }
 }
 

@@ -20,7 +20,7 @@ pub use extraction_job::{
 };
 pub use personal_data::{
     DataKey, DataKeyStore, EventIdentity, KeyScope, KeyStoreError, MasterKey, Opened, SealError,
-    SealedRecord, open_records,
+    SealedRecord, SealingKey, UnstoredDataKey, open_records,
 };
 pub use user_memory::{
     EVENT_VERSION, ExtractionCounts, FactCandidate, FactCorrection, FactOperation, FactSource,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use pika_domain::personal_data::{
-    EventIdentity, SealedRecord, open_event, open_records, sealed_key_id,
+    EventIdentity, SealedRecord, SealedText, open_event, open_records,
 };
 use pika_domain::{DataKey, DataKeyStore, Opened};
 use serde_json::Value;
@@ -63,16 +63,15 @@ impl StreamOpener {
         }
     }
 
-    /// Fetches, in one read, the keys of `payloads` not seen before.
-    pub async fn prefetch<'p>(
+    /// Fetches, in one read, those of `key_ids` not seen before.
+    pub async fn prefetch(
         &mut self,
-        payloads: impl Iterator<Item = &'p Value>,
+        key_ids: impl Iterator<Item = Uuid>,
     ) -> Result<(), ProjectionError> {
         if !self.personal {
             return Ok(());
         }
-        let mut wanted: Vec<Uuid> = payloads
-            .filter_map(sealed_key_id)
+        let mut wanted: Vec<Uuid> = key_ids
             .filter(|id| !self.known.contains_key(id) && !self.destroyed.contains(id))
             .collect();
         if wanted.is_empty() {
@@ -88,6 +87,21 @@ impl StreamOpener {
         }
         self.known.extend(found);
         Ok(())
+    }
+
+    /// [`Self::open`] on a payload's text: the opened text, or `None` when the projection
+    /// must skip the event.
+    pub fn open_text(
+        &self,
+        identity: EventIdentity<'_>,
+        sealed: SealedText<'_>,
+    ) -> Result<Option<String>, ProjectionError> {
+        let none = HashMap::new();
+        let keys = if self.personal { &self.known } else { &none };
+        let (opened, text) = sealed
+            .open(identity, keys)
+            .map_err(pika_domain::KeyStoreError::from)?;
+        Ok((!self.personal || opened != Opened::Shredded).then_some(text))
     }
 
     /// Opens `payload` in place with the prefetched keys (or puts placeholders in for a

@@ -51,6 +51,24 @@ async fn fifty_concurrent_commands_from_five_write_models_are_each_applied_once(
         (1..=50).collect::<Vec<i64>>(),
         "no gap and no duplicate"
     );
+    // The user was new to every writer: each made a key for its first commit, and the
+    // commits that lost the race on the key row were retried with the winner's key.
+    let keys: Vec<String> =
+        sqlx::query_scalar("SELECT key_id FROM data_keys WHERE owner = ? AND scope = 'facts'")
+            .bind(user_memory_id(&tenant(), &kid))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(keys.len(), 1, "one facts key: {keys:?}");
+    let sealed_with: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT json_extract(payload, '$.\"' || event_type || '\".sealed.key')
+           FROM events WHERE aggregate_id = ?",
+    )
+    .bind(user_memory_id(&tenant(), &kid))
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(sealed_with, keys, "every event sealed with the stored key");
 }
 
 #[tokio::test]

@@ -4,7 +4,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use pika_domain::{DataKey, DataKeyStore, KeyScope, KeyStoreError, MasterKey, SealError};
+use pika_domain::{
+    DataKey, DataKeyStore, KeyScope, KeyStoreError, MasterKey, SealError, SealingKey,
+    UnstoredDataKey,
+};
 use sqlx::SqlitePool;
 use uuid::Uuid;
 
@@ -36,6 +39,23 @@ fn stored_key(
 impl SqliteDataKeys {
     pub fn new(pool: SqlitePool, master: Arc<MasterKey>) -> Self {
         Self { pool, master }
+    }
+
+    async fn stored_sealing_key(
+        &self,
+        owner: &str,
+        scope: &str,
+    ) -> Result<Option<(Uuid, DataKey)>, KeyStoreError> {
+        let stored: Option<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT key_id, wrapped FROM data_keys WHERE owner = ? AND scope = ?")
+                .bind(owner)
+                .bind(scope)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        stored
+            .map(|(id, wrapped)| stored_key(&self.master, &id, &wrapped))
+            .transpose()
     }
 
     /// See [`super::PostgresDataKeys::check_master_key`]. One process owns the embedded file,
@@ -77,19 +97,8 @@ impl DataKeyStore for SqliteDataKeys {
         scope: &KeyScope,
     ) -> Result<(Uuid, DataKey), KeyStoreError> {
         let scope = scope.as_text();
-        let select = || {
-            sqlx::query_as::<_, (String, Vec<u8>)>(
-                "SELECT key_id, wrapped FROM data_keys WHERE owner = ? AND scope = ?",
-            )
-            .bind(owner)
-            .bind(&scope)
-        };
-        if let Some((id, wrapped)) = select()
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?
-        {
-            return stored_key(&self.master, &id, &wrapped);
+        if let Some(stored) = self.stored_sealing_key(owner, &scope).await? {
+            return Ok(stored);
         }
         let (id, key) = (Uuid::now_v7(), DataKey::generate());
         sqlx::query(
@@ -103,8 +112,31 @@ impl DataKeyStore for SqliteDataKeys {
         .execute(&self.pool)
         .await
         .map_err(unavailable)?;
-        let (id, wrapped) = select().fetch_one(&self.pool).await.map_err(unavailable)?;
-        stored_key(&self.master, &id, &wrapped)
+        self.stored_sealing_key(owner, &scope)
+            .await?
+            .ok_or_else(|| KeyStoreError::Unavailable(format!("no data key stored for {owner}")))
+    }
+
+    /// A new key is left to the commit: the embedded event store writes its row in the
+    /// events' transaction, one fsync where a separate insert cost a second (a new user's
+    /// jobs were 30 % slower for it).
+    async fn sealing_key_for_commit(
+        &self,
+        owner: &str,
+        scope: &KeyScope,
+    ) -> Result<SealingKey, KeyStoreError> {
+        let scope = scope.as_text();
+        if let Some((id, key)) = self.stored_sealing_key(owner, &scope).await? {
+            return Ok(SealingKey::Stored(id, key));
+        }
+        let (id, key) = (Uuid::now_v7(), DataKey::generate());
+        Ok(SealingKey::Unstored(UnstoredDataKey {
+            id,
+            wrapped: self.master.wrap(id, &key),
+            key,
+            owner: owner.to_owned(),
+            scope,
+        }))
     }
 
     async fn opening_keys(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, DataKey>, KeyStoreError> {

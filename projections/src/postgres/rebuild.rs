@@ -18,7 +18,7 @@ use crate::postgres::PostgresWrites;
 use crate::projection::{Projection, TableSet, sees};
 use crate::rebuild::{ProjectionRebuilder, RebuildReport};
 use pika_domain::DataKeyStore;
-use pika_domain::personal_data::EventIdentity;
+use pika_domain::personal_data::{EventIdentity, SealedText, sealed_key_id};
 
 /// Events applied per transaction while filling the fresh tables.
 const REBUILD_BATCH: u32 = 5_000;
@@ -51,10 +51,21 @@ async fn apply_events(
 /// Events opened per key read while a rebuild streams the log.
 const OPEN_CHUNK: usize = 2_000;
 
+/// How one streamed event is read.
+enum Reading<'a> {
+    /// Another aggregate type than the projection reads.
+    Skipped,
+    Clear,
+    /// Sealed, opened on its text.
+    Text(SealedText<'a>),
+    /// Sealed in a shape opened as a tree (a retraction's note).
+    Tree(serde_json::Value),
+}
+
 /// A chunk of streamed events decoded for `projection`: `None` for an event it does not read
-/// (another aggregate type, or shredded and it reads personal data). Sealed payloads are
-/// parsed and opened with one key read for the chunk; clear ones are parsed straight into the
-/// typed event.
+/// (another aggregate type, or shredded and it reads personal data). The keys of the chunk's
+/// sealed payloads are read at once; sealed payloads are opened on their text and every event
+/// is decoded from text, never through a JSON tree of the whole payload.
 async fn decode_chunk(
     opener: &mut StreamOpener,
     projection: &dyn Projection,
@@ -64,51 +75,65 @@ async fn decode_chunk(
         position: event.position.global_position,
         detail: e.to_string(),
     };
-    let mut sealed: Vec<Option<serde_json::Value>> = Vec::with_capacity(chunk.len());
+    let mut readings = Vec::with_capacity(chunk.len());
     for event in chunk {
-        let read = projection
-            .aggregate_types()
-            .contains(&event.aggregate_type.as_str());
-        sealed.push(if read && event.payload.contains("\"sealed\"") {
-            Some(serde_json::from_str(&event.payload).map_err(|e| corrupt(event, e))?)
-        } else {
-            None
-        });
+        readings.push(
+            if !projection
+                .aggregate_types()
+                .contains(&event.aggregate_type.as_str())
+            {
+                Reading::Skipped
+            } else if !event.payload.contains("\"sealed\"") {
+                Reading::Clear
+            } else if let Some(sealed) = SealedText::parse(&event.event_type, &event.payload) {
+                Reading::Text(sealed)
+            } else {
+                Reading::Tree(serde_json::from_str(&event.payload).map_err(|e| corrupt(event, e))?)
+            },
+        );
     }
-    opener.prefetch(sealed.iter().flatten()).await?;
+    opener
+        .prefetch(readings.iter().filter_map(|reading| match reading {
+            Reading::Text(sealed) => Some(sealed.key_id()),
+            Reading::Tree(payload) => sealed_key_id(payload),
+            Reading::Skipped | Reading::Clear => None,
+        }))
+        .await?;
     let mut decoded = Vec::with_capacity(chunk.len());
-    for (event, payload) in chunk.iter().zip(sealed) {
+    for (event, reading) in chunk.iter().zip(readings) {
         let position = event.position.global_position;
-        if !projection
-            .aggregate_types()
-            .contains(&event.aggregate_type.as_str())
-        {
-            decoded.push(None);
-            continue;
-        }
-        let Some(mut payload) = payload else {
-            decoded.push(decode_parts(
-                &event.aggregate_type,
-                &event.aggregate_id,
-                event.payload.as_str(),
-                position,
-            )?);
-            continue;
-        };
         let identity = EventIdentity {
             aggregate_type: &event.aggregate_type,
             aggregate_id: &event.aggregate_id,
             sequence: event.sequence,
         };
-        decoded.push(if opener.open(identity, &event.event_type, &mut payload)? {
+        let decode = |payload: &str| {
             decode_parts(
                 &event.aggregate_type,
                 &event.aggregate_id,
-                &payload,
+                payload,
                 position,
-            )?
-        } else {
-            None
+            )
+        };
+        decoded.push(match reading {
+            Reading::Skipped => None,
+            Reading::Clear => decode(&event.payload)?,
+            Reading::Text(sealed) => match opener.open_text(identity, sealed)? {
+                Some(text) => decode(&text)?,
+                None => None,
+            },
+            Reading::Tree(mut payload) => {
+                if opener.open(identity, &event.event_type, &mut payload)? {
+                    decode_parts(
+                        &event.aggregate_type,
+                        &event.aggregate_id,
+                        &payload,
+                        position,
+                    )?
+                } else {
+                    None
+                }
+            }
         });
     }
     Ok(decoded)

@@ -13,6 +13,9 @@
 
 use std::collections::HashMap;
 
+mod text;
+pub use text::SealedText;
+
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use async_trait::async_trait;
@@ -206,8 +209,39 @@ pub trait DataKeyStore: Send + Sync + std::fmt::Debug {
         scope: &KeyScope,
     ) -> Result<(Uuid, DataKey), KeyStoreError>;
 
+    /// Like [`Self::sealing_key`], for a commit that can store a new key's row in its own
+    /// transaction: a missing key comes back unstored, so a new user's first commit costs no
+    /// separate write. Stores whose event log cannot take the row store it at once.
+    async fn sealing_key_for_commit(
+        &self,
+        owner: &str,
+        scope: &KeyScope,
+    ) -> Result<SealingKey, KeyStoreError> {
+        let (id, key) = self.sealing_key(owner, scope).await?;
+        Ok(SealingKey::Stored(id, key))
+    }
+
     /// Those of `ids` whose keys still exist; an absent id was destroyed (shredded).
     async fn opening_keys(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, DataKey>, KeyStoreError>;
+}
+
+/// A sealing key as a commit receives it.
+#[derive(Debug, Clone)]
+pub enum SealingKey {
+    Stored(Uuid, DataKey),
+    /// Made for this commit; the commit stores the row or the key never existed. Two commits
+    /// making one owner's key at once clash on `(owner, scope)` and the loser is retried.
+    Unstored(UnstoredDataKey),
+}
+
+/// The row of a data key not yet stored, its key already wrapped by the master key.
+#[derive(Debug, Clone)]
+pub struct UnstoredDataKey {
+    pub id: Uuid,
+    pub key: DataKey,
+    pub owner: String,
+    pub scope: String,
+    pub wrapped: Vec<u8>,
 }
 
 /// A key store seen through a process-local cache of the keys it opened, for readers that
@@ -248,6 +282,14 @@ impl DataKeyStore for CachedOpeningKeys {
         scope: &KeyScope,
     ) -> Result<(Uuid, DataKey), KeyStoreError> {
         self.store.sealing_key(owner, scope).await
+    }
+
+    async fn sealing_key_for_commit(
+        &self,
+        owner: &str,
+        scope: &KeyScope,
+    ) -> Result<SealingKey, KeyStoreError> {
+        self.store.sealing_key_for_commit(owner, scope).await
     }
 
     async fn opening_keys(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, DataKey>, KeyStoreError> {
