@@ -35,9 +35,22 @@ pub const SEALED_FIELD: &str = "sealed";
 /// the words are gone.
 pub const FORGOTTEN_TEXT: &str = "[forgotten]";
 
-/// A 256-bit key. Debug never prints it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct DataKey([u8; KEY_BYTES]);
+/// A 256-bit key. Debug never prints it. The expanded cipher is kept beside the bytes: a
+/// rebuild opens every sealed event of the log, and expanding the key each time cost as much
+/// as the decryption.
+#[derive(Clone)]
+pub struct DataKey {
+    bytes: [u8; KEY_BYTES],
+    cipher: Aes256Gcm,
+}
+
+impl PartialEq for DataKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for DataKey {}
 
 impl std::fmt::Debug for DataKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,17 +61,24 @@ impl std::fmt::Debug for DataKey {
 impl DataKey {
     /// A fresh random key.
     pub fn generate() -> Self {
-        Self(rand::random())
+        Self::of(rand::random())
+    }
+
+    fn of(bytes: [u8; KEY_BYTES]) -> Self {
+        Self {
+            cipher: Aes256Gcm::new((&bytes).into()),
+            bytes,
+        }
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, SealError> {
         <[u8; KEY_BYTES]>::try_from(bytes)
-            .map(Self)
+            .map(Self::of)
             .map_err(|_| SealError::BadKey(format!("a key is {KEY_BYTES} bytes")))
     }
 
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new((&self.0).into())
+    fn cipher(&self) -> &Aes256Gcm {
+        &self.cipher
     }
 
     /// `nonce || ciphertext+tag` of `plain`, bound to `aad`.
@@ -127,12 +147,12 @@ impl MasterKey {
 
     /// How the key is written to a key file: base64.
     pub fn to_text(&self) -> String {
-        BASE64.encode(self.0.0)
+        BASE64.encode(self.0.bytes)
     }
 
     /// A data key as stored: sealed with this key, bound to its id.
     pub fn wrap(&self, id: Uuid, key: &DataKey) -> Vec<u8> {
-        self.0.seal(&key.0, id.as_bytes())
+        self.0.seal(&key.bytes, id.as_bytes())
     }
 
     pub fn unwrap(&self, id: Uuid, wrapped: &[u8]) -> Result<DataKey, SealError> {

@@ -1,0 +1,159 @@
+//! A drill too long for every CI run (three minutes), run by hand before a release and
+//! recorded in docs/RELIABILITY.md:
+//!
+//! `cargo nextest run -p pika-api --test drills --run-ignored only --no-capture`
+//!
+//! It needs separate `api` and `worker` processes of the binary, which `pika-tests`' in-process
+//! drills cannot kill; the Postgres and RabbitMQ cuts without a kill are there.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Child;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pika_tests::llm_stub::LlmStub;
+use pika_tests::process::{free_port, start_command, wait_until_healthy};
+use pika_tests::{
+    TEST_API_SECRET, TcpProxy, TestDatabase, test_settings, through_port, unique_prefix,
+};
+use serde_json::json;
+use sqlx::PgPool;
+
+const JOBS: usize = 600;
+const OUTAGE: Duration = Duration::from_secs(60);
+/// When in the cut the worker is killed: mid-job, its deliveries unacknowledged.
+const KILL_AFTER: Duration = Duration::from_secs(10);
+/// How often a supervisor (systemd, Kubernetes) starts a worker that is not running.
+const RESTART_EVERY: Duration = Duration::from_secs(2);
+/// The goal: every job completed within this time of the restore.
+const RECOVERY_GOAL: Duration = Duration::from_secs(120);
+
+async fn statuses(pool: &PgPool) -> HashMap<String, i64> {
+    sqlx::query_as::<_, (String, i64)>(
+        "SELECT status, count(*) FROM extraction_jobs GROUP BY status",
+    )
+    .fetch_all(pool)
+    .await
+    .map(|rows| rows.into_iter().collect())
+    .unwrap_or_default()
+}
+
+/// A supervisor's view of the worker: started again whenever it is not running (it cannot
+/// start while Postgres is unreachable, so during the cut each start ends at once).
+struct SupervisedWorker {
+    settings: Vec<(String, String)>,
+    process: Child,
+    starts: usize,
+}
+
+impl SupervisedWorker {
+    fn binary() -> &'static Path {
+        Path::new(env!("CARGO_BIN_EXE_pika-memory"))
+    }
+
+    fn start(settings: Vec<(String, String)>) -> Self {
+        let process = start_command(Self::binary(), "worker", &settings);
+        Self {
+            settings,
+            process,
+            starts: 1,
+        }
+    }
+
+    fn sigkill(&mut self) {
+        self.process.kill().ok();
+        self.process.wait().ok();
+    }
+
+    fn keep_running(&mut self) {
+        if matches!(self.process.try_wait(), Ok(Some(_))) {
+            self.process = start_command(Self::binary(), "worker", &self.settings);
+            self.starts += 1;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a 3-minute drill; see the module docs"]
+async fn a_worker_sigkilled_during_a_postgres_cut_strands_no_job() {
+    let (_stub, llm_url) =
+        LlmStub::start_answering(Arc::new(|_: &str| (Duration::from_secs(1), json!([])))).await;
+    let database = TestDatabase::empty().await;
+    let proxy = TcpProxy::start("127.0.0.1:5432", true).await;
+    let mut shared = test_settings(&database, &unique_prefix());
+    shared.insert(
+        "PIKA_DATABASE_URL".into(),
+        through_port(&database.url, proxy.port),
+    );
+    shared.insert("PIKA_EXTRACTOR".into(), "llm".into());
+    shared.insert("PIKA_LLM_BASE_URL".into(), llm_url);
+    shared.insert("PIKA_LLM_MODEL".into(), "stub-model".into());
+    let with_port = |port: u16| {
+        let mut settings: Vec<(String, String)> = shared.clone().into_iter().collect();
+        settings.retain(|(name, _)| name != "PIKA_HTTP_ADDR");
+        settings.push(("PIKA_HTTP_ADDR".to_owned(), format!("127.0.0.1:{port}")));
+        settings
+    };
+    let binary = SupervisedWorker::binary();
+    let (api_port, worker_port) = (free_port(), free_port());
+    let migrated = start_command(binary, "migrate", &with_port(api_port))
+        .wait()
+        .unwrap();
+    assert!(migrated.success());
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{api_port}");
+    let mut api = start_command(binary, "api", &with_port(api_port));
+    let mut worker = SupervisedWorker::start(with_port(worker_port));
+    wait_until_healthy(&client, &base).await;
+    wait_until_healthy(&client, &format!("http://127.0.0.1:{worker_port}")).await;
+
+    let direct = PgPool::connect(&database.url).await.unwrap();
+    for n in 0..JOBS {
+        let accepted = client
+            .post(format!("{base}/v1/extractions"))
+            .bearer_auth(TEST_API_SECRET)
+            .json(&json!({
+                "user_id": format!("kid-{}", n % 100),
+                "messages": [{ "role": "user", "content": "Hôm nay em đi học." }],
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(accepted.status(), 202, "job {n} accepted");
+    }
+    proxy.cut();
+    let cut = Instant::now();
+    let at_cut = statuses(&direct).await;
+    tokio::time::sleep(KILL_AFTER).await;
+    worker.sigkill();
+    while cut.elapsed() < OUTAGE {
+        worker.keep_running();
+        tokio::time::sleep(RESTART_EVERY).await;
+    }
+    proxy.restore();
+    let restored = Instant::now();
+    let mut last = HashMap::new();
+    while restored.elapsed() < RECOVERY_GOAL + Duration::from_secs(60) {
+        worker.keep_running();
+        last = statuses(&direct).await;
+        if last.get("completed").copied().unwrap_or(0) == JOBS as i64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let recovery = restored.elapsed();
+    println!(
+        "{JOBS} jobs; at the cut {at_cut:?}; worker SIGKILLed {KILL_AFTER:?} into a {OUTAGE:?} Postgres cut, started {} times in all; after the restore {last:?} in {recovery:.1?}",
+        worker.starts
+    );
+    worker.sigkill();
+    api.kill().ok();
+    api.wait().ok();
+    assert_eq!(
+        last.get("completed").copied().unwrap_or(0),
+        JOBS as i64,
+        "{last:?}"
+    );
+    assert!(recovery <= RECOVERY_GOAL, "took {recovery:?}");
+}
