@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use pika_tests::llm_stub::LlmStub;
 use pika_tests::process::{free_port, start_command, wait_until_healthy};
 use pika_tests::{
-    TEST_API_SECRET, TcpProxy, TestDatabase, test_settings, through_port, unique_prefix,
+    TEST_API_SECRET, TcpProxy, TestDatabase, amqp_url, host_port, test_settings, through_port,
+    unique_prefix,
 };
 use serde_json::json;
 use sqlx::PgPool;
@@ -40,7 +41,7 @@ async fn statuses(pool: &PgPool) -> HashMap<String, i64> {
 }
 
 /// A supervisor's view of the worker: started again whenever it is not running (it cannot
-/// start while Postgres is unreachable, so during the cut each start ends at once).
+/// start while a dependency is unreachable, so during the cut each start ends at once).
 struct SupervisedWorker {
     settings: Vec<(String, String)>,
     process: Child,
@@ -77,15 +78,26 @@ impl SupervisedWorker {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a 3-minute drill; see the module docs"]
 async fn a_worker_sigkilled_during_a_postgres_cut_strands_no_job() {
+    cut_and_kill("PIKA_DATABASE_URL", "127.0.0.1:5432").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a 3-minute drill; see the module docs"]
+async fn a_worker_sigkilled_during_a_rabbitmq_cut_strands_no_job() {
+    cut_and_kill("PIKA_AMQP_URL", &host_port(&amqp_url())).await;
+}
+
+/// 600 jobs of 100 users, the LLM taking a second a call, the dependency behind `setting` cut
+/// for a minute and the worker SIGKILLed ten seconds in and restarted by a supervisor: every
+/// job completes within two minutes of the restore.
+async fn cut_and_kill(setting: &str, upstream: &str) {
     let (_stub, llm_url) =
         LlmStub::start_answering(Arc::new(|_: &str| (Duration::from_secs(1), json!([])))).await;
     let database = TestDatabase::empty().await;
-    let proxy = TcpProxy::start("127.0.0.1:5432", true).await;
+    let proxy = TcpProxy::start(upstream, true).await;
     let mut shared = test_settings(&database, &unique_prefix());
-    shared.insert(
-        "PIKA_DATABASE_URL".into(),
-        through_port(&database.url, proxy.port),
-    );
+    let direct_url = shared[setting].clone();
+    shared.insert(setting.into(), through_port(&direct_url, proxy.port));
     shared.insert("PIKA_EXTRACTOR".into(), "llm".into());
     shared.insert("PIKA_LLM_BASE_URL".into(), llm_url);
     shared.insert("PIKA_LLM_MODEL".into(), "stub-model".into());
@@ -144,7 +156,7 @@ async fn a_worker_sigkilled_during_a_postgres_cut_strands_no_job() {
     }
     let recovery = restored.elapsed();
     println!(
-        "{JOBS} jobs; at the cut {at_cut:?}; worker SIGKILLed {KILL_AFTER:?} into a {OUTAGE:?} Postgres cut, started {} times in all; after the restore {last:?} in {recovery:.1?}",
+        "{setting}: {JOBS} jobs; at the cut {at_cut:?}; worker SIGKILLed {KILL_AFTER:?} into a {OUTAGE:?} cut, started {} times in all; after the restore {last:?} in {recovery:.1?}",
         worker.starts
     );
     worker.sigkill();
