@@ -6,12 +6,12 @@
 //! It needs separate `api` and `worker` processes of the binary, which `pika-tests`' in-process
 //! drills cannot kill; the Postgres and RabbitMQ cuts without a kill are there.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pika_tests::drill::{DRILL_JOBS, OUTAGE, assert_recovered, job_statuses, until_all_completed};
 use pika_tests::llm_stub::LlmStub;
 use pika_tests::process::{free_port, start_command, wait_until_healthy};
 use pika_tests::{
@@ -21,24 +21,10 @@ use pika_tests::{
 use serde_json::json;
 use sqlx::PgPool;
 
-const JOBS: usize = 600;
-const OUTAGE: Duration = Duration::from_secs(60);
 /// When in the cut the worker is killed: mid-job, its deliveries unacknowledged.
 const KILL_AFTER: Duration = Duration::from_secs(10);
 /// How often a supervisor (systemd, Kubernetes) starts a worker that is not running.
 const RESTART_EVERY: Duration = Duration::from_secs(2);
-/// The goal: every job completed within this time of the restore.
-const RECOVERY_GOAL: Duration = Duration::from_secs(120);
-
-async fn statuses(pool: &PgPool) -> HashMap<String, i64> {
-    sqlx::query_as::<_, (String, i64)>(
-        "SELECT status, count(*) FROM extraction_jobs GROUP BY status",
-    )
-    .fetch_all(pool)
-    .await
-    .map(|rows| rows.into_iter().collect())
-    .unwrap_or_default()
-}
 
 /// A supervisor's view of the worker: started again whenever it is not running (it cannot
 /// start while a dependency is unreachable, so during the cut each start ends at once).
@@ -121,7 +107,7 @@ async fn cut_and_kill(setting: &str, upstream: &str) {
     wait_until_healthy(&client, &format!("http://127.0.0.1:{worker_port}")).await;
 
     let direct = PgPool::connect(&database.url).await.unwrap();
-    for n in 0..JOBS {
+    for n in 0..DRILL_JOBS {
         let accepted = client
             .post(format!("{base}/v1/extractions"))
             .bearer_auth(TEST_API_SECRET)
@@ -136,7 +122,7 @@ async fn cut_and_kill(setting: &str, upstream: &str) {
     }
     proxy.cut();
     let cut = Instant::now();
-    let at_cut = statuses(&direct).await;
+    let at_cut = job_statuses(&direct).await;
     tokio::time::sleep(KILL_AFTER).await;
     worker.sigkill();
     while cut.elapsed() < OUTAGE {
@@ -144,28 +130,14 @@ async fn cut_and_kill(setting: &str, upstream: &str) {
         tokio::time::sleep(RESTART_EVERY).await;
     }
     proxy.restore();
-    let restored = Instant::now();
-    let mut last = HashMap::new();
-    while restored.elapsed() < RECOVERY_GOAL + Duration::from_secs(60) {
-        worker.keep_running();
-        last = statuses(&direct).await;
-        if last.get("completed").copied().unwrap_or(0) == JOBS as i64 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let recovery = restored.elapsed();
+    let (last, recovery) =
+        until_all_completed(&direct, Instant::now(), || worker.keep_running()).await;
     println!(
-        "{setting}: {JOBS} jobs; at the cut {at_cut:?}; worker SIGKILLed {KILL_AFTER:?} into a {OUTAGE:?} cut, started {} times in all; after the restore {last:?} in {recovery:.1?}",
+        "{setting}: {DRILL_JOBS} jobs; at the cut {at_cut:?}; worker SIGKILLed {KILL_AFTER:?} into a {OUTAGE:?} cut, started {} times in all; after the restore {last:?} in {recovery:.1?}",
         worker.starts
     );
     worker.sigkill();
     api.kill().ok();
     api.wait().ok();
-    assert_eq!(
-        last.get("completed").copied().unwrap_or(0),
-        JOBS as i64,
-        "{last:?}"
-    );
-    assert!(recovery <= RECOVERY_GOAL, "took {recovery:?}");
+    assert_recovered(&last, recovery);
 }

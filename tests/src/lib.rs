@@ -5,6 +5,7 @@
 //! database), `PIKA_TEST_REDIS_URL` and `PIKA_TEST_AMQP_URL`, defaulting to the local ones.
 
 pub mod data_dir;
+pub mod drill;
 pub mod fixtures;
 pub mod history;
 pub mod llm_stub;

@@ -3,30 +3,14 @@
 //!
 //! `cargo nextest run -p pika-tests --test drills --run-ignored only --no-capture`
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pika_tests::drill::{DRILL_JOBS, OUTAGE, assert_recovered, job_statuses, until_all_completed};
 use pika_tests::llm_stub::LlmStub;
 use pika_tests::{TcpProxy, TestApp, amqp_url, host_port, through_port};
 use serde_json::json;
 use sqlx::PgPool;
-
-const JOBS: usize = 600;
-const OUTAGE: Duration = Duration::from_secs(60);
-/// The goal: every job completed within this time of the restore.
-const RECOVERY_GOAL: Duration = Duration::from_secs(120);
-
-/// Job statuses as the read side reports them, counted.
-async fn statuses(pool: &PgPool) -> HashMap<String, i64> {
-    sqlx::query_as::<_, (String, i64)>(
-        "SELECT status, count(*) FROM extraction_jobs GROUP BY status",
-    )
-    .fetch_all(pool)
-    .await
-    .map(|rows| rows.into_iter().collect())
-    .unwrap_or_default()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a 2-minute drill; see the module docs"]
@@ -57,32 +41,18 @@ async fn cut_with_a_backlog(setting: &'static str, upstream: &str) {
     .await;
     // Read straight from Postgres, past the proxy, to watch the jobs during the cut.
     let direct = PgPool::connect(&app.database.url).await.unwrap();
-    for n in 0..JOBS {
+    for n in 0..DRILL_JOBS {
         app.submit_message(&format!("kid-{}", n % 100), "Hôm nay em đi học.")
             .await;
     }
     proxy.cut();
-    let before_cut = statuses(&direct).await;
+    let before_cut = job_statuses(&direct).await;
     tokio::time::sleep(OUTAGE).await;
     proxy.restore();
-    let restored = Instant::now();
-    let mut last = HashMap::new();
-    while restored.elapsed() < RECOVERY_GOAL + Duration::from_secs(60) {
-        last = statuses(&direct).await;
-        if last.get("completed").copied().unwrap_or(0) == JOBS as i64 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let recovery = restored.elapsed();
+    let (last, recovery) = until_all_completed(&direct, Instant::now(), || {}).await;
     println!(
-        "{setting}: {JOBS} jobs; at the cut {before_cut:?}; {OUTAGE:?} cut; after the restore {last:?} in {recovery:.1?}"
+        "{setting}: {DRILL_JOBS} jobs; at the cut {before_cut:?}; {OUTAGE:?} cut; after the restore {last:?} in {recovery:.1?}"
     );
-    assert_eq!(
-        last.get("completed").copied().unwrap_or(0),
-        JOBS as i64,
-        "{last:?}"
-    );
-    assert!(recovery <= RECOVERY_GOAL, "took {recovery:?}");
+    assert_recovered(&last, recovery);
     app.stop().await;
 }
