@@ -231,6 +231,18 @@ pub struct RemoteModel {
     pub timeout: Duration,
 }
 
+impl RemoteModel {
+    /// The worker's view of it: the same endpoint, for the LLM extractor or the embedder.
+    fn endpoint(&self) -> pika_worker::RemoteEndpoint {
+        pika_worker::RemoteEndpoint {
+            base_url: self.base_url.clone(),
+            model: self.model.clone(),
+            api_key: self.api_key.clone(),
+            timeout: self.timeout,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub http_addr: SocketAddr,
@@ -551,12 +563,7 @@ impl Config {
     pub fn extractor_settings(&self) -> pika_worker::ExtractorSettings {
         match (&self.extractor, &self.llm_endpoint) {
             (ExtractorKind::Llm, Some(endpoint)) => {
-                pika_worker::ExtractorSettings::Llm(pika_worker::RemoteEndpoint {
-                    base_url: endpoint.base_url.clone(),
-                    model: endpoint.model.clone(),
-                    api_key: endpoint.api_key.clone(),
-                    timeout: endpoint.timeout,
-                })
+                pika_worker::ExtractorSettings::Llm(endpoint.endpoint())
             }
             _ => pika_worker::ExtractorSettings::Rules,
         }
@@ -566,12 +573,7 @@ impl Config {
     pub fn embedder_settings(&self) -> pika_worker::EmbedderSettings {
         match (&self.embedder, &self.embeddings_endpoint) {
             (EmbedderKind::OpenAi, Some(endpoint)) => {
-                pika_worker::EmbedderSettings::OpenAi(pika_worker::RemoteEndpoint {
-                    base_url: endpoint.base_url.clone(),
-                    model: endpoint.model.clone(),
-                    api_key: endpoint.api_key.clone(),
-                    timeout: endpoint.timeout,
-                })
+                pika_worker::EmbedderSettings::OpenAi(endpoint.endpoint())
             }
             _ => match self.local_model {
                 LocalModel::MultilingualE5Small => {
