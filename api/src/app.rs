@@ -231,10 +231,13 @@ fn router(state: AppState) -> Router {
         .merge(routes::extractions::router())
         .merge(routes::metrics::router())
         .merge(routes::search::router())
+        .merge(routes::users::router())
+        .merge(routes::projections::router())
         .merge(routes::mem0::router())
         .split_for_parts();
     openapi::finish(&mut doc);
     api.merge(openapi::router(&doc))
+        .merge(crate::ui::router())
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -20,6 +20,7 @@ mod routes;
 mod schemas;
 mod state;
 mod telemetry;
+mod ui;
 
 pub use app::{Application, Roles};
 pub use config::Config;

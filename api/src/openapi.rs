@@ -39,7 +39,8 @@ const PROBLEM_JSON: &str = "application/problem+json";
         (name = "facts", description = "Reading and changing a user's facts"),
         (name = "episodes", description = "What was actually said: a user's conversation turns"),
         (name = "search", description = "The facts that matter for a message"),
-        (name = "operations", description = "Probes and metrics; no API key"),
+        (name = "operations", description = "Probes and metrics (no API key), and where each \
+            projection stands"),
         (name = "mem0", description = "Mem0's platform API (the `mem0ai` client works with only \
             its host changed): a memory is a live fact, scoped by `user_id`"),
     )

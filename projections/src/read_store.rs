@@ -45,29 +45,45 @@ pub struct UserSummary {
     pub user_id: String,
     /// Live facts now; 0 for a user with only conversation turns.
     pub live_facts: i64,
+    /// When a fact of the user last changed; `None` for a user with only conversation turns.
+    pub last_changed_at: Option<DateTime<Utc>>,
 }
 
-impl From<(String, i64)> for UserSummary {
-    fn from((user_id, live_facts): (String, i64)) -> Self {
-        Self {
-            user_id,
-            live_facts,
-        }
-    }
+/// One page of a tenant's users: after a cursor (a user id), optionally only ids starting with
+/// `prefix` — how an operator finds one user among thousands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserPage<'a> {
+    pub after: Option<&'a str>,
+    pub prefix: Option<&'a str>,
+    pub limit: u32,
 }
 
 /// Users with live facts or turns, one page after a cursor. `{order}` is the dialect's byte
 /// order for text (`COLLATE "C"` in Postgres, SQLite's default), so both backends list users
-/// alike and the cursor means the same in both.
+/// alike and the cursor means the same in both. The prefix is compared as a leading substring,
+/// not with `LIKE`, so `_` and `%` in ids mean themselves.
 pub(crate) fn users_sql(order: &str) -> String {
     format!(
-        "SELECT user_id, CAST(SUM(n) AS BIGINT) FROM (
+        "SELECT r.user_id, CAST(SUM(r.n) AS BIGINT) AS live_facts,
+                MAX(s.last_changed_at) AS last_changed_at
+           FROM (
             SELECT user_id, COUNT(*) AS n FROM facts WHERE tenant = $1 GROUP BY user_id
             UNION ALL SELECT DISTINCT user_id, 0 FROM episodes WHERE tenant = $1
-        ) AS remembered WHERE user_id {order} > $2 {order}
-        GROUP BY user_id ORDER BY user_id {order} LIMIT $3"
+        ) AS r
+        LEFT JOIN user_favorite_summary s ON s.tenant = $1 AND s.user_id = r.user_id
+        WHERE r.user_id {order} > $2 {order}
+          AND substr(r.user_id, 1, length($4)) = $4
+        GROUP BY r.user_id ORDER BY r.user_id {order} LIMIT $3"
     )
 }
+
+/// A user's jobs, newest first, for an operator looking at what happened to their
+/// conversations.
+pub(crate) const USER_JOBS_SQL: &str = "SELECT job_id, user_id, status, attempts, last_error,
+        submitted_at, started_at, finished_at, added, updated, retracted, unchanged,
+        TRUE AS visible
+   FROM extraction_jobs WHERE tenant = $1 AND user_id = $2
+  ORDER BY submitted_at DESC, job_id DESC LIMIT $3";
 
 #[async_trait]
 pub trait ReadStore: Send + Sync + std::fmt::Debug {
@@ -86,13 +102,21 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<FactRecord>, ProjectionError>;
 
     /// The tenant's users with anything remembered (live facts or conversation turns), by id,
-    /// with how many live facts each has; at most `limit`, after `after` (a cursor).
+    /// with how many live facts each has and when they last changed.
     async fn users(
         &self,
         tenant: &TenantId,
-        after: Option<&str>,
-        limit: u32,
+        page: UserPage<'_>,
     ) -> Result<Vec<UserSummary>, ProjectionError>;
+
+    /// The user's most recent jobs, newest first, as recorded (not held back for projections:
+    /// a list is for looking at, not for read-your-writes).
+    async fn user_jobs(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        limit: u32,
+    ) -> Result<Vec<JobView>, ProjectionError>;
 
     /// One live fact of this tenant.
     async fn fact(

@@ -6,4 +6,6 @@ pub mod facts;
 pub mod health;
 pub mod mem0;
 pub mod metrics;
+pub mod projections;
 pub mod search;
+pub mod users;

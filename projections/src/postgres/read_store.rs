@@ -20,7 +20,7 @@ use crate::read_store::{
     MEMORY_TEXTS, ReadStore, UnfinishedJob, UserLogEntry, in_byte_order, status_names,
     unfinished_jobs_sql,
 };
-use crate::read_store::{ProjectionStatus, UserSummary, users_sql};
+use crate::read_store::{ProjectionStatus, USER_JOBS_SQL, UserPage, UserSummary, users_sql};
 use crate::search::{IndexedEpisode, IndexedFact};
 
 /// The sequence of the user's last `UserForgotten` (0 when never forgotten). What a user asked
@@ -130,16 +130,39 @@ impl ReadStore for PostgresReadStore {
     async fn users(
         &self,
         tenant: &TenantId,
-        after: Option<&str>,
-        limit: u32,
+        page: UserPage<'_>,
     ) -> Result<Vec<UserSummary>, ProjectionError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(&users_sql("COLLATE \"C\""))
+        let rows: Vec<(String, i64, Option<DateTime<Utc>>)> =
+            sqlx::query_as(&users_sql("COLLATE \"C\""))
+                .bind(tenant.as_str())
+                .bind(page.after.unwrap_or(""))
+                .bind(i64::from(page.limit))
+                .bind(page.prefix.unwrap_or(""))
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(user_id, live_facts, last_changed_at)| UserSummary {
+                user_id,
+                live_facts,
+                last_changed_at,
+            })
+            .collect())
+    }
+
+    async fn user_jobs(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        limit: u32,
+    ) -> Result<Vec<JobView>, ProjectionError> {
+        let rows: Vec<JobRow> = sqlx::query_as(USER_JOBS_SQL)
             .bind(tenant.as_str())
-            .bind(after.unwrap_or(""))
+            .bind(user.as_str())
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.into_iter().map(UserSummary::from).collect())
+        Ok(rows.into_iter().map(JobRow::into_view).collect())
     }
 
     async fn fact(

@@ -18,7 +18,7 @@ use crate::read_store::{
     MEMORY_TEXTS, ReadStore, UnfinishedJob, UserLogEntry, in_byte_order, status_names,
     unfinished_jobs_sql,
 };
-use crate::read_store::{ProjectionStatus, UserSummary, users_sql};
+use crate::read_store::{ProjectionStatus, USER_JOBS_SQL, UserPage, UserSummary, users_sql};
 use crate::search::{IndexedEpisode, IndexedFact};
 use crate::sqlite::{sqlite_json, sqlite_recorded_event, sqlite_uuid};
 
@@ -142,16 +142,43 @@ impl ReadStore for SqliteReadStore {
     async fn users(
         &self,
         tenant: &TenantId,
-        after: Option<&str>,
-        limit: u32,
+        page: UserPage<'_>,
     ) -> Result<Vec<UserSummary>, ProjectionError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(&users_sql(""))
+        let rows: Vec<(String, i64, Option<DateTime<Utc>>)> = sqlx::query_as(&users_sql(""))
             .bind(tenant.as_str())
-            .bind(after.unwrap_or(""))
+            .bind(page.after.unwrap_or(""))
+            .bind(i64::from(page.limit))
+            .bind(page.prefix.unwrap_or(""))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(user_id, live_facts, last_changed_at)| UserSummary {
+                user_id,
+                live_facts,
+                last_changed_at,
+            })
+            .collect())
+    }
+
+    async fn user_jobs(
+        &self,
+        tenant: &TenantId,
+        user: &UserId,
+        limit: u32,
+    ) -> Result<Vec<JobView>, ProjectionError> {
+        let rows = sqlx::query(USER_JOBS_SQL)
+            .bind(tenant.as_str())
+            .bind(user.as_str())
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.into_iter().map(UserSummary::from).collect())
+        rows.iter()
+            .map(|row| {
+                let job_id = sqlite_uuid(row, "job_id")?.unwrap_or_default();
+                Ok(job_row(row, job_id)?.into_view())
+            })
+            .collect()
     }
 
     async fn fact(
@@ -259,21 +286,7 @@ impl ReadStore for SqliteReadStore {
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let job = JobRow {
-            job_id,
-            user_id: row.try_get("user_id")?,
-            status: row.try_get("status")?,
-            attempts: row.try_get("attempts")?,
-            last_error: row.try_get("last_error")?,
-            submitted_at: row.try_get("submitted_at")?,
-            started_at: row.try_get("started_at")?,
-            finished_at: row.try_get("finished_at")?,
-            added: row.try_get("added")?,
-            updated: row.try_get("updated")?,
-            retracted: row.try_get("retracted")?,
-            unchanged: row.try_get("unchanged")?,
-            visible: true,
-        };
+        let job = job_row(&row, job_id)?;
         Ok(Some(job.into_view()))
     }
 
@@ -597,4 +610,24 @@ impl ReadStore for SqliteReadStore {
         }
         Ok(statuses)
     }
+}
+
+/// A job row as SQLite stores it (the id is text and read by the caller); always visible, as
+/// the embedded projector applies a job's events in the commit that records them.
+fn job_row(row: &SqliteRow, job_id: Uuid) -> Result<JobRow, sqlx::Error> {
+    Ok(JobRow {
+        job_id,
+        user_id: row.try_get("user_id")?,
+        status: row.try_get("status")?,
+        attempts: row.try_get("attempts")?,
+        last_error: row.try_get("last_error")?,
+        submitted_at: row.try_get("submitted_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        added: row.try_get("added")?,
+        updated: row.try_get("updated")?,
+        retracted: row.try_get("retracted")?,
+        unchanged: row.try_get("unchanged")?,
+        visible: true,
+    })
 }

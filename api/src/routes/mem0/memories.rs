@@ -9,6 +9,7 @@ use pika_domain::{
 use pika_projections::Projection;
 use pika_projections::episodes::EpisodesProjection;
 use pika_projections::query::service::SearchQuery;
+use pika_projections::read_store::UserPage;
 use pika_projections::search::{ScoredMemory, SearchFilter};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -659,7 +660,12 @@ struct Entities {
     responses((status = 200, description = "The users", body = Entities)))]
 #[tracing::instrument(skip_all, fields(tenant = %tenant.0))]
 async fn users(State(state): State<AppState>, tenant: Tenant) -> Result<Json<Entities>, ApiError> {
-    let users = state.reads.users(&tenant.0, None, MAX_USERS).await?;
+    let page = UserPage {
+        after: None,
+        prefix: None,
+        limit: MAX_USERS,
+    };
+    let users = state.reads.users(&tenant.0, page).await?;
     let results: Vec<Entity> = users
         .into_iter()
         .map(|user| Entity {
