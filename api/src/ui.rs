@@ -27,9 +27,43 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../ui/inspector.css"),
     ),
     (
+        "controls.css",
+        "text/css; charset=utf-8",
+        include_str!("../ui/controls.css"),
+    ),
+    (
+        "components.css",
+        "text/css; charset=utf-8",
+        include_str!("../ui/components.css"),
+    ),
+    (
         "inspector.js",
         JAVASCRIPT,
         include_str!("../ui/inspector.js"),
+    ),
+    ("dom.js", JAVASCRIPT, include_str!("../ui/dom.js")),
+    ("api.js", JAVASCRIPT, include_str!("../ui/api.js")),
+    ("chrome.js", JAVASCRIPT, include_str!("../ui/chrome.js")),
+    ("pages.js", JAVASCRIPT, include_str!("../ui/pages.js")),
+    (
+        "user_page.js",
+        JAVASCRIPT,
+        include_str!("../ui/user_page.js"),
+    ),
+    (
+        "user_facts.js",
+        JAVASCRIPT,
+        include_str!("../ui/user_facts.js"),
+    ),
+    (
+        "user_conversation.js",
+        JAVASCRIPT,
+        include_str!("../ui/user_conversation.js"),
+    ),
+    (
+        "user_search.js",
+        JAVASCRIPT,
+        include_str!("../ui/user_search.js"),
     ),
 ];
 
@@ -39,7 +73,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
     style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
     form-action 'self'; base-uri 'none'";
 
-/// `/ui` and its two assets; no key needed to load the page, every API call it makes needs one.
+/// `/ui` and its assets; no key needed to load the page, every API call it makes needs one.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route(
