@@ -1,6 +1,7 @@
 """Plots a load tool timeline (CSV from `load --timeline`, or a fault run's) as a PNG: p95 and
-p99 latency per operation over time; requests and client errors per second; the server's
-resident memory, open descriptors and open sockets when they were sampled. Spans listed in `TIMELINE.csv.faults`
+p99 latency per operation over time (`job` is submit→completed); requests, jobs completed and
+client errors per second; the server's resident memory, open descriptors and open sockets
+when they were sampled; and the backlog of accepted jobs not yet completed. Spans listed in `TIMELINE.csv.faults`
 (`from_seconds,to_seconds,label` per line, written by the fault runs) are shaded.
 
     python plot_timeline.py TIMELINE.csv OUT.png "title"
@@ -29,7 +30,7 @@ def read_faults(path):
 def main() -> None:
     source, target, title = sys.argv[1], sys.argv[2], sys.argv[3]
     series = defaultdict(lambda: defaultdict(list))
-    memory, files, sockets = {}, {}, {}
+    memory, files, sockets, backlog = {}, {}, {}, {}
     with open(source, newline="") as handle:
         for row in csv.DictReader(handle):
             at = float(row["seconds"])
@@ -46,6 +47,8 @@ def main() -> None:
                 files[at] = int(row["open_files"])
             if row.get("open_sockets"):
                 sockets[at] = int(row["open_sockets"])
+            if row.get("backlog"):
+                backlog[at] = int(row["backlog"])
     ends = sorted({at for columns in series.values() for at, _ in columns["requests"]})
     # A window where an operation has no row at all: a gap in its latency, zero requests.
     for columns in series.values():
@@ -60,7 +63,7 @@ def main() -> None:
             columns[column].sort()
     window = ends[1] - ends[0] if len(ends) > 1 else (ends[0] if ends else 1.0)
     faults = read_faults(source + ".faults")
-    panels = 3 if memory or files else 2
+    panels = 2 + (1 if memory or files else 0) + (1 if backlog else 0)
     figure, axes = plt.subplots(panels, 1, figsize=(10, 3 * panels + 1), sharex=True)
     latency, traffic = axes[0], axes[1]
     for operation, columns in sorted(series.items()):
@@ -82,7 +85,15 @@ def main() -> None:
     traffic.set_ylabel("per second")
     traffic.legend(loc="upper left", fontsize="small", ncol=3)
     traffic.grid(True, alpha=0.3)
-    if panels == 3:
+    if backlog:
+        waiting = axes[-1]
+        xs = sorted(backlog)
+        waiting.plot(xs, [backlog[x] for x in xs], color="tab:brown",
+                     label="backlog: jobs accepted, not completed")
+        waiting.set_ylabel("jobs waiting")
+        waiting.legend(loc="upper left", fontsize="small")
+        waiting.grid(True, alpha=0.3)
+    if memory or files:
         usage = axes[2]
         if memory:
             xs = sorted(memory)

@@ -29,4 +29,20 @@ pub trait ProjectionRebuilder: Send + Sync + std::fmt::Debug {
         projection: Arc<dyn Projection>,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<RebuildReport, ProjectionError>;
+
+    /// Rebuilds several projections, with a report for each in the order given; `progress`
+    /// is told how many events were read. A backend that can reads the log once for all of
+    /// them; by default they are rebuilt one after another. A failure leaves the live tables
+    /// of the failed projection, and of those not yet swapped in, as they were.
+    async fn rebuild_all(
+        &self,
+        projections: Vec<Arc<dyn Projection>>,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<Vec<RebuildReport>, ProjectionError> {
+        let mut reports = Vec::with_capacity(projections.len());
+        for projection in projections {
+            reports.push(self.rebuild(projection, progress).await?);
+        }
+        Ok(reports)
+    }
 }

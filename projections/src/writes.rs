@@ -123,6 +123,13 @@ pub trait ReadModelWrites: Send {
         tables: TableSet,
         rows: Vec<ExtractionJobRow>,
     ) -> Result<u64, ProjectionError>;
+
+    /// Writes a rebuild's turns into an empty table at once; returns the rows written.
+    async fn bulk_episodes(
+        &mut self,
+        tables: TableSet,
+        rows: Vec<EpisodeRow>,
+    ) -> Result<u64, ProjectionError>;
 }
 
 /// A query of either backend, ready for more binds.

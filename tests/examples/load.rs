@@ -6,7 +6,10 @@
 //! Arguments: --url URL --key SECRET [--users 50] [--jobs 500] [--concurrency 16]
 //! [--searches-per-job 3] [--rate JOBS_PER_S] [--duration SECONDS] [--facts-per-user 0]
 //! Soak: [--sample-every SECONDS --server-pid PID --timeline FILE.csv] adds a timeline of
-//! latency per window and the server's RSS and open files (scripts/soak.sh plots it).
+//! latency per window, the server's RSS and open files, and the jobs completed per second and
+//! the backlog per window from the server's own times (scripts/soak.sh plots it). With
+//! `--rate`, a backlog above `--max-backlog-seconds` (default 2) of offered work fails the run
+//! (exit 2), whatever the final check finds.
 
 use std::time::Duration;
 
@@ -34,6 +37,9 @@ async fn main() {
         sample_every: arg("sample-every").map(|v| Duration::from_secs(v.parse().expect("seconds"))),
         server_pid: arg("server-pid").map(|v| v.parse().expect("a process id")),
         facts_per_user: number("facts-per-user", 0),
+        max_backlog: Some(Duration::from_secs_f64(
+            arg("max-backlog-seconds").map_or(2.0, |v| v.parse().expect("seconds")),
+        )),
     };
     let report = run_load(&url, &key, &settings).await;
     println!("{}", report.render());
@@ -51,5 +57,9 @@ async fn main() {
         );
         eprintln!("seeded facts wrong: {:?}", report.seeded_facts_wrong);
         std::process::exit(1);
+    }
+    if let Some(reason) = &report.fell_behind {
+        eprintln!("the service did not keep up: {reason}");
+        std::process::exit(2);
     }
 }

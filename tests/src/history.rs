@@ -168,6 +168,7 @@ pub const REBUILT_TABLES: &[(&str, &str)] = &[
     ("facts", "tenant, user_id, fact_id"),
     ("user_favorite_summary", "tenant, user_id"),
     ("extraction_jobs", "tenant, job_id"),
+    ("episodes", "tenant, job_id, message_index"),
 ];
 
 pub async fn event_count(pool: &PgPool) -> i64 {

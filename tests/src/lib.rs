@@ -4,6 +4,7 @@
 //! Servers are found at `PIKA_TEST_DATABASE_URL` (an admin URL; default the local `postgres`
 //! database), `PIKA_TEST_REDIS_URL` and `PIKA_TEST_AMQP_URL`, defaulting to the local ones.
 
+pub mod backlog;
 pub mod data_dir;
 pub mod drill;
 pub mod fixtures;

@@ -71,6 +71,7 @@ async fn a_rebuild_after_a_random_history_equals_the_live_tables_row_for_row() {
     for status in ["completed", "failed", "dead_lettered"] {
         assert!(live[2].contains(status), "the history has {status} jobs");
     }
+    assert!(live[3].len() > 1000, "the history left conversation turns");
 
     let indexes_before = index_names(&pool).await;
     for projection in all_projections() {
@@ -95,6 +96,27 @@ async fn a_rebuild_after_a_random_history_equals_the_live_tables_row_for_row() {
         indexes_before,
         "a rebuild keeps the index and constraint names migrations refer to"
     );
+
+    // `projections rebuild`: all of them from one pass over the log, each with its own report.
+    let mut reported = 0;
+    let reports = PostgresRebuilder::new(pool.clone(), pika_tests::pg_data_keys(&pool))
+        .rebuild_all(all_projections(), &mut |n| reported += n)
+        .await
+        .unwrap();
+    assert_eq!(reports.len(), all_projections().len());
+    for report in &reports {
+        assert_eq!(report.events_applied, total as u64);
+        assert_eq!(report.events_in_store, total as u64);
+    }
+    assert_eq!(reported, total as u64, "one pass reads each event once");
+    for ((table, order), live) in REBUILT_TABLES.iter().zip(&live) {
+        assert_eq!(
+            &table_rows(&pool, table, order).await,
+            live,
+            "{table} rebuilt in one pass equals live"
+        );
+    }
+    assert_eq!(index_names(&pool).await, indexes_before);
     assert_eq!(
         daemon.catch_up().await.unwrap(),
         0,

@@ -79,6 +79,17 @@ impl CopyRows {
         }
     }
 
+    /// A `bytea` in hex (`\\x…`, the backslash escaped for the text format).
+    pub fn bytes(&mut self, value: &[u8]) -> &mut Self {
+        use std::fmt::Write;
+        self.separate();
+        self.text.push_str("\\\\x");
+        for byte in value {
+            write!(self.text, "{byte:02x}").ok();
+        }
+        self
+    }
+
     pub fn integers(&mut self, values: &[i32]) -> &mut Self {
         let joined: Vec<String> = values.iter().map(i32::to_string).collect();
         self.plain(format_args!("{{{}}}", joined.join(",")))
@@ -117,11 +128,15 @@ mod tests {
             .null()
             .plain(0.7)
             .integers(&[0, 2])
-            .optional_text(Some("\\N"));
+            .optional_text(Some("\\N"))
+            .bytes(&[0, 171]);
         rows.end_row();
         rows.integers(&[]);
         rows.end_row();
-        assert_eq!(rows.text, "a\\tb\\\\c\\nd\t\\N\t0.7\t{0,2}\t\\\\N\n{}\n");
+        assert_eq!(
+            rows.text,
+            "a\\tb\\\\c\\nd\t\\N\t0.7\t{0,2}\t\\\\N\t\\\\x00ab\n{}\n"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::decode::{DomainEvent, decode, decode_parts, parse_commit_time};
 use crate::event_log::{EventLog, LogPosition, PostgresEventLog, RawEvent, RecordedEvent};
 use crate::opening::StreamOpener;
 use crate::postgres::PostgresWrites;
-use crate::projection::{Projection, TableSet, sees};
+use crate::projection::{Projection, RebuildFold, TableSet, sees};
 use crate::rebuild::{ProjectionRebuilder, RebuildReport};
 use pika_domain::DataKeyStore;
 use pika_domain::personal_data::{EventIdentity, SealedText, sealed_key_id};
@@ -62,25 +62,26 @@ enum Reading<'a> {
     Tree(serde_json::Value),
 }
 
-/// A chunk of streamed events decoded for `projection`: `None` for an event it does not read
-/// (another aggregate type, or shredded and it reads personal data). The keys of the chunk's
-/// sealed payloads are read at once; sealed payloads are opened on their text and every event
-/// is decoded from text, never through a JSON tree of the whole payload.
+/// A chunk of streamed events decoded for projections that read `aggregate_types`: `None` for
+/// an event they do not read (another aggregate type, or shredded when the opener reads
+/// personal data), and for one `already` decoded by another reader. The keys of the chunk's sealed payloads are read at once; sealed payloads
+/// are opened on their text and every event is decoded from text, never through a JSON tree
+/// of the whole payload.
 async fn decode_chunk(
     opener: &mut StreamOpener,
-    projection: &dyn Projection,
+    aggregate_types: &[&str],
     chunk: &[RawEvent],
+    already: &[Option<DomainEvent>],
 ) -> Result<Vec<Option<DomainEvent>>, ProjectionError> {
     let corrupt = |event: &RawEvent, e: serde_json::Error| ProjectionError::Corrupt {
         position: event.position.global_position,
         detail: e.to_string(),
     };
     let mut readings = Vec::with_capacity(chunk.len());
-    for event in chunk {
+    for (index, event) in chunk.iter().enumerate() {
         readings.push(
-            if !projection
-                .aggregate_types()
-                .contains(&event.aggregate_type.as_str())
+            if !aggregate_types.contains(&event.aggregate_type.as_str())
+                || matches!(already.get(index), Some(Some(_)))
             {
                 Reading::Skipped
             } else if !event.payload.contains("\"sealed\"") {
@@ -139,58 +140,129 @@ async fn decode_chunk(
     Ok(decoded)
 }
 
-/// Fills the fresh tables from everything readable now; returns where it stopped and how many
-/// events it read.
-async fn fill(
+/// The projections of one rebuild pass that read events alike: all that read personal data
+/// (one opener, which fetches keys and skips shredded events) or all that do not (nothing is
+/// decrypted: personal fields are placeholders).
+struct ChunkReader {
+    aggregate_types: Vec<&'static str>,
+    opener: StreamOpener,
+}
+
+impl ChunkReader {
+    fn for_projections<'a>(
+        keys: &Arc<dyn DataKeyStore>,
+        projections: impl Iterator<Item = &'a dyn Projection>,
+        personal: bool,
+    ) -> Option<Self> {
+        let mut aggregate_types: Vec<&'static str> = projections
+            .filter(|p| p.reads_personal_data() == personal)
+            .flat_map(|p| p.aggregate_types().iter().copied())
+            .collect();
+        aggregate_types.sort_unstable();
+        aggregate_types.dedup();
+        (!aggregate_types.is_empty()).then(|| Self {
+            aggregate_types,
+            opener: StreamOpener::new(keys.clone(), personal),
+        })
+    }
+
+    async fn decode(
+        &mut self,
+        chunk: &[RawEvent],
+        already: &[Option<DomainEvent>],
+    ) -> Result<Vec<Option<DomainEvent>>, ProjectionError> {
+        decode_chunk(&mut self.opener, &self.aggregate_types, chunk, already).await
+    }
+}
+
+/// Folds every projection of `folds` over one pass of the log: each event is read from the
+/// database, opened and decoded once for all of them (with placeholders for the personal
+/// fields only where it is shredded and a projection that reads no personal data still needs
+/// it), then each fold writes its rows in a transaction of its own. Returns where the pass stopped and how many events it read.
+async fn fill_folds(
     pool: &PgPool,
     log: &PostgresEventLog,
-    projection: &dyn Projection,
-    progress: &mut impl FnMut(u64),
+    mut folds: Vec<(&dyn Projection, Box<dyn RebuildFold>)>,
+    progress: &mut (impl FnMut(u64) + ?Sized),
 ) -> Result<(LogPosition, u64), ProjectionError> {
+    let projections: Vec<&dyn Projection> = folds.iter().map(|(p, _)| *p).collect();
+    let mut personal = ChunkReader::for_projections(log.keys(), projections.iter().copied(), true);
+    let mut plain = ChunkReader::for_projections(log.keys(), projections.iter().copied(), false);
     let mut position = LogPosition::default();
     let mut applied = 0u64;
-    if let Some(fold) = projection.rebuild_fold() {
-        let mut events = log.stream_after(position);
-        let mut opener = StreamOpener::new(log.keys().clone(), projection.reads_personal_data());
-        let mut fold = fold;
-        let mut unreported = 0;
-        let mut chunk = Vec::with_capacity(OPEN_CHUNK);
-        loop {
-            let next = events.try_next().await?;
-            let done = next.is_none();
-            chunk.extend(next);
-            if chunk.len() < OPEN_CHUNK && !done {
-                continue;
-            }
-            let decoded = decode_chunk(&mut opener, projection, &chunk).await?;
-            for (event, decoded) in chunk.drain(..).zip(decoded) {
+    let mut unreported = 0;
+    let mut events = log.stream_after(position);
+    let mut chunk = Vec::with_capacity(OPEN_CHUNK);
+    loop {
+        let next = events.try_next().await?;
+        let done = next.is_none();
+        chunk.extend(next);
+        if chunk.len() < OPEN_CHUNK && !done {
+            continue;
+        }
+        let with_personal = match &mut personal {
+            Some(reader) => reader.decode(&chunk, &[]).await?,
+            None => Vec::new(),
+        };
+        // An event opened for the projections that read personal data serves those that do
+        // not as well (they ignore those fields): only the rest, shredded ones above all, are
+        // decoded again with placeholders.
+        let with_placeholders = match &mut plain {
+            Some(reader) => reader.decode(&chunk, &with_personal).await?,
+            None => Vec::new(),
+        };
+        for (index, event) in chunk.drain(..).enumerate() {
+            let at = parse_commit_time(event.time.as_deref());
+            for (projection, fold) in &mut folds {
+                if !projection
+                    .aggregate_types()
+                    .contains(&event.aggregate_type.as_str())
+                {
+                    continue;
+                }
+                let opened = with_personal.get(index).and_then(Option::as_ref);
+                let decoded = if projection.reads_personal_data() {
+                    opened
+                } else {
+                    opened.or_else(|| with_placeholders.get(index).and_then(Option::as_ref))
+                };
                 if let Some(decoded) = decoded {
-                    fold.apply(
-                        event.position,
-                        parse_commit_time(event.time.as_deref()),
-                        &decoded,
-                    );
-                }
-                position = event.position;
-                unreported += 1;
-                if unreported == PROGRESS_EVERY {
-                    progress(unreported);
-                    applied += unreported;
-                    unreported = 0;
+                    fold.apply(event.position, at, decoded);
                 }
             }
-            if done {
-                break;
+            position = event.position;
+            unreported += 1;
+            if unreported == PROGRESS_EVERY {
+                progress(unreported);
+                applied += unreported;
+                unreported = 0;
             }
         }
-        progress(unreported);
-        applied += unreported;
+        if done {
+            break;
+        }
+    }
+    progress(unreported);
+    applied += unreported;
+    for (_, fold) in folds {
         let mut tx = pool.begin().await?;
         fold.write(&mut PostgresWrites::new(&mut tx), TableSet::Rebuild)
             .await?;
         tx.commit().await?;
-        return Ok((position, applied));
     }
+    Ok((position, applied))
+}
+
+/// Fills the fresh tables of a projection without a fold, event by event; returns where it
+/// stopped and how many events it read.
+async fn replay(
+    pool: &PgPool,
+    log: &PostgresEventLog,
+    projection: &dyn Projection,
+    progress: &mut (impl FnMut(u64) + ?Sized),
+) -> Result<(LogPosition, u64), ProjectionError> {
+    let mut position = LogPosition::default();
+    let mut applied = 0u64;
     loop {
         let events = log.read_after(position, REBUILD_BATCH).await?;
         let Some(last) = events.last().map(|e| e.position) else {
@@ -242,13 +314,8 @@ fn same_indexes(
         .collect()
 }
 
-/// Rebuilds one projection; `progress` is told how many events each step applied.
-async fn rebuild(
-    pool: &PgPool,
-    log: &PostgresEventLog,
-    projection: Arc<dyn Projection>,
-    mut progress: impl FnMut(u64),
-) -> Result<RebuildReport, ProjectionError> {
+/// Empty copies of the projection's tables, for a rebuild to fill.
+async fn fresh_tables(pool: &PgPool, projection: &dyn Projection) -> Result<(), ProjectionError> {
     for table in projection.tables() {
         let fresh = TableSet::Rebuild.name(table);
         sqlx::query(&format!("DROP TABLE IF EXISTS {fresh}"))
@@ -260,10 +327,20 @@ async fn rebuild(
         .execute(pool)
         .await?;
     }
-    let (mut position, mut applied) = fill(pool, log, projection.as_ref(), &mut progress).await?;
+    Ok(())
+}
 
-    // The swap: hold the checkpoint row so the live daemon pauses, apply what arrived
-    // meanwhile, rename, and move the checkpoint to where the fresh tables stand.
+/// Swaps a projection's filled fresh tables in: hold the checkpoint row so the live daemon
+/// pauses, apply what arrived since `position`, rename, and move the checkpoint to where the
+/// fresh tables stand. Rolled back, live tables untouched, unless every event up to there was
+/// read.
+async fn swap(
+    pool: &PgPool,
+    log: &PostgresEventLog,
+    projection: &dyn Projection,
+    (mut position, mut applied): (LogPosition, u64),
+    progress: &mut (impl FnMut(u64) + ?Sized),
+) -> Result<RebuildReport, ProjectionError> {
     let mut tx = pool.begin().await?;
     sqlx::query(
         "INSERT INTO projection_checkpoints (projection) VALUES ($1) ON CONFLICT DO NOTHING",
@@ -280,7 +357,7 @@ async fn rebuild(
         let Some(last) = events.last().map(|e| e.position) else {
             break;
         };
-        apply_events(&mut tx, projection.as_ref(), &events).await?;
+        apply_events(&mut tx, projection, &events).await?;
         position = last;
         applied += events.len() as u64;
         progress(events.len() as u64);
@@ -363,7 +440,45 @@ impl ProjectionRebuilder for PostgresRebuilder {
         projection: Arc<dyn Projection>,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<RebuildReport, ProjectionError> {
+        let mut reports = self.rebuild_all(vec![projection], progress).await?;
+        reports.pop().ok_or_else(|| ProjectionError::Corrupt {
+            position: 0,
+            detail: "a rebuild of one projection reported nothing".to_owned(),
+        })
+    }
+
+    /// Projections with a fold share one pass over the log: the log is read, opened and
+    /// decoded once instead of once per projection, which is most of a rebuild's time. Each
+    /// is then swapped in on its own, so a failed swap leaves the others' outcome as it was.
+    async fn rebuild_all(
+        &self,
+        projections: Vec<Arc<dyn Projection>>,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<Vec<RebuildReport>, ProjectionError> {
         let log = PostgresEventLog::new(self.pool.clone(), self.keys.clone());
-        rebuild(&self.pool, &log, projection, progress).await
+        let mut folds = Vec::new();
+        for projection in &projections {
+            fresh_tables(&self.pool, projection.as_ref()).await?;
+            if let Some(fold) = projection.rebuild_fold() {
+                folds.push((projection.as_ref(), fold));
+            }
+        }
+        let folded: Vec<&str> = folds.iter().map(|(p, _)| p.name()).collect();
+        let filled = if folds.is_empty() {
+            (LogPosition::default(), 0)
+        } else {
+            fill_folds(&self.pool, &log, folds, progress).await?
+        };
+        let mut reports = Vec::with_capacity(projections.len());
+        for projection in &projections {
+            let projection = projection.as_ref();
+            let from = if folded.contains(&projection.name()) {
+                filled
+            } else {
+                replay(&self.pool, &log, projection, progress).await?
+            };
+            reports.push(swap(&self.pool, &log, projection, from, progress).await?);
+        }
+        Ok(reports)
     }
 }

@@ -400,4 +400,35 @@ impl ReadModelWrites for PostgresWrites<'_> {
         )
         .await
     }
+
+    async fn bulk_episodes(
+        &mut self,
+        tables: TableSet,
+        rows: Vec<EpisodeRow>,
+    ) -> Result<u64, ProjectionError> {
+        let table = tables.name("episodes");
+        let mut copy = CopyRows::default();
+        for row in &rows {
+            let record = &row.record;
+            copy.text(&row.tenant)
+                .text(&row.user_id)
+                .plain(record.job_id)
+                .plain(record.message_index)
+                .plain(record.episode_id)
+                .text(&record.role)
+                .optional_text(record.name.as_deref())
+                .text(&record.content)
+                .bytes(&crate::episodes::content_digest(&record.content))
+                .time(record.occurred_at)
+                .plain(row.position);
+            copy.end_row();
+        }
+        copy.copy_into(
+            self.connection,
+            &table,
+            "tenant, user_id, job_id, message_index, episode_id, role, name, content, \
+             content_sha256, occurred_at, global_position",
+        )
+        .await
+    }
 }

@@ -332,4 +332,13 @@ impl ReadModelWrites for SqliteWrites<'_> {
         }
         Ok(rows.len() as u64)
     }
+
+    async fn bulk_episodes(
+        &mut self,
+        tables: TableSet,
+        rows: Vec<EpisodeRow>,
+    ) -> Result<u64, ProjectionError> {
+        self.put_episodes(tables, &rows).await?;
+        Ok(rows.len() as u64)
+    }
 }

@@ -6,12 +6,21 @@
 //!
 //! Used by `tests/examples/load.rs` (the command-line tool) and by the bounded CI run.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+mod check;
+mod timeline;
+
+pub use timeline::{
+    FAULT_SAMPLE_EVERY, FaultWindow, ProcessUsage, TIMELINE_DIR_VARIABLE, TimelineRow,
+    save_fault_timeline,
+};
+use timeline::{Usage, process_usage};
 
 #[derive(Debug, Clone)]
 pub struct LoadSettings {
@@ -31,6 +40,9 @@ pub struct LoadSettings {
     /// Facts each user holds before the run (`likes.thing`, added through the API), so search
     /// ranks over a memory of a realistic size and not only over what the run adds.
     pub facts_per_user: usize,
+    /// With a `rate`: how much offered work (in seconds of it) the backlog may hold before the
+    /// run counts as having fallen behind.
+    pub max_backlog: Option<Duration>,
 }
 
 impl Default for LoadSettings {
@@ -45,27 +57,9 @@ impl Default for LoadSettings {
             sample_every: None,
             server_pid: None,
             facts_per_user: 0,
+            max_backlog: None,
         }
     }
-}
-
-/// One window of a soak: what the clients saw and what the server process held.
-#[derive(Debug, Clone, Default)]
-pub struct TimelineRow {
-    pub at_seconds: f64,
-    /// Per operation: (requests, errors, p50 ms, p95 ms, p99 ms).
-    pub operations: BTreeMap<&'static str, (usize, usize, f64, f64, f64)>,
-    pub usage: ProcessUsage,
-}
-
-/// What the server process held at one moment, from /proc.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ProcessUsage {
-    pub rss_kib: Option<u64>,
-    /// Every open descriptor: files, sockets, pipes, epoll.
-    pub open_files: Option<usize>,
-    /// The sockets among them: HTTP clients, database, Redis and broker connections.
-    pub open_sockets: Option<usize>,
 }
 
 /// Latencies of one kind of request.
@@ -111,40 +105,14 @@ pub struct LoadReport {
     pub timeline: Vec<TimelineRow>,
     /// When the clients started (after any seeding): the timeline's zero.
     pub started: Option<Instant>,
-}
-
-/// A span of a fault run shaded on its plot: a dependency cut, a process down, the time to
-/// recover.
-#[derive(Debug, Clone)]
-pub struct FaultWindow {
-    pub from: Instant,
-    pub to: Instant,
-    pub label: &'static str,
-}
-
-/// Where fault runs leave their timelines, when `scripts/fault-plots.sh` asks for them.
-pub const TIMELINE_DIR_VARIABLE: &str = "PIKA_TIMELINE_DIR";
-
-/// How finely a fault run's timeline is cut: a 1.5 s outage spans six windows.
-pub const FAULT_SAMPLE_EVERY: Duration = Duration::from_millis(250);
-
-/// Writes the run's timeline (`NAME.csv`) and its fault windows (`NAME.csv.faults`, seconds
-/// since the load began) into `$PIKA_TIMELINE_DIR` when it is set; does nothing otherwise.
-pub fn save_fault_timeline(name: &str, report: &LoadReport, windows: &[FaultWindow]) {
-    let Some(dir) = std::env::var_os(TIMELINE_DIR_VARIABLE) else {
-        return;
-    };
-    let dir = std::path::PathBuf::from(dir);
-    std::fs::create_dir_all(&dir).expect("the timeline directory");
-    let zero = report.started.expect("the load ran");
-    let since = |at: Instant| at.saturating_duration_since(zero).as_secs_f64();
-    let faults: String = windows
-        .iter()
-        .map(|w| format!("{:.3},{:.3},{}\n", since(w.from), since(w.to), w.label))
-        .collect();
-    let csv = dir.join(format!("{name}.csv"));
-    std::fs::write(&csv, report.timeline_csv()).expect("the timeline");
-    std::fs::write(dir.join(format!("{name}.csv.faults")), faults).expect("the fault windows");
+    /// Jobs submitted, completed and waiting per window, from the server's own times.
+    pub job_timeline: Vec<crate::backlog::JobWindow>,
+    /// Why the run counts as having fallen behind its offered rate, if it did.
+    pub fell_behind: Option<String>,
+    /// Each operation's p95 at the end of the run over its p95 at the start.
+    pub drift: BTreeMap<&'static str, f64>,
+    /// The span `drift` compares.
+    pub drift_span: Duration,
 }
 
 impl LoadReport {
@@ -173,6 +141,27 @@ impl LoadReport {
                 stats.percentile_ms(0.99),
                 stats.latencies.len() as f64 / seconds,
             ));
+        }
+        if !self.job_timeline.is_empty() {
+            let (backlog, at) = crate::backlog::max_backlog(&self.job_timeline);
+            out.push_str(&format!(
+                "\nlargest backlog {backlog} jobs (accepted, not completed) at {at:.0} s\n"
+            ));
+        }
+        if !self.drift.is_empty() {
+            let ratios: Vec<String> = self
+                .drift
+                .iter()
+                .map(|(name, ratio)| format!("{name} {ratio:.2}×"))
+                .collect();
+            out.push_str(&format!(
+                "p95 in the last {:.0} s over the first: {}\n",
+                self.drift_span.as_secs_f64(),
+                ratios.join(", ")
+            ));
+        }
+        if let Some(reason) = &self.fell_behind {
+            out.push_str(&format!("FELL BEHIND: {reason}\n"));
         }
         out.push_str(&format!(
             "\naccepted jobs {}; unfinished {}; lost facts {}; duplicated facts {}; unexpected facts {}; seeded facts wrong {}\n",
@@ -270,7 +259,7 @@ impl Target {
 }
 
 /// (operation, when it started relative to the run, its latency or error).
-type Samples = Vec<(&'static str, Duration, Result<Duration, String>)>;
+pub(crate) type Samples = Vec<(&'static str, Duration, Result<Duration, String>)>;
 
 async fn timed(
     samples: &mut Samples,
@@ -286,108 +275,6 @@ async fn timed(
         .map_err(Clone::clone);
     samples.push((name, started - run_started, outcome));
     result.ok()
-}
-
-/// The server's resident memory, open descriptors and open sockets, from /proc.
-fn process_usage(pid: u32) -> ProcessUsage {
-    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmRSS:"))
-                .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse().ok())
-        });
-    let descriptors: Option<Vec<std::path::PathBuf>> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .ok()
-        .map(|entries| {
-            entries
-                .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
-                .collect()
-        });
-    ProcessUsage {
-        rss_kib: rss,
-        open_files: descriptors.as_ref().map(Vec::len),
-        open_sockets: descriptors.as_ref().map(|targets| {
-            targets
-                .iter()
-                .filter(|target| target.to_string_lossy().starts_with("socket:"))
-                .count()
-        }),
-    }
-}
-
-fn percentiles(latencies: &mut [Duration]) -> (f64, f64, f64) {
-    latencies.sort();
-    let at = |p: f64| {
-        if latencies.is_empty() {
-            return 0.0;
-        }
-        let index = ((latencies.len() as f64 - 1.0) * p).round() as usize;
-        latencies[index].as_secs_f64() * 1e3
-    };
-    (at(0.50), at(0.95), at(0.99))
-}
-
-type Usage = Vec<(Duration, ProcessUsage)>;
-
-/// Buckets the samples into windows of `every`, beside the process usage sampled meanwhile.
-fn timeline(samples: &Samples, every: Duration, usage: &Usage) -> Vec<TimelineRow> {
-    let end = samples
-        .iter()
-        .map(|(_, at, _)| *at)
-        .max()
-        .unwrap_or_default();
-    let windows = (end.as_secs_f64() / every.as_secs_f64()).ceil().max(1.0) as u32;
-    (0..windows)
-        .map(|window| {
-            let (from, to) = (every * window, every * (window + 1));
-            let mut row = TimelineRow {
-                at_seconds: to.as_secs_f64(),
-                ..TimelineRow::default()
-            };
-            let mut by_operation: BTreeMap<&'static str, (Vec<Duration>, usize)> = BTreeMap::new();
-            for (name, _, outcome) in samples.iter().filter(|(_, at, _)| *at >= from && *at < to) {
-                let entry = by_operation.entry(name).or_default();
-                match outcome {
-                    Ok(latency) => entry.0.push(*latency),
-                    Err(_) => entry.1 += 1,
-                }
-            }
-            for (name, (mut latencies, errors)) in by_operation {
-                let (p50, p95, p99) = percentiles(&mut latencies);
-                row.operations
-                    .insert(name, (latencies.len() + errors, errors, p50, p95, p99));
-            }
-            if let Some((_, sampled)) = usage.iter().rev().find(|(at, _)| *at < to) {
-                row.usage = *sampled;
-            }
-            row
-        })
-        .collect()
-}
-
-impl LoadReport {
-    /// The timeline as CSV, one row per window and operation, for plotting.
-    pub fn timeline_csv(&self) -> String {
-        let mut out = String::from(
-            "seconds,operation,requests,errors,p50_ms,p95_ms,p99_ms,rss_kib,open_files,open_sockets\n",
-        );
-        let or_blank = |value: Option<usize>| value.map_or(String::new(), |v| v.to_string());
-        for row in &self.timeline {
-            for (name, (requests, errors, p50, p95, p99)) in &row.operations {
-                out.push_str(&format!(
-                    "{:.1},{name},{requests},{errors},{p50:.3},{p95:.3},{p99:.3},{},{},{}\n",
-                    row.at_seconds,
-                    row.usage.rss_kib.map_or(String::new(), |v| v.to_string()),
-                    or_blank(row.usage.open_files),
-                    or_blank(row.usage.open_sockets),
-                ));
-            }
-        }
-        out
-    }
 }
 
 /// Drives the server at `base` and checks the outcome.
@@ -407,6 +294,7 @@ pub async fn run_load(base: &str, key: &str, settings: &LoadSettings) -> LoadRep
     report.seeding = seeding.elapsed();
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
+    let started_wall = chrono::Utc::now();
     report.started = Some(started);
     let mut clients = Vec::new();
     for client in 0..settings.concurrency.max(1) {
@@ -519,10 +407,48 @@ pub async fn run_load(base: &str, key: &str, settings: &LoadSettings) -> LoadRep
     finished.store(true, Ordering::SeqCst);
     if let (Some(every), Some(sampler)) = (settings.sample_every, sampler) {
         let usage = sampler.await.unwrap_or_default();
-        report.timeline = timeline(&all_samples, every, &usage);
+        report.timeline = timeline::timeline(&all_samples, every, &usage);
     }
-    check(&target, settings, &accepted, &mut report).await;
+    let jobs = check::check(&target, settings, &accepted, &mut report).await;
+    if let Some(every) = settings.sample_every {
+        report.job_timeline = crate::backlog::job_windows(&jobs, started_wall, every);
+        if let (Some(rate), Some(allowed)) = (settings.rate, settings.max_backlog) {
+            report.fell_behind = crate::backlog::kept_up(&report.job_timeline, rate, allowed).err();
+        }
+    }
+    record_jobs(&mut report, &jobs, started_wall, &all_samples);
     report
+}
+
+/// Adds submit→completed as the operation `job`, and each operation's p95 drift: the last
+/// five minutes against the first (a third of the run for a shorter one).
+fn record_jobs(
+    report: &mut LoadReport,
+    jobs: &[crate::backlog::JobTimes],
+    zero: chrono::DateTime<chrono::Utc>,
+    samples: &Samples,
+) {
+    let mut timed: BTreeMap<&'static str, crate::backlog::Timed> = BTreeMap::new();
+    for (name, at, outcome) in samples {
+        if let Ok(latency) = outcome {
+            timed
+                .entry(name)
+                .or_default()
+                .push((at.as_secs_f64(), *latency));
+        }
+    }
+    let job_stats = report.operations.entry("job").or_default();
+    for job in jobs {
+        if let Some(finished) = job.finished_at
+            && let Ok(latency) = (finished - job.submitted_at).to_std()
+        {
+            job_stats.latencies.push(latency);
+            let at = (finished - zero).to_std().unwrap_or_default().as_secs_f64();
+            timed.entry("job").or_default().push((at, latency));
+        }
+    }
+    report.drift_span = (report.elapsed / 3).min(Duration::from_secs(300));
+    report.drift = crate::backlog::p95_drift(&timed, report.drift_span);
 }
 
 fn job_body(n: usize, users: usize) -> Value {
@@ -608,105 +534,4 @@ async fn seed(target: &Arc<Target>, settings: &LoadSettings) {
         .buffer_unordered(settings.concurrency.max(1))
         .collect::<Vec<()>>()
         .await;
-}
-
-/// Every accepted job finished `completed`, and every user's dogs are exactly the names of
-/// that user's accepted jobs, each once.
-/// Waits for every accepted job to end, and returns those that did not as (job, status).
-///
-/// A busy machine drains a backlog slowly: the last of 200 jobs queued behind one worker may
-/// wait well over a minute, which a fixed wait per job took for a stranded job. So the wait
-/// goes on while jobs keep finishing: a job is reported only when a whole round of long-polls
-/// (30 s each, many at a time) saw no job finish at all, or after ten minutes.
-async fn wait_for_jobs(
-    target: &Target,
-    settings: &LoadSettings,
-    accepted: &[(usize, String)],
-) -> Vec<(String, String)> {
-    use futures::StreamExt;
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let mut waiting: Vec<String> = accepted.iter().map(|(_, job)| job.clone()).collect();
-    loop {
-        let statuses: Vec<(String, String)> = futures::stream::iter(waiting.clone())
-            .map(|job| async move {
-                let path = format!("/v1/jobs/{job}?wait=30");
-                let status = match target.send(reqwest::Method::GET, &path, None).await {
-                    Ok(view) => view["status"].as_str().unwrap_or("?").to_owned(),
-                    Err(error) => error,
-                };
-                (job, status)
-            })
-            .buffer_unordered(settings.concurrency.max(1))
-            .collect()
-            .await;
-        let before = waiting.len();
-        let unfinished: Vec<(String, String)> = statuses
-            .into_iter()
-            .filter(|(_, status)| status != "completed")
-            .collect();
-        let progressed = unfinished.len() < before;
-        if unfinished.is_empty() || !progressed || Instant::now() >= deadline {
-            return unfinished;
-        }
-        waiting = unfinished.into_iter().map(|(job, _)| job).collect();
-    }
-}
-
-async fn check(
-    target: &Target,
-    settings: &LoadSettings,
-    accepted: &[(usize, String)],
-    report: &mut LoadReport,
-) {
-    report
-        .unfinished_jobs
-        .extend(wait_for_jobs(target, settings, accepted).await);
-    let mut expected: BTreeMap<usize, BTreeSet<String>> = BTreeMap::new();
-    for (n, _) in accepted {
-        expected
-            .entry(n % settings.users.max(1))
-            .or_default()
-            .insert(dog_name(*n));
-    }
-    for user in 0..settings.users {
-        let path = format!("/v1/users/load-{user}/facts");
-        let facts = target
-            .send(reqwest::Method::GET, &path, None)
-            .await
-            .unwrap_or_default();
-        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-        let mut things: BTreeMap<String, usize> = BTreeMap::new();
-        for fact in facts["facts"].as_array().into_iter().flatten() {
-            let value = fact["value"].as_str().unwrap_or_default().to_owned();
-            if fact["key"] == "pet.dog" {
-                *seen.entry(value).or_default() += 1;
-            } else if fact["key"] == "likes.thing" {
-                *things.entry(value).or_default() += 1;
-            }
-        }
-        for i in 0..settings.facts_per_user {
-            let count = things.get(&seeded_thing(i)).copied().unwrap_or(0);
-            if count != 1 {
-                report
-                    .seeded_facts_wrong
-                    .push(format!("load-{user}: {} ×{count}", seeded_thing(i)));
-            }
-        }
-        let wanted = expected.remove(&user).unwrap_or_default();
-        for name in &wanted {
-            if !seen.contains_key(name) {
-                report.lost_facts.push(format!("load-{user}: {name}"));
-            }
-        }
-        for (name, count) in seen {
-            if count > 1 {
-                report
-                    .duplicated_facts
-                    .push(format!("load-{user}: {name} ×{count}"));
-            }
-            if !wanted.contains(&name) {
-                report.unexpected_facts.push(format!("load-{user}: {name}"));
-            }
-        }
-    }
 }
