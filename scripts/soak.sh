@@ -27,9 +27,9 @@ status=0
   --users 1000 --jobs "$jobs" --rate "$rate" --duration "$((minutes * 60))" --concurrency 16 \
   --searches-per-job 3 --sample-every 10 --server-pid "$THROWAWAY_PID" --timeline "$timeline" \
   "$@" || status=$?
-plot="docs/plots/soak-$mode-${minutes}min.png"
+plot="docs/plots/soak-$mode-${minutes}min-${rate}-per-s.png"
 "$PLOT_PYTHON" scripts/plot_timeline.py "$timeline" "$plot" \
   "Soak, $mode: $minutes min at $rate jobs/s (+3 searches, 1 favourites read each), $(date -u +%F)"
-cp "$timeline" "docs/plots/soak-$mode-${minutes}min.csv"
+cp "$timeline" "docs/plots/soak-$mode-${minutes}min-${rate}-per-s.csv"
 echo "plot: $plot"
 exit "$status"

@@ -111,7 +111,7 @@ pub fn kept_up(windows: &[JobWindow], rate: f64, allowed: Duration) -> Result<()
         return Ok(());
     }
     Err(format!(
-        "fell behind: {backlog} jobs accepted but not completed at {at:.0} s, {:.1} s of the \
+        "{backlog} jobs accepted but not completed at {at:.0} s, {:.1} s of the \
          offered {rate} jobs/s (allowed {:.1} s)",
         backlog as f64 / rate,
         allowed.as_secs_f64()
@@ -208,7 +208,7 @@ mod tests {
         let windows = job_windows(&slow, zero, Duration::from_secs(1));
         let verdict = kept_up(&windows, 10.0, Duration::from_secs(2));
         assert!(
-            verdict.as_ref().is_err_and(|e| e.contains("fell behind")),
+            verdict.as_ref().is_err_and(|e| e.contains("not completed")),
             "{verdict:?}"
         );
     }

@@ -203,7 +203,10 @@ async fn a_forgotten_user_leaves_no_word_in_postgres_redis_or_rabbitmq() {
         .unwrap()
     };
     let jobs_before = jobs_of_the_forgotten().await;
-    assert!(!jobs_before.is_empty(), "the forgotten user's jobs are tracked");
+    assert!(
+        !jobs_before.is_empty(),
+        "the forgotten user's jobs are tracked"
+    );
     let rebuilder = pika_projections::postgres::PostgresRebuilder::new(
         pool.clone(),
         pika_tests::pg_data_keys(&pool),
