@@ -188,6 +188,15 @@ def no_horizontal_scroll(page, what):
     check(widths[0] <= widths[1], f"{what} scrolls sideways: {widths[0]} px in {widths[1]} px")
 
 
+def tab_to(page, locator, what, limit=60):
+    """Presses Tab until `locator` has the focus: proves it is reachable by keyboard alone."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if locator.evaluate("el => el === document.activeElement"):
+            return
+    raise AssertionError(f"{what} is not reachable with the Tab key")
+
+
 def run(args, api, artifacts, page, problems):
     user_id = f"ui-kid-{uuid.uuid4().hex[:10]}"
     fact, sentence, jobs = seed(api, user_id)
@@ -216,9 +225,12 @@ def run(args, api, artifacts, page, problems):
     expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
     ok("a wrong key is refused and the form stays")
 
-    # The right key.
-    key_input.fill(args.key)
-    page.get_by_role("button", name="Sign in").click()
+    # The right key, with the keyboard alone: Tab to the field, type, Enter.
+    key_input.fill("")
+    page.locator("body").focus()
+    tab_to(page, key_input, "the API key field")
+    page.keyboard.type(args.key)
+    page.keyboard.press("Enter")
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     expect(page.get_by_role("heading", level=1, name="Users")).to_be_visible()
     check(args.key not in page.url, "the key must never be in the URL")
@@ -230,10 +242,12 @@ def run(args, api, artifacts, page, problems):
     expect(user_row(page, user_id)).to_have_count(1)
     no_horizontal_scroll(page, "the users page")
     shot(page, artifacts, "users.png")
-    ok("signed in; the user is listed")
+    ok("signed in with the keyboard alone; the user is listed")
 
-    # The user: the fact, its value and its source turn.
-    user_row(page, user_id).get_by_role("link", name=user_id).click()
+    # The user, opened from the keyboard: the fact, its value and its source turn.
+    user_link = user_row(page, user_id).get_by_role("link", name=user_id)
+    tab_to(page, user_link, "the user's link")
+    page.keyboard.press("Enter")
     expect(page.get_by_test_id("user-title")).to_have_text(user_id)
     card = fact_card(page, fact_id)
     expect(card).to_be_visible()
