@@ -7,14 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/services.sh >/dev/null
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "installing Debian's chromium" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q chromium >/dev/null 2>&1 || {
-    apt-get update -q >/dev/null
-    apt-get install -y -q chromium >/dev/null
-  }
-fi
+source scripts/lib/chromium.sh
+ensure_chromium
 source scripts/lib/throwaway-server.sh
 start_throwaway_server docs
 artifacts="${ARTIFACT_DIR:-target/artifacts}"

@@ -12,32 +12,14 @@ venv=.venv-mem0
 # No telemetry; mem0 writes its config under MEM0_DIR when imported, not under $HOME.
 export MEM0_TELEMETRY=false MEM0_DIR="$PWD/$venv/mem0-home"
 
-has_mem0() {
-  "$venv/bin/python" -c \
-    'import importlib.metadata as m, sys; sys.exit(m.version("mem0ai") != sys.argv[1])' \
-    "$mem0_version" >/dev/null 2>&1
-}
-if ! has_mem0; then
-  echo "installing mem0ai==$mem0_version into $venv" >&2
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check "mem0ai==$mem0_version"
-  if ! has_mem0; then
-    echo "mem0ai==$mem0_version did not install into $venv" >&2
-    exit 1
-  fi
-fi
+source scripts/lib/pinned-venv.sh
+pinned_venv "$venv" mem0ai "$mem0_version"
 
 other_secret="other-secret-$$"
 
-# One mode against a server of its own; run in a subshell, whose EXIT trap removes the server.
+# One mode against a server of its own.
 check_mode() {
   local mode="$1"
-  if [ "$mode" = embedded ]; then
-    export PIKA_MODE=embedded
-  else
-    unset PIKA_MODE
-  fi
   export THROWAWAY_EXTRA_KEYS="other:$other_secret"
   source scripts/lib/throwaway-server.sh
   start_throwaway_server mem0
@@ -49,24 +31,6 @@ check_mode() {
   fi
 }
 
-failed=()
-for mode in scaled-out embedded; do
-  echo "== mem0ai $mem0_version against PIKA Memory, $mode"
-  # errexit off out here so a failing mode does not stop the next; on in the subshell, where a
-  # failed step (a build, the database, the server) ends the mode.
-  set +e
-  (
-    set -e
-    check_mode "$mode"
-  )
-  status=$?
-  set -e
-  if [ "$status" -ne 0 ]; then
-    failed+=("$mode")
-  fi
-done
-if [ "${#failed[@]}" -ne 0 ]; then
-  echo "mem0 compatibility failed: ${failed[*]}" >&2
-  exit 1
-fi
+source scripts/lib/both-modes.sh
+in_both_modes "mem0ai $mem0_version against PIKA Memory" check_mode
 echo "mem0ai $mem0_version works against PIKA Memory, scaled out and embedded"

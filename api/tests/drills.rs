@@ -97,7 +97,7 @@ async fn cut_and_kill(setting: &str, upstream: &str) {
     let (api_port, worker_port) = (free_port(), free_port());
     let migrated = start_command(binary, "migrate", &with_port(api_port))
         .wait()
-        .unwrap();
+        .expect("migrate runs");
     assert!(migrated.success());
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{api_port}");
@@ -106,7 +106,9 @@ async fn cut_and_kill(setting: &str, upstream: &str) {
     wait_until_healthy(&client, &base).await;
     wait_until_healthy(&client, &format!("http://127.0.0.1:{worker_port}")).await;
 
-    let direct = PgPool::connect(&database.url).await.unwrap();
+    let direct = PgPool::connect(&database.url)
+        .await
+        .expect("the test reaches its database");
     for n in 0..DRILL_JOBS {
         let accepted = client
             .post(format!("{base}/v1/extractions"))
@@ -117,7 +119,7 @@ async fn cut_and_kill(setting: &str, upstream: &str) {
             }))
             .send()
             .await
-            .unwrap();
+            .expect("the API answers");
         assert_eq!(accepted.status(), 202, "job {n} accepted");
     }
     proxy.cut();

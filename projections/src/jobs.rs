@@ -115,6 +115,26 @@ fn saturating_i32(value: u32) -> i32 {
 }
 
 impl JobRecord {
+    /// The row as a status read shows it; `visible` whether every gating read model has
+    /// applied its last event.
+    pub(crate) fn into_row(self, job_id: Uuid, visible: bool) -> JobRow {
+        JobRow {
+            job_id,
+            user_id: self.user_id,
+            status: self.status,
+            attempts: self.attempts,
+            last_error: self.last_error,
+            submitted_at: self.submitted_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            added: self.added,
+            updated: self.updated,
+            retracted: self.retracted,
+            unchanged: self.unchanged,
+            visible,
+        }
+    }
+
     /// The row after one of the job's events. A job's first event creates it; any other event
     /// for a job with no row (never submitted) leaves no row.
     pub fn next(

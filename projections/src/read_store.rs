@@ -49,6 +49,16 @@ pub struct UserSummary {
     pub last_changed_at: Option<DateTime<Utc>>,
 }
 
+impl From<(String, i64, Option<DateTime<Utc>>)> for UserSummary {
+    fn from((user_id, live_facts, last_changed_at): (String, i64, Option<DateTime<Utc>>)) -> Self {
+        Self {
+            user_id,
+            live_facts,
+            last_changed_at,
+        }
+    }
+}
+
 /// One page of a tenant's users: after a cursor (a user id), optionally only ids starting with
 /// `prefix` — how an operator finds one user among thousands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,9 +89,7 @@ pub(crate) fn users_sql(order: &str) -> String {
 
 /// A user's jobs, newest first, for an operator looking at what happened to their
 /// conversations.
-pub(crate) const USER_JOBS_SQL: &str = "SELECT job_id, user_id, status, attempts, last_error,
-        submitted_at, started_at, finished_at, added, updated, retracted, unchanged,
-        TRUE AS visible
+pub(crate) const USER_JOBS_SQL: &str = "SELECT *, TRUE AS visible
    FROM extraction_jobs WHERE tenant = $1 AND user_id = $2
   ORDER BY submitted_at DESC, job_id DESC LIMIT $3";
 

@@ -53,6 +53,12 @@ pub struct JobWindow {
     pub latencies: Vec<Duration>,
 }
 
+/// The windows of `every` that cover `0..end` (at least one), as (from, to).
+pub fn windows(end: Duration, every: Duration) -> impl Iterator<Item = (Duration, Duration)> {
+    let count = (end.as_secs_f64() / every.as_secs_f64()).ceil().max(1.0) as u32;
+    (0..count).map(move |window| (every * window, every * (window + 1)))
+}
+
 /// The jobs' timeline in windows of `every` from `zero` (when the clients started) until the
 /// last job finished.
 pub fn job_windows(jobs: &[JobTimes], zero: DateTime<Utc>, every: Duration) -> Vec<JobWindow> {
@@ -62,10 +68,8 @@ pub fn job_windows(jobs: &[JobTimes], zero: DateTime<Utc>, every: Duration) -> V
         .map(|job| seconds(job.finished_at.unwrap_or(job.submitted_at)))
         .max()
         .unwrap_or_default();
-    let windows = (end.as_secs_f64() / every.as_secs_f64()).ceil().max(1.0) as u32;
-    (0..windows)
-        .map(|window| {
-            let (from, to) = (every * window, every * (window + 1));
+    windows(end, every)
+        .map(|(from, to)| {
             let within = |at: Duration| at >= from && at < to;
             let mut row = JobWindow {
                 at_seconds: to.as_secs_f64(),

@@ -140,14 +140,7 @@ impl ReadStore for PostgresReadStore {
                 .bind(page.prefix.unwrap_or(""))
                 .fetch_all(&self.pool)
                 .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(user_id, live_facts, last_changed_at)| UserSummary {
-                user_id,
-                live_facts,
-                last_changed_at,
-            })
-            .collect())
+        Ok(rows.into_iter().map(UserSummary::from).collect())
     }
 
     async fn user_jobs(

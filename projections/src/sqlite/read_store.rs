@@ -20,7 +20,7 @@ use crate::read_store::{
 };
 use crate::read_store::{ProjectionStatus, USER_JOBS_SQL, UserPage, UserSummary, users_sql};
 use crate::search::{IndexedEpisode, IndexedFact};
-use crate::sqlite::{sqlite_json, sqlite_recorded_event, sqlite_uuid};
+use crate::sqlite::{job_record, sqlite_json, sqlite_recorded_event, sqlite_uuid};
 
 const FACT_COLUMNS: &str = "fact_id, user_id, key, kind, value, text, confidence,
     language, source_job_id, source_messages, version, created_at, updated_at";
@@ -151,14 +151,7 @@ impl ReadStore for SqliteReadStore {
             .bind(page.prefix.unwrap_or(""))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(user_id, live_facts, last_changed_at)| UserSummary {
-                user_id,
-                live_facts,
-                last_changed_at,
-            })
-            .collect())
+        Ok(rows.into_iter().map(UserSummary::from).collect())
     }
 
     async fn user_jobs(
@@ -276,15 +269,11 @@ impl ReadStore for SqliteReadStore {
         job_id: Uuid,
         _gating: &[&str],
     ) -> Result<Option<JobView>, ProjectionError> {
-        let row = sqlx::query(
-            "SELECT user_id, status, attempts, last_error, submitted_at, started_at,
-                    finished_at, added, updated, retracted, unchanged
-               FROM extraction_jobs WHERE tenant = ? AND job_id = ?",
-        )
-        .bind(tenant.as_str())
-        .bind(job_id.hyphenated().to_string())
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query("SELECT * FROM extraction_jobs WHERE tenant = ? AND job_id = ?")
+            .bind(tenant.as_str())
+            .bind(job_id.hyphenated().to_string())
+            .fetch_optional(&self.pool)
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let job = job_row(&row, job_id)?;
         Ok(Some(job.into_view()))
@@ -611,23 +600,8 @@ impl ReadStore for SqliteReadStore {
         Ok(statuses)
     }
 }
-
 /// A job row as SQLite stores it (the id is text and read by the caller); always visible, as
 /// the embedded projector applies a job's events in the commit that records them.
 fn job_row(row: &SqliteRow, job_id: Uuid) -> Result<JobRow, sqlx::Error> {
-    Ok(JobRow {
-        job_id,
-        user_id: row.try_get("user_id")?,
-        status: row.try_get("status")?,
-        attempts: row.try_get("attempts")?,
-        last_error: row.try_get("last_error")?,
-        submitted_at: row.try_get("submitted_at")?,
-        started_at: row.try_get("started_at")?,
-        finished_at: row.try_get("finished_at")?,
-        added: row.try_get("added")?,
-        updated: row.try_get("updated")?,
-        retracted: row.try_get("retracted")?,
-        unchanged: row.try_get("unchanged")?,
-        visible: true,
-    })
+    Ok(job_record(row)?.into_row(job_id, true))
 }

@@ -110,10 +110,8 @@ pub(super) fn timeline(samples: &Samples, every: Duration, usage: &Usage) -> Vec
         .map(|(_, at, _)| *at)
         .max()
         .unwrap_or_default();
-    let windows = (end.as_secs_f64() / every.as_secs_f64()).ceil().max(1.0) as u32;
-    (0..windows)
-        .map(|window| {
-            let (from, to) = (every * window, every * (window + 1));
+    crate::backlog::windows(end, every)
+        .map(|(from, to)| {
             let mut row = TimelineRow {
                 at_seconds: to.as_secs_f64(),
                 ..TimelineRow::default()
