@@ -40,6 +40,7 @@ cat >&2 <<MESSAGE
 PIKA Memory, $mode
   address:  $address
   docs:     $address/docs
+  ui:       $address/ui   (the Inspector; sign in with the API key)
   API key:  Authorization: Bearer ${PIKA_API_KEYS#*:}   (tenant ${PIKA_API_KEYS%%:*})
 MESSAGE
 exec "${CARGO_TARGET_DIR:-target}/release/pika-memory" serve
