@@ -269,7 +269,13 @@ impl FactKey {
 }
 
 fn normalise_text(field: &'static str, raw: &str, max: usize) -> Result<String, ValidationError> {
-    let nfc: String = raw.trim().nfc().collect();
+    let trimmed = raw.trim();
+    // Every stored value is read back through here (each fact of a memory, on every load), and
+    // nearly all are already NFC: the quick check spares them the composing pass.
+    let nfc: String = match unicode_normalization::is_nfc_quick(trimmed.chars()) {
+        unicode_normalization::IsNormalized::Yes => trimmed.to_owned(),
+        _ => trimmed.nfc().collect(),
+    };
     let chars = nfc.chars().count();
     if chars == 0 || chars > max {
         return Err(ValidationError::new(
