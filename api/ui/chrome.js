@@ -87,7 +87,14 @@ export function pageFailed(error, seq) {
   if (error instanceof SignedOut || seq !== renderSeq) return;
   console.error(error);
   setError(error);
-  $('view').textContent = '';
+  const view = $('view');
+  view.textContent = '';
+  view.removeAttribute('aria-busy');
+  // A reload would sign out, and the nav link to this page changes no hash: this is the way
+  // to ask again after a passing failure (a 503 while a read model catches up).
+  const retry = el('button', { type: 'button', class: 'button secondary' }, 'Try again');
+  retry.addEventListener('click', () => rerender());
+  view.append(retry);
 }
 
 export function markNav(section) {

@@ -50,6 +50,7 @@ export async function usersPage(seq, prefix) {
     return data;
   };
   const addRows = (data) => {
+    const firstNew = tbody.rows.length;
     for (const user of data.users || []) {
       tbody.append(el('tr', { dataset: { testid: 'user-row', userId: user.user_id } },
         el('th', { scope: 'row' }, el('a', { href: userHref(user.user_id), class: 'mono', text: user.user_id })),
@@ -58,6 +59,11 @@ export async function usersPage(seq, prefix) {
       shown += 1;
     }
     cursor = data.next_cursor || null;
+    if (!cursor && document.activeElement === more) {
+      // The focused "More" button is about to hide: move the keyboard to the first new row.
+      const link = tbody.rows[firstNew]?.querySelector('a');
+      if (link) link.focus();
+    }
     more.hidden = !cursor;
     const filtered = prefix ? ` whose id starts with “${prefix}”` : '';
     summary.textContent = shown === 0

@@ -2,10 +2,12 @@
 // from. The UserPage holds what was loaded; each section is built by a function of it, here
 // (favourites, jobs, forgetting) or in user_facts.js, user_conversation.js and user_search.js.
 
-import { el, field, formatNumber, prefersReducedMotion, shortId, tableWrap, timeEl } from './dom.js';
+import {
+  el, field, formatNumber, prefersReducedMotion, shortId, tableWrap, timeEl, turnDomId,
+} from './dom.js';
 import { SignedOut, api, enc } from './api.js';
 import {
-  alertBox, isCurrent, loading, mount, setNotice, setPendingNotice, showAlert,
+  alertBox, isCurrent, loading, mount, nextRender, setNotice, setPendingNotice, showAlert,
 } from './chrome.js';
 import { EPISODE_PAGES_AT_ONCE, conversationSection, loadEpisodes } from './user_conversation.js';
 import { addFactSection, factsSection } from './user_facts.js';
@@ -64,7 +66,10 @@ export async function userPage(seq, userId, options = {}) {
 
 /** Re-renders the user page in place after a change, keeping the reader's place. */
 function refreshUser(seq, userId, options) {
-  return userPage(seq, userId, { ...options, keepView: true });
+  // A refresh is a render of its own: a later one (two quick edits) supersedes it, so a slow
+  // older answer never paints over a newer one; after navigating away, nothing is redrawn.
+  if (!isCurrent(seq)) return Promise.resolve();
+  return userPage(nextRender(), userId, { ...options, keepView: true });
 }
 
 /** What one user's page loaded, and the sections redrawn when more conversation turns load. */
@@ -136,6 +141,12 @@ class UserPage {
     const conversation = conversationSection(this);
     this.conversationNode.replaceWith(conversation);
     this.conversationNode = conversation;
+    // The focused "Load more turns" button was replaced: keep the keyboard where the reader
+    // was, on the first turn that arrived (or the new button).
+    const first = episodes[0];
+    const target = (first && document.getElementById(turnDomId(first.job_id, first.message_index)))
+      || conversation.querySelector('button');
+    if (target) target.focus();
   }
 }
 
@@ -234,8 +245,14 @@ function forgetSection(page) {
         if (error instanceof SignedOut) return;
       }
       const count = data.facts_retracted ?? 0;
-      setPendingNotice(`Forgot ${page.userId}: ${count} fact${count === 1 ? '' : 's'} retracted and the conversation erased.`
-        + (listed ? ' The list may show the user for a few moments more.' : ''));
+      const message = `Forgot ${page.userId}: ${count} fact${count === 1 ? '' : 's'} retracted and the conversation erased.`
+        + (listed ? ' The list may show the user for a few moments more.' : '');
+      if (!isCurrent(page.seq)) {
+        // The operator went elsewhere meanwhile: say so where they are, do not move them.
+        setNotice(message);
+        return;
+      }
+      setPendingNotice(message);
       location.hash = '#/users';
     } catch (error) {
       if (error instanceof SignedOut) return;

@@ -119,11 +119,14 @@ async fn list_users(
         limit: page_limit(query.limit)?,
     };
     if let Some(position) = query.min_position {
-        for projection in LISTED_FROM {
+        // Waited for together, so the bound is one wait's 5 s, not one per read model.
+        let wait = |projection| {
             read_your_writes::wait_for(state.reads.as_ref(), &state.progress, projection, position)
-                .await?;
-        }
+        };
+        let [facts, summary, episodes] = LISTED_FROM;
+        tokio::try_join!(wait(facts), wait(summary), wait(episodes))?;
     }
+
     let users = state.reads.users(&tenant.0, page).await?;
     let full_page = users.len() == page.limit as usize;
     let next_cursor = users

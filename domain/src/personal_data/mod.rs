@@ -13,11 +13,11 @@
 
 use std::collections::HashMap;
 
+mod keys;
 mod text;
+pub use keys::{DataKey, MasterKey};
 pub use text::SealedText;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -25,154 +25,12 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-const NONCE_BYTES: usize = 12;
-const KEY_BYTES: usize = 32;
-
 /// The field that carries a payload's sealed fields, beside the fields left clear.
 pub const SEALED_FIELD: &str = "sealed";
 
 /// What a shredded text reads as: events stay decodable (sequences and shapes intact) while
 /// the words are gone.
 pub const FORGOTTEN_TEXT: &str = "[forgotten]";
-
-/// A 256-bit key. Debug never prints it. The expanded cipher is kept beside the bytes: a
-/// rebuild opens every sealed event of the log, and expanding the key each time cost as much
-/// as the decryption.
-#[derive(Clone)]
-pub struct DataKey {
-    bytes: [u8; KEY_BYTES],
-    cipher: Aes256Gcm,
-}
-
-impl PartialEq for DataKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.bytes == other.bytes
-    }
-}
-
-impl Eq for DataKey {}
-
-impl std::fmt::Debug for DataKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DataKey(..)")
-    }
-}
-
-impl DataKey {
-    /// A fresh random key.
-    pub fn generate() -> Self {
-        Self::of(rand::random())
-    }
-
-    fn of(bytes: [u8; KEY_BYTES]) -> Self {
-        Self {
-            cipher: Aes256Gcm::new((&bytes).into()),
-            bytes,
-        }
-    }
-
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, SealError> {
-        <[u8; KEY_BYTES]>::try_from(bytes)
-            .map(Self::of)
-            .map_err(|_| SealError::BadKey(format!("a key is {KEY_BYTES} bytes")))
-    }
-
-    fn cipher(&self) -> &Aes256Gcm {
-        &self.cipher
-    }
-
-    /// `nonce || ciphertext+tag` of `plain`, bound to `aad`.
-    pub fn seal(&self, plain: &[u8], aad: &[u8]) -> Vec<u8> {
-        let nonce: [u8; NONCE_BYTES] = rand::random();
-        let mut sealed = nonce.to_vec();
-        let ciphertext = self
-            .cipher()
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad })
-            .unwrap_or_default();
-        sealed.extend_from_slice(&ciphertext);
-        sealed
-    }
-
-    /// The plain bytes of what [`DataKey::seal`] made with this key and `aad`.
-    pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>, SealError> {
-        if sealed.len() < NONCE_BYTES {
-            return Err(SealError::Tampered);
-        }
-        let (nonce, ciphertext) = sealed.split_at(NONCE_BYTES);
-        self.cipher()
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad,
-                },
-            )
-            .map_err(|_| SealError::Tampered)
-    }
-}
-
-/// The key that wraps every data key. Losing it loses every user's personal data; it never
-/// enters the database.
-#[derive(Clone, PartialEq, Eq)]
-pub struct MasterKey(DataKey);
-
-impl std::fmt::Debug for MasterKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MasterKey(..)")
-    }
-}
-
-impl MasterKey {
-    pub fn generate() -> Self {
-        Self(DataKey::generate())
-    }
-
-    /// Reads 32 bytes written as base64 (44 characters) or hex (64 characters).
-    pub fn parse(text: &str) -> Result<Self, SealError> {
-        let text = text.trim();
-        let bytes = if text.len() == 2 * KEY_BYTES && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            (0..KEY_BYTES)
-                .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16))
-                .collect::<Result<Vec<u8>, _>>()
-                .map_err(|e| SealError::BadKey(e.to_string()))?
-        } else {
-            BASE64
-                .decode(text)
-                .map_err(|_| SealError::BadKey("not base64 or hex".to_owned()))?
-        };
-        DataKey::from_bytes(&bytes)
-            .map(Self)
-            .map_err(|_| SealError::BadKey(format!("must hold {KEY_BYTES} bytes")))
-    }
-
-    /// How the key is written to a key file: base64.
-    pub fn to_text(&self) -> String {
-        BASE64.encode(self.0.bytes)
-    }
-
-    /// A data key as stored: sealed with this key, bound to its id.
-    pub fn wrap(&self, id: Uuid, key: &DataKey) -> Vec<u8> {
-        self.0.seal(&key.bytes, id.as_bytes())
-    }
-
-    pub fn unwrap(&self, id: Uuid, wrapped: &[u8]) -> Result<DataKey, SealError> {
-        let plain = self
-            .0
-            .open(wrapped, id.as_bytes())
-            .map_err(|_| SealError::WrongMasterKey)?;
-        DataKey::from_bytes(&plain)
-    }
-
-    /// A value that opens only with this master key, stored beside the keys so a server
-    /// started with another master key stops at once instead of failing on every read.
-    pub fn check_value(&self) -> Vec<u8> {
-        self.0.seal(b"pika-memory master key", b"master-key-check")
-    }
-
-    pub fn opens_check_value(&self, check: &[u8]) -> bool {
-        self.0.open(check, b"master-key-check").is_ok()
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SealError {

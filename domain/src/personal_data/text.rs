@@ -23,8 +23,11 @@ struct Envelope<'a> {
 #[derive(Debug)]
 pub struct SealedText<'a> {
     event_type: &'a str,
-    /// The payload up to the body's last clear field, and from the body's closing brace on.
-    head: std::borrow::Cow<'a, str>,
+    /// The payload up to the envelope, the body's clear fields after it (without the comma
+    /// that joined them when the envelope came first), and from the body's closing brace on:
+    /// slices, so taking an event apart copies nothing.
+    before: &'a str,
+    rest: &'a str,
     tail: &'a str,
     /// Whether the body keeps any clear field (a comma is needed before the opened ones).
     has_clear: bool,
@@ -108,19 +111,17 @@ impl<'a> SealedText<'a> {
         }
         let before = payload[..member].trim_end();
         let after = payload[member_end..body_close].trim();
-        let head: std::borrow::Cow<'a, str> = if before.ends_with('{') {
+        let rest = if before.ends_with('{') {
             // The envelope came first: drop the comma that joined it to the next member.
-            let rest = after.strip_prefix(',').unwrap_or(after);
-            format!("{before}{rest}").into()
-        } else if after.is_empty() {
-            before.into()
+            after.strip_prefix(',').unwrap_or(after)
         } else {
-            format!("{before}{after}").into()
+            after
         };
         Some(Self {
             event_type,
-            has_clear: !head.trim_end().ends_with('{'),
-            head,
+            has_clear: !(before.ends_with('{') && rest.trim().is_empty()),
+            before,
+            rest,
             tail: &payload[body_close..],
             key_id: envelope.key.parse().ok()?,
             data: envelope.data,
@@ -154,11 +155,11 @@ impl<'a> SealedText<'a> {
                 .collect();
             return Ok((Opened::Shredded, self.joined(&placeholders.join(","))));
         };
-        let sealed = BASE64
+        let mut buffer = BASE64
             .decode(self.data)
             .map_err(|_| SealError::Malformed("no data".to_owned()))?;
-        let plain = key.open(&sealed, &identity.aad())?;
-        let plain = std::str::from_utf8(&plain).map_err(|e| SealError::Malformed(e.to_string()))?;
+        let plain = key.open_in_place(&mut buffer, &identity.aad())?;
+        let plain = std::str::from_utf8(plain).map_err(|e| SealError::Malformed(e.to_string()))?;
         let members = plain
             .strip_prefix('{')
             .and_then(|rest| rest.strip_suffix('}'))
@@ -167,8 +168,11 @@ impl<'a> SealedText<'a> {
     }
 
     fn joined(&self, members: &str) -> String {
-        let mut text = String::with_capacity(self.head.len() + members.len() + self.tail.len() + 1);
-        text.push_str(&self.head);
+        let mut text = String::with_capacity(
+            self.before.len() + self.rest.len() + members.len() + self.tail.len() + 1,
+        );
+        text.push_str(self.before);
+        text.push_str(self.rest);
         if self.has_clear && !members.is_empty() {
             text.push(',');
         }
