@@ -129,32 +129,16 @@ function editFactForm(page, fact) {
   field('Text', text, 'The sentence search matches. Left empty, it becomes “key: value”.'),
   box,
   el('div', { class: 'actions' }, save,
-    el('button', { type: 'button', class: 'button small secondary', text: 'Cancel',
-      onclick: () => form.dispatchEvent(new Event('cancel-form')) })));
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    const newValue = value.value.trim();
-    if (!newValue) {
-      showAlert(box, new ApiError(0, 'A value is required', ''));
-      value.focus();
-      return;
-    }
-    const body = { value: newValue };
+    cancelButton(() => form)));
+  onSubmit(form, save, box, async () => {
+    const body = { value: required(value, 'A value is required') };
     const newText = text.value.trim();
     if (newText) body.text = newText;
-    save.disabled = true;
-    showAlert(box, null);
-    try {
-      const { data } = await api('PATCH', `/v1/facts/${enc(fact.fact_id)}`, { body });
-      const notice = data.outcome === 'unchanged'
-        ? `${fact.key} already had the value “${data.value}” (version ${data.version}).`
-        : `Saved ${data.key} = “${data.value}”: now version ${data.version}.`;
-      await page.refresh({ minPosition: data.position, focusFact: fact.fact_id, notice });
-    } catch (error) {
-      if (error instanceof SignedOut) return;
-      save.disabled = false;
-      showAlert(box, error);
-    }
+    const { data } = await api('PATCH', `/v1/facts/${enc(fact.fact_id)}`, { body });
+    const notice = data.outcome === 'unchanged'
+      ? `${fact.key} already had the value “${data.value}” (version ${data.version}).`
+      : `Saved ${data.key} = “${data.value}”: now version ${data.version}.`;
+    await page.refresh({ minPosition: data.position, focusFact: fact.fact_id, notice });
   });
   return form;
 }
@@ -169,30 +153,15 @@ function retractFactForm(page, fact) {
   field('Reason for retracting', reason, 'Kept in the fact’s history.'),
   box,
   el('div', { class: 'actions' }, submit,
-    el('button', { type: 'button', class: 'button small secondary', text: 'Cancel',
-      onclick: () => form.dispatchEvent(new Event('cancel-form')) })));
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    const why = reason.value.trim();
-    if (!why) {
-      showAlert(box, new ApiError(0, 'Say why the fact is retracted', ''));
-      reason.focus();
-      return;
-    }
-    submit.disabled = true;
-    showAlert(box, null);
-    try {
-      const { data } = await api('DELETE', `/v1/facts/${enc(fact.fact_id)}?reason=${enc(why)}`);
-      await page.refresh({
-        minPosition: data.position,
-        notice: `Retracted ${fact.key} = “${fact.value}”. Its history keeps every version.`,
-        focusSelector: '#section-facts-title',
-      });
-    } catch (error) {
-      if (error instanceof SignedOut) return;
-      submit.disabled = false;
-      showAlert(box, error);
-    }
+    cancelButton(() => form)));
+  onSubmit(form, submit, box, async () => {
+    const why = required(reason, 'Say why the fact is retracted');
+    const { data } = await api('DELETE', `/v1/facts/${enc(fact.fact_id)}?reason=${enc(why)}`);
+    await page.refresh({
+      minPosition: data.position,
+      notice: `Retracted ${fact.key} = “${fact.value}”. Its history keeps every version.`,
+      focusSelector: '#section-facts-title',
+    });
   });
   return form;
 }
@@ -225,28 +194,58 @@ export function addFactSection(page) {
     field('Language (optional)', language, 'Default en.')),
   box,
   el('div', { class: 'actions' }, submit));
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
+  onSubmit(form, submit, box, async () => {
     if (!form.reportValidity()) return;
     const body = { key: key.value.trim(), value: value.value.trim() };
     if (text.value.trim()) body.text = text.value.trim();
     if (confidence.value.trim() !== '') body.confidence = Number(confidence.value);
     if (language.value.trim()) body.language = language.value.trim();
-    submit.disabled = true;
-    showAlert(box, null);
-    try {
-      const { data } = await api('POST', `/v1/users/${enc(page.userId)}/facts`, { body });
-      const verb = { added: 'Added', updated: 'Updated', unchanged: 'Already known:' }[data.outcome] || 'Saved';
-      let notice = `${verb} ${data.key} = “${data.value}” (version ${data.version}).`;
-      if (data.retracted && data.retracted.length) {
-        notice += ` It retracted ${data.retracted.length} contradicting fact${data.retracted.length === 1 ? '' : 's'}.`;
-      }
-      await page.refresh({ minPosition: data.position, focusFact: data.fact_id, notice });
-    } catch (error) {
-      if (error instanceof SignedOut) return;
-      submit.disabled = false;
-      showAlert(box, error);
+    const { data } = await api('POST', `/v1/users/${enc(page.userId)}/facts`, { body });
+    const verb = { added: 'Added', updated: 'Updated', unchanged: 'Already known:' }[data.outcome] || 'Saved';
+    let notice = `${verb} ${data.key} = “${data.value}” (version ${data.version}).`;
+    if (data.retracted && data.retracted.length) {
+      notice += ` It retracted ${data.retracted.length} contradicting fact${data.retracted.length === 1 ? '' : 's'}.`;
     }
+    await page.refresh({ minPosition: data.position, focusFact: data.fact_id, notice });
   });
   return page.section('add-fact', 'Add a fact', form);
+}
+
+// ---------------------------------------------------------------------------------------
+// What the three forms share
+
+/**
+ * Wires `form`'s submit to `action`: the button disabled while it runs, the box cleared before
+ * and showing what went wrong after (a refused key has signed out already, and says so).
+ * On success the page refreshes, which replaces the form.
+ */
+function onSubmit(form, button, box, action) {
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    button.disabled = true;
+    showAlert(box, null);
+    try {
+      await action();
+    } catch (error) {
+      if (!(error instanceof SignedOut)) showAlert(box, error);
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+/** The trimmed value of `input`; when empty, the input gets the focus and `message` is shown. */
+function required(input, message) {
+  const value = input.value.trim();
+  if (!value) {
+    input.focus();
+    throw new ApiError(0, message, '');
+  }
+  return value;
+}
+
+/** Closes the inline form `form()` (it listens for `cancel-form`). */
+function cancelButton(form) {
+  return el('button', { type: 'button', class: 'button small secondary', text: 'Cancel',
+    onclick: () => form().dispatchEvent(new Event('cancel-form')) });
 }

@@ -64,9 +64,9 @@ enum Reading<'a> {
 
 /// A chunk of streamed events decoded for projections that read `aggregate_types`: `None` for
 /// an event they do not read (another aggregate type, or shredded when the opener reads
-/// personal data), and for one `already` decoded by another reader. The keys of the chunk's sealed payloads are read at once; sealed payloads
-/// are opened on their text and every event is decoded from text, never through a JSON tree
-/// of the whole payload.
+/// personal data), and for one `already` decoded by another reader. The keys of the chunk's
+/// sealed payloads are read at once; sealed payloads are opened on their text and every event
+/// is decoded from text, never through a JSON tree of the whole payload.
 async fn decode_chunk(
     opener: &mut StreamOpener,
     aggregate_types: &[&str],
@@ -178,7 +178,8 @@ impl ChunkReader {
 /// Folds every projection of `folds` over one pass of the log: each event is read from the
 /// database, opened and decoded once for all of them (with placeholders for the personal
 /// fields only where it is shredded and a projection that reads no personal data still needs
-/// it), then each fold writes its rows in a transaction of its own. Returns where the pass stopped and how many events it read.
+/// it), then each fold writes its rows in a transaction of its own. Returns where the pass
+/// stopped and how many events it read.
 async fn fill_folds(
     pool: &PgPool,
     log: &PostgresEventLog,
