@@ -2,6 +2,7 @@
 //! retry on optimistic-concurrency conflicts, commit metadata, and per-aggregate serialisation
 //! inside one process.
 
+mod cached_aggregate_store;
 pub mod postgres;
 mod retry;
 mod sealed_repository;

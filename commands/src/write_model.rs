@@ -13,6 +13,7 @@ use tokio::sync::Mutex;
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::RetryPolicy;
+use crate::cached_aggregate_store::{CachedAggregateStore, StateWeight};
 
 type Store<R, A> = PersistedEventStore<R, A>;
 
@@ -38,7 +39,7 @@ trait AggregateFrameworks: Send + Sync {
     async fn load_user_memory(
         &self,
         id: &str,
-    ) -> Result<UserMemory, AggregateError<UserMemoryError>>;
+    ) -> Result<Arc<UserMemory>, AggregateError<UserMemoryError>>;
 
     async fn load_extraction_job(
         &self,
@@ -47,8 +48,8 @@ trait AggregateFrameworks: Send + Sync {
 }
 
 struct Frameworks<R: PersistedEventRepository> {
-    user_memory: CqrsFramework<UserMemory, Store<R, UserMemory>>,
-    user_memory_store: Store<R, UserMemory>,
+    user_memory: CqrsFramework<UserMemory, CachedAggregateStore<R, UserMemory>>,
+    user_memory_store: CachedAggregateStore<R, UserMemory>,
     extraction_jobs: CqrsFramework<ExtractionJob, Store<R, ExtractionJob>>,
     extraction_job_store: Store<R, ExtractionJob>,
 }
@@ -80,8 +81,8 @@ impl<R: PersistedEventRepository + 'static> AggregateFrameworks for Frameworks<R
     async fn load_user_memory(
         &self,
         id: &str,
-    ) -> Result<UserMemory, AggregateError<UserMemoryError>> {
-        Ok(self.user_memory_store.load_aggregate(id).await?.aggregate)
+    ) -> Result<Arc<UserMemory>, AggregateError<UserMemoryError>> {
+        Ok(self.user_memory_store.load_shared(id).await?.aggregate)
     }
 
     async fn load_extraction_job(
@@ -99,6 +100,19 @@ impl<R: PersistedEventRepository + 'static> AggregateFrameworks for Frameworks<R
 /// A `UserMemory` snapshot is taken every this many events, so loading a long-lived user reads
 /// one snapshot and a few events rather than their whole history.
 pub const USER_MEMORY_SNAPSHOT_EVERY: usize = 100;
+
+/// How many facts' worth of users' memories one process keeps between commands (a few hundred
+/// bytes each; see [`CachedAggregateStore`]). A user outside it is loaded from their snapshot.
+const USER_MEMORY_CACHE_FACTS: u64 = 500_000;
+
+/// A memory nobody touched for this long is dropped from the process.
+const USER_MEMORY_CACHE_IDLE: std::time::Duration = std::time::Duration::from_secs(600);
+
+impl StateWeight for UserMemory {
+    fn weight(&self) -> u32 {
+        u32::try_from(self.live_facts().len()).unwrap_or(u32::MAX)
+    }
+}
 
 /// Independent locks that serialise commands on one aggregate within this process; commands on
 /// different aggregates rarely share one. Writers in other processes are still caught by the
@@ -168,13 +182,17 @@ impl WriteModel {
         repository: impl Fn() -> R,
         retry: RetryPolicy,
     ) -> Self {
-        let memory_store =
-            || PersistedEventStore::new_snapshot_store(repository(), USER_MEMORY_SNAPSHOT_EVERY);
+        let memory_store = CachedAggregateStore::new(
+            repository(),
+            USER_MEMORY_SNAPSHOT_EVERY,
+            USER_MEMORY_CACHE_FACTS,
+            USER_MEMORY_CACHE_IDLE,
+        );
         let job_store = || PersistedEventStore::new_event_store(repository());
         Self {
             frameworks: Box::new(Frameworks {
-                user_memory: CqrsFramework::new(memory_store(), vec![], ()),
-                user_memory_store: memory_store(),
+                user_memory: CqrsFramework::new(memory_store.sharing(repository()), vec![], ()),
+                user_memory_store: memory_store,
                 extraction_jobs: CqrsFramework::new(job_store(), vec![], ()),
                 extraction_job_store: job_store(),
             }),
@@ -222,7 +240,7 @@ impl WriteModel {
         &self,
         tenant: &TenantId,
         user: &UserId,
-    ) -> Result<UserMemory, CommandError<UserMemoryError>> {
+    ) -> Result<Arc<UserMemory>, CommandError<UserMemoryError>> {
         let id = user_memory_id(tenant, user);
         self.frameworks
             .load_user_memory(&id)

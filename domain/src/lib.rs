@@ -6,6 +6,7 @@ pub mod backoff;
 pub mod embedding;
 pub mod extraction_job;
 pub mod job_queue;
+mod live_fact_index;
 pub mod personal_data;
 pub mod user_memory;
 pub mod values;

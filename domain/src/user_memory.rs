@@ -11,6 +11,7 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
+use crate::live_fact_index::LiveFactIndex;
 use crate::values::{
     Cardinality, Confidence, FactId, FactKey, FactKind, FactText, FactValue, JobId, Language,
 };
@@ -200,10 +201,36 @@ pub struct LiveFact {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredUserMemory")]
 pub struct UserMemory {
     live: BTreeMap<FactId, LiveFact>,
     retracted: BTreeSet<FactId>,
     applied_jobs: BTreeMap<JobId, ExtractionCounts>,
+    #[serde(skip)]
+    index: LiveFactIndex,
+}
+
+/// A memory as a snapshot holds it: the facts without their index.
+#[derive(Deserialize)]
+struct StoredUserMemory {
+    live: BTreeMap<FactId, LiveFact>,
+    retracted: BTreeSet<FactId>,
+    applied_jobs: BTreeMap<JobId, ExtractionCounts>,
+}
+
+impl From<StoredUserMemory> for UserMemory {
+    fn from(stored: StoredUserMemory) -> Self {
+        let mut index = LiveFactIndex::default();
+        for (id, fact) in &stored.live {
+            index.insert(*id, &fact.key, fact.value.match_key());
+        }
+        Self {
+            live: stored.live,
+            retracted: stored.retracted,
+            applied_jobs: stored.applied_jobs,
+            index,
+        }
+    }
 }
 
 /// What happened to one operation, for the job's counts.
@@ -238,11 +265,18 @@ impl UserMemory {
         }
     }
 
-    fn find_live(&self, mut matches: impl FnMut(&LiveFact) -> bool) -> Option<(FactId, &LiveFact)> {
-        self.live
-            .iter()
-            .find(|(_, fact)| matches(fact))
-            .map(|(id, fact)| (*id, fact))
+    /// The live facts among `ids`, in id order.
+    fn live_among(
+        &self,
+        ids: impl Iterator<Item = FactId>,
+    ) -> impl Iterator<Item = (FactId, &LiveFact)> {
+        ids.filter_map(|id| self.live.get(&id).map(|fact| (id, fact)))
+    }
+
+    /// The first live fact, in id order, under `key` whose value matches `match_key`.
+    fn live_with(&self, key: &FactKey, match_key: &str) -> Option<(FactId, &LiveFact)> {
+        self.live_among(self.index.with_value(match_key))
+            .find(|(_, fact)| fact.key == *key)
     }
 
     async fn add(
@@ -253,10 +287,8 @@ impl UserMemory {
     ) -> Result<Outcome, UserMemoryError> {
         let wanted = candidate.value.match_key();
         let current = match candidate.key.cardinality() {
-            Cardinality::Single => self.find_live(|f| f.key == candidate.key),
-            Cardinality::Multi => {
-                self.find_live(|f| f.key == candidate.key && f.value.match_key() == wanted)
-            }
+            Cardinality::Single => self.live_among(self.index.with_key(&candidate.key)).next(),
+            Cardinality::Multi => self.live_with(&candidate.key, &wanted),
         }
         .map(|(id, fact)| (id, fact.value.match_key() == wanted));
         if let Some((_, true)) = current {
@@ -270,13 +302,9 @@ impl UserMemory {
         }
         let opposite: Vec<FactId> = match candidate.key.sentiment() {
             Some(sentiment) => self
-                .live
-                .iter()
-                .filter(|(_, f)| {
-                    f.key.sentiment().is_some_and(|s| s != sentiment)
-                        && f.value.match_key() == wanted
-                })
-                .map(|(id, _)| *id)
+                .live_among(self.index.with_value(&wanted))
+                .filter(|(_, f)| f.key.sentiment().is_some_and(|s| s != sentiment))
+                .map(|(id, _)| id)
                 .collect(),
             None => Vec::new(),
         };
@@ -326,7 +354,7 @@ impl UserMemory {
         }
         if fact.key.cardinality() == Cardinality::Multi
             && let Some((existing, other)) = self
-                .find_live(|f| f.key == fact.key && f.value.match_key() == wanted)
+                .live_with(&fact.key, &wanted)
                 .filter(|(id, _)| *id != fact_id)
         {
             return Err(UserMemoryError::DuplicateValue {
@@ -479,6 +507,7 @@ impl Aggregate for UserMemory {
                 text,
                 ..
             } => {
+                self.index.insert(fact_id, &key, value.match_key());
                 let fact = LiveFact {
                     key,
                     value,
@@ -495,19 +524,28 @@ impl Aggregate for UserMemory {
                 ..
             } => {
                 if let Some(fact) = self.live.get_mut(&fact_id) {
+                    self.index
+                        .remove(fact_id, &fact.key, &fact.value.match_key());
+                    self.index.insert(fact_id, &fact.key, new_value.match_key());
                     fact.value = new_value;
                     fact.text = text;
                     fact.version = version;
                 }
             }
             UserMemoryEvent::FactRetracted { fact_id, .. } => {
-                self.live.remove(&fact_id);
+                if let Some(fact) = self.live.remove(&fact_id) {
+                    self.index
+                        .remove(fact_id, &fact.key, &fact.value.match_key());
+                }
                 self.retracted.insert(fact_id);
             }
             UserMemoryEvent::ExtractionApplied { job_id, counts } => {
                 self.applied_jobs.insert(job_id, counts);
             }
-            UserMemoryEvent::UserForgotten { .. } => self.live.clear(),
+            UserMemoryEvent::UserForgotten { .. } => {
+                self.live.clear();
+                self.index.clear();
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Given/when/then tests for every rule of the `UserMemory` aggregate.
 #![allow(clippy::unwrap_used)] // test code: a panic is how a check fails
 
+use cqrs_es::Aggregate;
 use cqrs_es::test::TestFramework;
 use pika_domain::*;
 use uuid::Uuid;
@@ -460,4 +461,40 @@ fn events_carry_a_version_and_vietnamese_values_survive_serialisation() {
     let json = serde_json::to_value(&event).unwrap();
     let back: UserMemoryEvent = serde_json::from_value(json).unwrap();
     assert_eq!(back, event);
+}
+
+#[tokio::test]
+async fn given_a_value_corrected_away_when_the_old_value_is_added_then_it_is_a_new_fact() {
+    Memory::with(())
+        .given(vec![
+            added(id(1), "likes.thing", "kites"),
+            updated(id(1), "likes.thing", "kites", "red kites", 2),
+        ])
+        .when_async(add(id(2), "likes.thing", "Kites"))
+        .await
+        .then_expect_events(vec![added(id(2), "likes.thing", "Kites")]);
+}
+
+#[tokio::test]
+async fn given_a_memory_read_back_from_its_snapshot_when_a_value_it_holds_is_added_then_nothing_changes()
+ {
+    let mut memory = UserMemory::default();
+    memory.apply(added(id(1), "likes.thing", "phở"));
+    memory.apply(added(id(2), "favorite.color", "blue"));
+    let snapshot = serde_json::to_value(&memory).unwrap();
+    let read_back: UserMemory = serde_json::from_value(snapshot).unwrap();
+    assert_eq!(read_back, memory, "the index is rebuilt from the facts");
+
+    for (command, fact) in [
+        (add(id(3), "likes.thing", "PHỞ"), "a repeated like"),
+        (
+            add(id(4), "favorite.color", "Blue"),
+            "a repeated single value",
+        ),
+    ] {
+        let mut state = read_back.clone();
+        let sink = cqrs_es::event_sink::EventSink::default();
+        state.handle(command, &(), &sink).await.unwrap();
+        assert!(sink.collect().await.is_empty(), "{fact} changes nothing");
+    }
 }

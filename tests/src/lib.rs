@@ -9,6 +9,7 @@ pub mod data_dir;
 pub mod drill;
 pub mod fixtures;
 pub mod history;
+pub mod kept_state;
 pub mod llm_stub;
 pub mod load;
 pub mod process;

@@ -9,6 +9,7 @@ use pika_tests::data_dir::TestDataDir;
 use pika_tests::fixtures::{
     add, context, fifty_concurrent_adds, patient_retry, tenant, two_commits_of_five_events, user,
 };
+use pika_tests::kept_state;
 use sqlx::Row;
 use sqlx::sqlite::SqlitePool;
 
@@ -175,4 +176,42 @@ async fn a_long_history_loads_from_its_snapshot_after_a_restart() {
         events,
         "snapshot plus the events after it"
     );
+}
+
+fn sqlite_model(pool: &SqlitePool) -> WriteModel {
+    WriteModel::sqlite(
+        pool.clone(),
+        Arc::new(pika_tests::sqlite_data_keys(pool)),
+        RetryPolicy::default(),
+    )
+}
+
+#[tokio::test]
+async fn a_kept_memory_reads_another_processes_commits() {
+    let dir = TestDataDir::new();
+    let ours = sqlite_model(&migrated(&dir).await);
+    let theirs = sqlite_model(&connect_sqlite(dir.path(), 2).await.unwrap());
+    kept_state::each_writer_sees_the_others_commits(&ours, &theirs).await;
+    kept_state::a_refused_command_leaves_no_trace(&ours).await;
+}
+
+#[tokio::test]
+async fn writers_taking_turns_across_snapshots_neither_lose_nor_repeat_a_commit() {
+    let dir = TestDataDir::new();
+    let pool = migrated(&dir).await;
+    let ours = sqlite_model(&pool);
+    let theirs = sqlite_model(&connect_sqlite(dir.path(), 2).await.unwrap());
+    let kid = user("kid-turns");
+    let total = kept_state::writers_take_turns_across_snapshots(&ours, &theirs, &kid).await;
+    let id = user_memory_id(&tenant(), &kid);
+    let expected: Vec<i64> = (1..=i64::try_from(total).unwrap()).collect();
+    assert_eq!(sequences(&pool, &id).await, expected);
+    let snapshot: (i64, i64) = sqlx::query_as(
+        "SELECT last_sequence, current_snapshot FROM snapshots WHERE aggregate_id = ?",
+    )
+    .bind(&id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(snapshot, (300, 3), "one snapshot per hundred events");
 }

@@ -6,10 +6,10 @@ use std::time::Duration;
 use pika_commands::{CommandError, RetryPolicy, WriteModel};
 use pika_domain::*;
 use pika_projections::{EventLog, LogPosition, PostgresEventLog};
-use pika_tests::TestDatabase;
 use pika_tests::fixtures::{
     add, context, fifty_concurrent_adds, patient_retry, tenant, two_commits_of_five_events, user,
 };
+use pika_tests::{TestDatabase, kept_state};
 use sqlx::{PgPool, Row};
 
 async fn sequences(pool: &PgPool, aggregate_id: &str) -> Vec<i64> {
@@ -307,4 +307,41 @@ async fn a_transaction_left_open_in_another_database_does_not_hold_the_log_back(
     let events = read_at_least(&log, LogPosition::default(), 1).await;
     assert_eq!(events.len(), 1);
     elsewhere.rollback().await.unwrap();
+}
+
+fn postgres_model(pool: &PgPool) -> WriteModel {
+    WriteModel::postgres(
+        pool.clone(),
+        pika_tests::pg_data_keys(pool),
+        RetryPolicy::default(),
+    )
+}
+
+#[tokio::test]
+async fn a_kept_memory_reads_another_processes_commits() {
+    let (database, _pool) = TestDatabase::migrated().await;
+    let ours = postgres_model(&database.pool(2).await);
+    let theirs = postgres_model(&database.pool(2).await);
+    kept_state::each_writer_sees_the_others_commits(&ours, &theirs).await;
+    kept_state::a_refused_command_leaves_no_trace(&ours).await;
+}
+
+#[tokio::test]
+async fn writers_taking_turns_across_snapshots_neither_lose_nor_repeat_a_commit() {
+    let (database, pool) = TestDatabase::migrated().await;
+    let ours = postgres_model(&database.pool(2).await);
+    let theirs = postgres_model(&database.pool(2).await);
+    let kid = user("kid-turns");
+    let total = kept_state::writers_take_turns_across_snapshots(&ours, &theirs, &kid).await;
+    let id = user_memory_id(&tenant(), &kid);
+    let expected: Vec<i64> = (1..=i64::try_from(total).unwrap()).collect();
+    assert_eq!(sequences(&pool, &id).await, expected);
+    let snapshot: (i64, i64) = sqlx::query_as(
+        "SELECT last_sequence::bigint, current_snapshot::bigint FROM snapshots WHERE aggregate_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(snapshot, (300, 3), "one snapshot per hundred events");
 }

@@ -624,11 +624,14 @@ impl JobRun<'_> {
         user: &UserId,
         candidates: &[Candidate],
     ) -> Result<bool, Halt> {
-        let memory = self.load_memory(user).await?;
-        if memory.applied_job(&self.job_id).is_some() {
-            return Ok(true);
-        }
-        let operations = decide(candidates.to_vec(), &memory, self.job_id);
+        let operations = {
+            // Released before the command, which can then take the kept state without a copy.
+            let memory = self.load_memory(user).await?;
+            if memory.applied_job(&self.job_id).is_some() {
+                return Ok(true);
+            }
+            decide(candidates.to_vec(), &memory, self.job_id)
+        };
         self.worker.embed_texts(&operations).await;
         let job_id = self.job_id;
         let apply = UserMemoryCommand::ApplyExtraction { job_id, operations };
@@ -648,7 +651,7 @@ impl JobRun<'_> {
         }
     }
 
-    async fn load_memory(&self, user: &UserId) -> Result<UserMemory, Halt> {
+    async fn load_memory(&self, user: &UserId) -> Result<Arc<UserMemory>, Halt> {
         self.worker
             .write_model
             .load_user_memory(self.tenant, user)
