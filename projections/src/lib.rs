@@ -26,7 +26,7 @@ pub use event_log::{EventLog, EventLogError, LogPosition, PostgresEventLog, Reco
 pub use postgres::{DaemonSettings, ProjectionDaemon};
 pub use progress::{ProgressWaiter, ProjectionProgress};
 pub use projection::{ChangedUser, Projection, TableSet, all_projections};
-pub use read_store::{ProjectionStatus, ReadStore, UserSummary};
+pub use read_store::{FactSelection, ProjectionStatus, ReadStore, UserSummary};
 pub use rebuild::{ProjectionRebuilder, RebuildReport};
 
 /// Why a projection could not apply an event.

@@ -19,6 +19,27 @@ use crate::history::{FactHistory, FavoriteSummaryView};
 use crate::jobs::JobView;
 use crate::search::{EpisodeRefresh, IndexChanges, IndexedEpisode, IndexedFact, UserIndex};
 
+/// Which of a user's live facts [`ReadStore::indexed_facts`] reads.
+#[derive(Debug, Clone, Copy)]
+pub enum FactSelection<'a> {
+    All,
+    /// These facts (those a refresh found moved).
+    Only(&'a [Uuid]),
+    /// Those whose last change is past this log position.
+    ChangedAfter(i64),
+}
+
+impl FactSelection<'_> {
+    /// The ids and the position bound an adapter's query filters on (`None`, `-1`: no filter).
+    pub fn filters(&self) -> (Option<&[Uuid]>, i64) {
+        match self {
+            Self::All => (None, -1),
+            Self::Only(ids) => (Some(ids), -1),
+            Self::ChangedAfter(position) => (None, *position),
+        }
+    }
+}
+
 /// Where one projection stands, for `pika-memory projections status` and `/metrics`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ProjectionStatus {
@@ -172,15 +193,18 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
         user_id: &str,
     ) -> Result<Vec<(Uuid, i64)>, ProjectionError>;
 
-    /// A user's live facts with their vectors of `model`, ready to rank; with `only`, just
-    /// those facts (a refresh). Vectors of another model are left out: the fact is still
-    /// found by its words, and vectors of two models are never compared.
+    /// How many live facts the user has.
+    async fn fact_count(&self, tenant: &str, user_id: &str) -> Result<usize, ProjectionError>;
+
+    /// A user's live facts with their vectors of `model`, ready to rank: all of them, or those
+    /// a refresh needs. Vectors of another model are left out: the fact is still found by its
+    /// words, and vectors of two models are never compared.
     async fn indexed_facts(
         &self,
         tenant: &str,
         user_id: &str,
         model: &str,
-        only: Option<&[Uuid]>,
+        selection: FactSelection<'_>,
     ) -> Result<Vec<IndexedFact>, ProjectionError>;
 
     /// A user's turns in time order (then by job and message), within the query's window and
@@ -264,14 +288,17 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
         model: &str,
     ) -> Result<UserIndex, ProjectionError> {
         Ok(UserIndex::new(
-            self.indexed_facts(tenant, user_id, model, None).await?,
+            self.indexed_facts(tenant, user_id, model, FactSelection::All)
+                .await?,
             self.indexed_episodes(tenant, user_id, model, None).await?,
         ))
     }
 
-    /// `index` brought up to the user's facts now, reading again only the facts added or
-    /// changed since it was loaded: after a user's change the first search lists ids and
-    /// positions (small) instead of reading every fact with its vector.
+    /// `index` brought up to the user's facts now, reading only what changed: the facts
+    /// changed past the newest position it holds, and a count. When the held facts and those
+    /// add up to the count, none was removed (every live fact not held is past that position,
+    /// projections applying the log in order), and the refresh costs what changed; otherwise
+    /// (a retraction) it lists ids and positions and reads again those that moved.
     async fn refresh_index(
         &self,
         tenant: &str,
@@ -279,13 +306,24 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
         model: &str,
         index: &UserIndex,
     ) -> Result<(UserIndex, IndexChanges), ProjectionError> {
-        let current = self.fact_positions(tenant, user_id).await?;
-        let changes = index.changes(&current);
-        let read = if changes.to_read.is_empty() {
-            Vec::new()
-        } else {
-            self.indexed_facts(tenant, user_id, model, Some(&changes.to_read))
-                .await?
+        let count = self.fact_count(tenant, user_id).await?;
+        let after = index.last_fact_position().unwrap_or(0);
+        let changed = self
+            .indexed_facts(tenant, user_id, model, FactSelection::ChangedAfter(after))
+            .await?;
+        let (current, read, changes) = match index.positions_with(&changed, count) {
+            Some((current, changes)) => (current, changed, changes),
+            None => {
+                let current = self.fact_positions(tenant, user_id).await?;
+                let changes = index.changes(&current);
+                let read = if changes.to_read.is_empty() {
+                    Vec::new()
+                } else {
+                    let only = FactSelection::Only(&changes.to_read);
+                    self.indexed_facts(tenant, user_id, model, only).await?
+                };
+                (current, read, changes)
+            }
         };
         let episodes = self.episodes_since(tenant, user_id, model, index).await?;
         Ok((index.refreshed(&current, read, episodes), changes))

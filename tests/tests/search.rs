@@ -392,7 +392,7 @@ async fn after_changes_a_refreshed_index_answers_as_a_full_load_does() {
     let model = pika_worker::embedding::local::MODEL_NAME;
     let before = reads.load_index(tenant, user, model).await.unwrap();
 
-    command(&app, post, &path, add("pet.cat", "Mochi")).await;
+    command(&app, post.clone(), &path, add("pet.cat", "Mochi")).await;
     let correct = Some(json!({"value": "Maximus"}));
     command(
         &app,
@@ -426,6 +426,17 @@ async fn after_changes_a_refreshed_index_answers_as_a_full_load_does() {
             })
     };
     assert_eq!(ranked(&refreshed), ranked(&full));
+
+    // Only additions and corrections since: the refresh reads just those, no listing.
+    command(&app, post.clone(), &path, add("likes.color", "green")).await;
+    let (again, changes) = reads
+        .refresh_index(tenant, user, model, &refreshed)
+        .await
+        .unwrap();
+    assert_eq!((changes.to_read.len(), changes.kept), (1, 3), "{changes:?}");
+    let full = reads.load_index(tenant, user, model).await.unwrap();
+    assert_eq!(ranked(&again), ranked(&full));
+    assert_eq!(again.len(), 4);
 
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while search(&app, user, "dog").await.1[0] != "Maximus" {

@@ -1,7 +1,7 @@
 //! One user's memories ready to rank: live facts and conversation turns with their vectors and
 //! words, and the word statistics BM25 needs, computed once when loaded.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use uuid::Uuid;
@@ -94,30 +94,64 @@ impl Document for IndexedEpisode {
     }
 }
 
-/// Word statistics BM25 needs over a set of memories.
-#[derive(Debug, Clone, Default)]
+/// Word statistics BM25 needs over a set of memories. A refresh adjusts them by the memories
+/// it adds and drops, rather than counting every word of the user's memory again: words are
+/// shared (`Arc<str>`), so carrying them over copies no text.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct WordStats {
-    pub(crate) document_frequency: HashMap<String, u32>,
+    pub(crate) document_frequency: HashMap<Arc<str>, u32>,
     pub(crate) average_length: f64,
     pub(crate) documents: usize,
+    total_length: usize,
+}
+
+/// Each word of a memory once.
+fn distinct_words(document: &dyn Document) -> Vec<&str> {
+    let mut seen: Vec<&str> = document.words().iter().map(String::as_str).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    seen
 }
 
 impl WordStats {
     pub(crate) fn of<'a>(documents: impl Iterator<Item = &'a dyn Document>) -> Self {
         let mut stats = Self::default();
-        let mut total_length = 0;
         for document in documents {
-            stats.documents += 1;
-            total_length += document.words().len();
-            let mut seen: Vec<&str> = document.words().iter().map(String::as_str).collect();
-            seen.sort_unstable();
-            seen.dedup();
-            for word in seen {
-                *stats.document_frequency.entry(word.to_owned()).or_default() += 1;
+            stats.add(document);
+        }
+        stats
+    }
+
+    fn add(&mut self, document: &dyn Document) {
+        self.documents += 1;
+        self.total_length += document.words().len();
+        for word in distinct_words(document) {
+            match self.document_frequency.get_mut(word) {
+                Some(count) => *count += 1,
+                None => {
+                    self.document_frequency.insert(Arc::from(word), 1);
+                }
             }
         }
-        stats.average_length = total_length as f64 / stats.documents.max(1) as f64;
-        stats
+        self.update_average();
+    }
+
+    fn remove(&mut self, document: &dyn Document) {
+        self.documents = self.documents.saturating_sub(1);
+        self.total_length = self.total_length.saturating_sub(document.words().len());
+        for word in distinct_words(document) {
+            if let Some(count) = self.document_frequency.get_mut(word) {
+                *count -= 1;
+                if *count == 0 {
+                    self.document_frequency.remove(word);
+                }
+            }
+        }
+        self.update_average();
+    }
+
+    fn update_average(&mut self) {
+        self.average_length = self.total_length as f64 / self.documents.max(1) as f64;
     }
 }
 
@@ -151,14 +185,22 @@ impl UserIndex {
 
     /// Facts in id order and turns in log order: ties in ranking then fall the same way
     /// whichever way the index was made (read whole, refreshed, on another process or backend).
-    fn of_shared(mut facts: Vec<Arc<IndexedFact>>, mut episodes: Vec<Arc<IndexedEpisode>>) -> Self {
-        facts.sort_unstable_by_key(|f| f.record.fact_id);
-        episodes.sort_by_key(|e| (e.position, e.record.message_index));
+    fn of_shared(facts: Vec<Arc<IndexedFact>>, episodes: Vec<Arc<IndexedEpisode>>) -> Self {
         let documents = facts
             .iter()
             .map(|f| f.as_ref() as &dyn Document)
             .chain(episodes.iter().map(|e| e.as_ref() as &dyn Document));
         let stats = WordStats::of(documents);
+        Self::with_stats(facts, episodes, stats)
+    }
+
+    fn with_stats(
+        mut facts: Vec<Arc<IndexedFact>>,
+        mut episodes: Vec<Arc<IndexedEpisode>>,
+        stats: WordStats,
+    ) -> Self {
+        facts.sort_unstable_by_key(|f| f.record.fact_id);
+        episodes.sort_by_key(|e| (e.position, e.record.message_index));
         Self {
             facts,
             episodes,
@@ -186,6 +228,37 @@ impl UserIndex {
     /// The log position of the newest turn held: a refresh reads only turns past it.
     pub fn last_episode_position(&self) -> Option<i64> {
         self.episodes.iter().map(|e| e.position).max()
+    }
+
+    /// The log position of the newest fact change held: facts changed since are past it.
+    pub fn last_fact_position(&self) -> Option<i64> {
+        self.facts.iter().map(|f| f.position).max()
+    }
+
+    /// Every live fact with its position, from the held facts and `changed` (those past
+    /// [`UserIndex::last_fact_position`]), when they add up to `count`, the number of live
+    /// facts: then no held fact was removed. `None` when one was.
+    pub fn positions_with(
+        &self,
+        changed: &[IndexedFact],
+        count: usize,
+    ) -> Option<(Vec<(Uuid, i64)>, IndexChanges)> {
+        let mut positions: HashMap<Uuid, i64> = self
+            .facts
+            .iter()
+            .map(|f| (f.record.fact_id, f.position))
+            .collect();
+        for fact in changed {
+            positions.insert(fact.record.fact_id, fact.position);
+        }
+        if positions.len() != count {
+            return None;
+        }
+        let changes = IndexChanges {
+            to_read: changed.iter().map(|f| f.record.fact_id).collect(),
+            kept: count - changed.len().min(count),
+        };
+        Some((positions.into_iter().collect(), changes))
     }
 
     /// Which of `current` (every live fact of the user with its position) this index lacks
@@ -226,7 +299,7 @@ impl UserIndex {
             .into_iter()
             .map(|f| (f.record.fact_id, Arc::new(f)))
             .collect();
-        let facts = current
+        let facts: Vec<Arc<IndexedFact>> = current
             .iter()
             .filter_map(|(id, position)| {
                 read.remove(id).or_else(|| {
@@ -236,16 +309,35 @@ impl UserIndex {
                 })
             })
             .collect();
+        let mut stats = self.stats.clone();
+        let kept: HashSet<*const IndexedFact> = facts.iter().map(Arc::as_ptr).collect();
+        for dropped in self.facts.iter().filter(|f| !kept.contains(&Arc::as_ptr(f))) {
+            stats.remove(dropped.as_ref());
+        }
+        let before: HashSet<*const IndexedFact> = self.facts.iter().map(Arc::as_ptr).collect();
+        for new in facts.iter().filter(|f| !before.contains(&Arc::as_ptr(f))) {
+            stats.add(new.as_ref());
+        }
         let episodes = match episodes {
-            EpisodeRefresh::Whole(all) => all.into_iter().map(Arc::new).collect(),
-            EpisodeRefresh::Added(added) => self
-                .episodes
-                .iter()
-                .cloned()
-                .chain(added.into_iter().map(Arc::new))
-                .collect(),
+            EpisodeRefresh::Whole(all) => {
+                let all: Vec<Arc<IndexedEpisode>> = all.into_iter().map(Arc::new).collect();
+                for gone in &self.episodes {
+                    stats.remove(gone.as_ref());
+                }
+                for turn in &all {
+                    stats.add(turn.as_ref());
+                }
+                all
+            }
+            EpisodeRefresh::Added(added) => {
+                let added: Vec<Arc<IndexedEpisode>> = added.into_iter().map(Arc::new).collect();
+                for turn in &added {
+                    stats.add(turn.as_ref());
+                }
+                self.episodes.iter().cloned().chain(added).collect()
+            }
         };
-        Self::of_shared(facts, episodes)
+        Self::with_stats(facts, episodes, stats)
     }
 }
 

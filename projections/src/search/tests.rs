@@ -209,6 +209,8 @@ fn a_refresh_reads_only_new_and_changed_facts_and_drops_gone_ones() {
         EpisodeRefresh::Added(vec![]),
     );
     assert_eq!(values(&fresh), ["Maximus", "Mochi", "pho"]);
+    let whole = UserIndex::new(fresh.facts().cloned().collect(), vec![]);
+    assert_eq!(fresh.stats, whole.stats, "word counts adjusted, as if counted anew");
     assert!(rank(&fresh, "blue", None, &SearchFilter::default(), 5, 0.0).is_empty());
     assert_eq!(
         rank(&fresh, "Maximus", None, &SearchFilter::default(), 5, 0.0)[0]
@@ -503,4 +505,50 @@ fn words_typed_without_marks_match_and_the_same_marks_match_better() {
     assert_eq!(first("con thich an pho"), "phở");
     assert_eq!(first("má"), "má");
     assert_eq!(first("mà"), "mà");
+}
+
+#[test]
+fn held_facts_and_those_changed_since_stand_for_all_only_when_they_add_up_to_the_count() {
+    let first = fact("likes.food", "pho", "likes pho", None).at_position(1);
+    let second = fact("pet.dog", "Max", "dog Max", None).at_position(2);
+    let old = index(vec![first.clone(), second.clone()]);
+    assert_eq!(old.last_fact_position(), Some(2));
+    let added = fact("pet.cat", "Mochi", "cat Mochi", None).at_position(5);
+    let mut moved = second.record.clone();
+    moved.value = "Rex".into();
+    let moved = IndexedFact::new(moved, None).at_position(4);
+    let changed = [moved, added.clone()];
+
+    let (mut current, changes) = old.positions_with(&changed, 3).expect("nothing removed");
+    current.sort_unstable();
+    let mut expected = vec![
+        (first.record.fact_id, 1),
+        (second.record.fact_id, 4),
+        (added.record.fact_id, 5),
+    ];
+    expected.sort_unstable();
+    assert_eq!(current, expected);
+    assert_eq!((changes.to_read.len(), changes.kept), (2, 1));
+    assert!(
+        old.positions_with(&changed, 2).is_none(),
+        "one held fact was retracted: which one needs the full listing"
+    );
+}
+
+#[test]
+fn turns_added_by_a_refresh_count_in_the_word_statistics() {
+    let job = Uuid::now_v7();
+    let old = UserIndex::new(
+        vec![fact("likes.food", "pho", "likes pho", None).at_position(1)],
+        vec![turn(job, 0, "Mai", "we went to the zoo", 2)],
+    );
+    let added = vec![turn(job, 1, "Mai", "the zoo had pandas", 3)];
+    let current = [(old.facts().next().unwrap().record.fact_id, 1)];
+    let fresh = old.refreshed(&current, vec![], EpisodeRefresh::Added(added));
+    let whole = UserIndex::new(
+        fresh.facts().cloned().collect(),
+        fresh.episodes().cloned().collect(),
+    );
+    assert_eq!(fresh.stats, whole.stats);
+    assert_eq!(fresh.stats.document_frequency.get("zoo"), Some(&2));
 }

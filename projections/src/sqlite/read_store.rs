@@ -18,7 +18,9 @@ use crate::read_store::{
     MEMORY_TEXTS, ReadStore, UnfinishedJob, UserLogEntry, in_byte_order, status_names,
     unfinished_jobs_sql,
 };
-use crate::read_store::{ProjectionStatus, USER_JOBS_SQL, UserPage, UserSummary, users_sql};
+use crate::read_store::{
+    FactSelection, ProjectionStatus, USER_JOBS_SQL, UserPage, UserSummary, users_sql,
+};
 use crate::search::{IndexedEpisode, IndexedFact};
 use crate::sqlite::{job_record, sqlite_json, sqlite_recorded_event, sqlite_uuid};
 
@@ -302,13 +304,24 @@ impl ReadStore for SqliteReadStore {
             .collect()
     }
 
+    async fn fact_count(&self, tenant: &str, user_id: &str) -> Result<usize, ProjectionError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM facts WHERE tenant = ? AND user_id = ?")
+                .bind(tenant)
+                .bind(user_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(usize::try_from(count).unwrap_or_default())
+    }
+
     async fn indexed_facts(
         &self,
         tenant: &str,
         user_id: &str,
         model: &str,
-        only: Option<&[Uuid]>,
+        selection: FactSelection<'_>,
     ) -> Result<Vec<IndexedFact>, ProjectionError> {
+        let (only, after) = selection.filters();
         let only = only.map(|ids| {
             serde_json::Value::from(
                 ids.iter()
@@ -322,12 +335,14 @@ impl ReadStore for SqliteReadStore {
                     CASE WHEN embedding_model = ?3 THEN embedding END AS embedding
                FROM facts
               WHERE tenant = ?1 AND user_id = ?2
-                AND (?4 IS NULL OR fact_id IN (SELECT value FROM json_each(?4)))"
+                AND (?4 IS NULL OR fact_id IN (SELECT value FROM json_each(?4)))
+                AND global_position > ?5"
         ))
         .bind(tenant)
         .bind(user_id)
         .bind(model)
         .bind(only)
+        .bind(after)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
