@@ -29,17 +29,6 @@ pub enum FactSelection<'a> {
     ChangedAfter(i64),
 }
 
-impl FactSelection<'_> {
-    /// The ids and the position bound an adapter's query filters on (`None`, `-1`: no filter).
-    pub fn filters(&self) -> (Option<&[Uuid]>, i64) {
-        match self {
-            Self::All => (None, -1),
-            Self::Only(ids) => (Some(ids), -1),
-            Self::ChangedAfter(position) => (None, *position),
-        }
-    }
-}
-
 /// Where one projection stands, for `pika-memory projections status` and `/metrics`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ProjectionStatus {
@@ -311,21 +300,22 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
         let changed = self
             .indexed_facts(tenant, user_id, model, FactSelection::ChangedAfter(after))
             .await?;
-        let (current, read, changes) = match index.positions_with(&changed, count) {
-            Some((current, changes)) => (current, changed, changes),
-            None => {
-                let current = self.fact_positions(tenant, user_id).await?;
-                let changes = index.changes(&current);
-                let read = if changes.to_read.is_empty() {
-                    Vec::new()
-                } else {
-                    let only = FactSelection::Only(&changes.to_read);
-                    self.indexed_facts(tenant, user_id, model, only).await?
-                };
-                (current, read, changes)
-            }
-        };
         let episodes = self.episodes_since(tenant, user_id, model, index).await?;
+        if index.adds_up(&changed, count) {
+            let changes = IndexChanges {
+                to_read: changed.iter().map(|fact| fact.record.fact_id).collect(),
+                kept: count.saturating_sub(changed.len()),
+            };
+            return Ok((index.merged(changed, episodes), changes));
+        }
+        let current = self.fact_positions(tenant, user_id).await?;
+        let changes = index.changes(&current);
+        let read = if changes.to_read.is_empty() {
+            Vec::new()
+        } else {
+            let only = FactSelection::Only(&changes.to_read);
+            self.indexed_facts(tenant, user_id, model, only).await?
+        };
         Ok((index.refreshed(&current, read, episodes), changes))
     }
 

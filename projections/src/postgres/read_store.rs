@@ -317,21 +317,26 @@ impl ReadStore for PostgresReadStore {
         model: &str,
         selection: FactSelection<'_>,
     ) -> Result<Vec<IndexedFact>, ProjectionError> {
-        let (only, after) = selection.filters();
-        let rows = sqlx::query(&format!(
+        // One statement per selection, so each has a plan of its own: a refresh's range on
+        // `facts_by_position` must not share a generic plan with a read of every fact.
+        let filter = match selection {
+            FactSelection::All => "",
+            FactSelection::Only(_) => "AND fact_id = ANY($4)",
+            FactSelection::ChangedAfter(_) => "AND global_position > $4",
+        };
+        let sql = format!(
             "SELECT {FACT_COLUMNS}, global_position,
                     CASE WHEN embedding_model = $3 THEN embedding END AS embedding
                FROM facts
-              WHERE tenant = $1 AND user_id = $2 AND ($4::uuid[] IS NULL OR fact_id = ANY($4))
-                AND global_position > $5"
-        ))
-        .bind(tenant)
-        .bind(user_id)
-        .bind(model)
-        .bind(only)
-        .bind(after)
-        .fetch_all(&self.pool)
-        .await?;
+              WHERE tenant = $1 AND user_id = $2 {filter}"
+        );
+        let query = sqlx::query(&sql).bind(tenant).bind(user_id).bind(model);
+        let query = match selection {
+            FactSelection::All => query,
+            FactSelection::Only(ids) => query.bind(ids),
+            FactSelection::ChangedAfter(position) => query.bind(position),
+        };
+        let rows = query.fetch_all(&self.pool).await?;
         Ok(rows
             .iter()
             .map(|row| {

@@ -235,30 +235,41 @@ impl UserIndex {
         self.facts.iter().map(|f| f.position).max()
     }
 
-    /// Every live fact with its position, from the held facts and `changed` (those past
-    /// [`UserIndex::last_fact_position`]), when they add up to `count`, the number of live
-    /// facts: then no held fact was removed. `None` when one was.
-    pub fn positions_with(
-        &self,
-        changed: &[IndexedFact],
-        count: usize,
-    ) -> Option<(Vec<(Uuid, i64)>, IndexChanges)> {
-        let mut positions: HashMap<Uuid, i64> = self
-            .facts
+    /// Whether the held facts and `changed` (those past [`UserIndex::last_fact_position`])
+    /// are all `count` of the user's live facts: then no held fact was removed, and
+    /// [`UserIndex::merged`] is the index now.
+    pub fn adds_up(&self, changed: &[IndexedFact], count: usize) -> bool {
+        let new = changed
             .iter()
-            .map(|f| (f.record.fact_id, f.position))
-            .collect();
+            .filter(|fact| self.slot(fact.record.fact_id).is_err())
+            .count();
+        self.facts.len() + new == count
+    }
+
+    /// Where fact `id` is held (facts are kept in id order), or where it would go.
+    fn slot(&self, id: Uuid) -> Result<usize, usize> {
+        self.facts.binary_search_by_key(&id, |fact| fact.record.fact_id)
+    }
+
+    /// This index with `changed` put in (replacing the held versions) and `episodes` added,
+    /// at the cost of what changed: held facts and their words are shared, not reread.
+    #[must_use]
+    pub fn merged(&self, changed: Vec<IndexedFact>, episodes: EpisodeRefresh) -> Self {
+        let mut facts = self.facts.clone();
+        let mut stats = self.stats.clone();
         for fact in changed {
-            positions.insert(fact.record.fact_id, fact.position);
+            let fact = Arc::new(fact);
+            stats.add(fact.as_ref());
+            match facts.binary_search_by_key(&fact.record.fact_id, |f| f.record.fact_id) {
+                Ok(slot) => {
+                    stats.remove(facts[slot].as_ref());
+                    facts[slot] = fact;
+                }
+                Err(slot) => facts.insert(slot, fact),
+            }
         }
-        if positions.len() != count {
-            return None;
-        }
-        let changes = IndexChanges {
-            to_read: changed.iter().map(|f| f.record.fact_id).collect(),
-            kept: count - changed.len().min(count),
-        };
-        Some((positions.into_iter().collect(), changes))
+        let episodes = self.episodes_with(episodes, &mut stats);
+        Self::with_stats(facts, episodes, stats)
     }
 
     /// Which of `current` (every live fact of the user with its position) this index lacks
@@ -318,7 +329,17 @@ impl UserIndex {
         for new in facts.iter().filter(|f| !before.contains(&Arc::as_ptr(f))) {
             stats.add(new.as_ref());
         }
-        let episodes = match episodes {
+        let episodes = self.episodes_with(episodes, &mut stats);
+        Self::with_stats(facts, episodes, stats)
+    }
+
+    /// The turns after a refresh, with `stats` adjusted for those it added or replaced.
+    fn episodes_with(
+        &self,
+        episodes: EpisodeRefresh,
+        stats: &mut WordStats,
+    ) -> Vec<Arc<IndexedEpisode>> {
+        match episodes {
             EpisodeRefresh::Whole(all) => {
                 let all: Vec<Arc<IndexedEpisode>> = all.into_iter().map(Arc::new).collect();
                 for gone in &self.episodes {
@@ -336,8 +357,7 @@ impl UserIndex {
                 }
                 self.episodes.iter().cloned().chain(added).collect()
             }
-        };
-        Self::with_stats(facts, episodes, stats)
+        }
     }
 }
 

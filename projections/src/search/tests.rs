@@ -508,7 +508,7 @@ fn words_typed_without_marks_match_and_the_same_marks_match_better() {
 }
 
 #[test]
-fn held_facts_and_those_changed_since_stand_for_all_only_when_they_add_up_to_the_count() {
+fn facts_changed_since_are_merged_in_when_they_and_the_held_ones_add_up_to_the_count() {
     let first = fact("likes.food", "pho", "likes pho", None).at_position(1);
     let second = fact("pet.dog", "Max", "dog Max", None).at_position(2);
     let old = index(vec![first.clone(), second.clone()]);
@@ -517,22 +517,19 @@ fn held_facts_and_those_changed_since_stand_for_all_only_when_they_add_up_to_the
     let mut moved = second.record.clone();
     moved.value = "Rex".into();
     let moved = IndexedFact::new(moved, None).at_position(4);
-    let changed = [moved, added.clone()];
+    let changed = vec![moved, added];
 
-    let (mut current, changes) = old.positions_with(&changed, 3).expect("nothing removed");
-    current.sort_unstable();
-    let mut expected = vec![
-        (first.record.fact_id, 1),
-        (second.record.fact_id, 4),
-        (added.record.fact_id, 5),
-    ];
-    expected.sort_unstable();
-    assert_eq!(current, expected);
-    assert_eq!((changes.to_read.len(), changes.kept), (2, 1));
     assert!(
-        old.positions_with(&changed, 2).is_none(),
+        !old.adds_up(&changed, 2),
         "one held fact was retracted: which one needs the full listing"
     );
+    assert!(old.adds_up(&changed, 3));
+    let merged = old.merged(changed, EpisodeRefresh::Added(vec![]));
+    assert_eq!(values(&merged), ["Mochi", "Rex", "pho"]);
+    let whole = UserIndex::new(merged.facts().cloned().collect(), vec![]);
+    assert_eq!(merged.stats, whole.stats, "word counts adjusted, as if counted anew");
+    let ids = |index: &UserIndex| index.facts().map(|f| f.record.fact_id).collect::<Vec<_>>();
+    assert_eq!(ids(&merged), ids(&whole), "facts kept in id order");
 }
 
 #[test]

@@ -321,30 +321,27 @@ impl ReadStore for SqliteReadStore {
         model: &str,
         selection: FactSelection<'_>,
     ) -> Result<Vec<IndexedFact>, ProjectionError> {
-        let (only, after) = selection.filters();
-        let only = only.map(|ids| {
-            serde_json::Value::from(
-                ids.iter()
-                    .map(|id| id.hyphenated().to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .to_string()
-        });
-        let rows = sqlx::query(&format!(
+        let filter = match selection {
+            FactSelection::All => "",
+            FactSelection::Only(_) => "AND fact_id IN (SELECT value FROM json_each(?4))",
+            FactSelection::ChangedAfter(_) => "AND global_position > ?4",
+        };
+        let sql = format!(
             "SELECT {FACT_COLUMNS}, global_position,
                     CASE WHEN embedding_model = ?3 THEN embedding END AS embedding
                FROM facts
-              WHERE tenant = ?1 AND user_id = ?2
-                AND (?4 IS NULL OR fact_id IN (SELECT value FROM json_each(?4)))
-                AND global_position > ?5"
-        ))
-        .bind(tenant)
-        .bind(user_id)
-        .bind(model)
-        .bind(only)
-        .bind(after)
-        .fetch_all(&self.pool)
-        .await?;
+              WHERE tenant = ?1 AND user_id = ?2 {filter}"
+        );
+        let query = sqlx::query(&sql).bind(tenant).bind(user_id).bind(model);
+        let query = match selection {
+            FactSelection::All => query,
+            FactSelection::Only(ids) => {
+                let ids: Vec<String> = ids.iter().map(|id| id.hyphenated().to_string()).collect();
+                query.bind(serde_json::Value::from(ids).to_string())
+            }
+            FactSelection::ChangedAfter(position) => query.bind(position),
+        };
+        let rows = query.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
                 let vector: Option<Vec<u8>> = row.try_get("embedding")?;
