@@ -90,15 +90,13 @@ where
         &self,
         aggregate_id: &str,
     ) -> Result<KeptState<A>, AggregateError<A::Error>> {
-        let kept = match self.kept.get(aggregate_id) {
-            Some(kept) => Self::counted(kept, "kept"),
+        let current = match self.kept.get(aggregate_id) {
+            Some(kept) => {
+                let newer = self.events_after(aggregate_id, kept.sequence).await?;
+                Self::counted(self.caught_up(aggregate_id, kept, newer).await?, "kept")
+            }
+            // Just read to the end: no need to ask for later events again.
             None => Self::counted(self.load_from_snapshot(aggregate_id).await?, "snapshot"),
-        };
-        let newer = self.events_after(aggregate_id, kept.sequence).await?;
-        let current = if newer.is_empty() {
-            kept
-        } else {
-            self.caught_up(aggregate_id, kept, newer).await?
         };
         self.keep(aggregate_id, current.clone());
         Ok(current)

@@ -17,11 +17,11 @@ use crate::history::{FactHistory, FavoriteSummaryView, facts_as_of_events, histo
 use crate::jobs::{JobRow, JobView};
 use crate::postgres::status_of;
 use crate::read_store::{
-    MEMORY_TEXTS, ReadStore, UnfinishedJob, UserLogEntry, in_byte_order, status_names,
-    unfinished_jobs_sql,
+    FactSelection, ProjectionStatus, USER_JOBS_SQL, UserPage, UserSummary, users_sql,
 };
 use crate::read_store::{
-    FactSelection, ProjectionStatus, USER_JOBS_SQL, UserPage, UserSummary, users_sql,
+    MEMORY_TEXTS, ReadStore, UnfinishedJob, UserLogEntry, in_byte_order, status_names,
+    unfinished_jobs_sql,
 };
 use crate::search::{IndexedEpisode, IndexedFact};
 

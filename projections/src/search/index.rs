@@ -248,7 +248,8 @@ impl UserIndex {
 
     /// Where fact `id` is held (facts are kept in id order), or where it would go.
     fn slot(&self, id: Uuid) -> Result<usize, usize> {
-        self.facts.binary_search_by_key(&id, |fact| fact.record.fact_id)
+        self.facts
+            .binary_search_by_key(&id, |fact| fact.record.fact_id)
     }
 
     /// This index with `changed` put in (replacing the held versions) and `episodes` added,
@@ -322,7 +323,11 @@ impl UserIndex {
             .collect();
         let mut stats = self.stats.clone();
         let kept: HashSet<*const IndexedFact> = facts.iter().map(Arc::as_ptr).collect();
-        for dropped in self.facts.iter().filter(|f| !kept.contains(&Arc::as_ptr(f))) {
+        for dropped in self
+            .facts
+            .iter()
+            .filter(|f| !kept.contains(&Arc::as_ptr(f)))
+        {
             stats.remove(dropped.as_ref());
         }
         let before: HashSet<*const IndexedFact> = self.facts.iter().map(Arc::as_ptr).collect();

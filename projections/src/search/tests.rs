@@ -210,7 +210,10 @@ fn a_refresh_reads_only_new_and_changed_facts_and_drops_gone_ones() {
     );
     assert_eq!(values(&fresh), ["Maximus", "Mochi", "pho"]);
     let whole = UserIndex::new(fresh.facts().cloned().collect(), vec![]);
-    assert_eq!(fresh.stats, whole.stats, "word counts adjusted, as if counted anew");
+    assert_eq!(
+        fresh.stats, whole.stats,
+        "word counts adjusted, as if counted anew"
+    );
     assert!(rank(&fresh, "blue", None, &SearchFilter::default(), 5, 0.0).is_empty());
     assert_eq!(
         rank(&fresh, "Maximus", None, &SearchFilter::default(), 5, 0.0)[0]
@@ -527,7 +530,10 @@ fn facts_changed_since_are_merged_in_when_they_and_the_held_ones_add_up_to_the_c
     let merged = old.merged(changed, EpisodeRefresh::Added(vec![]));
     assert_eq!(values(&merged), ["Mochi", "Rex", "pho"]);
     let whole = UserIndex::new(merged.facts().cloned().collect(), vec![]);
-    assert_eq!(merged.stats, whole.stats, "word counts adjusted, as if counted anew");
+    assert_eq!(
+        merged.stats, whole.stats,
+        "word counts adjusted, as if counted anew"
+    );
     let ids = |index: &UserIndex| index.facts().map(|f| f.record.fact_id).collect::<Vec<_>>();
     assert_eq!(ids(&merged), ids(&whole), "facts kept in id order");
 }

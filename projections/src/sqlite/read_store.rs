@@ -15,11 +15,11 @@ use crate::favorite_summary::FavoriteSummary;
 use crate::history::{FactHistory, FavoriteSummaryView, facts_as_of_events, history_from_events};
 use crate::jobs::{JobRow, JobView};
 use crate::read_store::{
-    MEMORY_TEXTS, ReadStore, UnfinishedJob, UserLogEntry, in_byte_order, status_names,
-    unfinished_jobs_sql,
+    FactSelection, ProjectionStatus, USER_JOBS_SQL, UserPage, UserSummary, users_sql,
 };
 use crate::read_store::{
-    FactSelection, ProjectionStatus, USER_JOBS_SQL, UserPage, UserSummary, users_sql,
+    MEMORY_TEXTS, ReadStore, UnfinishedJob, UserLogEntry, in_byte_order, status_names,
+    unfinished_jobs_sql,
 };
 use crate::search::{IndexedEpisode, IndexedFact};
 use crate::sqlite::{job_record, sqlite_json, sqlite_recorded_event, sqlite_uuid};
