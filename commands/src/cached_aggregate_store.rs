@@ -90,16 +90,27 @@ where
         &self,
         aggregate_id: &str,
     ) -> Result<KeptState<A>, AggregateError<A::Error>> {
-        let current = match self.kept.get(aggregate_id) {
+        let current = self
+            .current(aggregate_id, self.kept.get(aggregate_id))
+            .await?;
+        self.keep(aggregate_id, current.clone());
+        Ok(current)
+    }
+
+    /// The stored state now: `kept` caught up, or (none kept) loaded from the snapshot, which
+    /// reads to the end and so needs no second look for later events.
+    async fn current(
+        &self,
+        aggregate_id: &str,
+        kept: Option<KeptState<A>>,
+    ) -> Result<KeptState<A>, AggregateError<A::Error>> {
+        Ok(match kept {
             Some(kept) => {
                 let newer = self.events_after(aggregate_id, kept.sequence).await?;
                 Self::counted(self.caught_up(aggregate_id, kept, newer).await?, "kept")
             }
-            // Just read to the end: no need to ask for later events again.
             None => Self::counted(self.load_from_snapshot(aggregate_id).await?, "snapshot"),
-        };
-        self.keep(aggregate_id, current.clone());
-        Ok(current)
+        })
     }
 
     /// A second store over `repository` that shares this one's kept states.
@@ -220,13 +231,9 @@ where
         &self,
         aggregate_id: &str,
     ) -> Result<EventStoreAggregateContext<A>, AggregateError<A::Error>> {
-        let state = match self.kept.remove(aggregate_id) {
-            Some(kept) => {
-                let newer = self.events_after(aggregate_id, kept.sequence).await?;
-                Self::counted(self.caught_up(aggregate_id, kept, newer).await?, "kept")
-            }
-            None => Self::counted(self.load_from_snapshot(aggregate_id).await?, "snapshot"),
-        };
+        let state = self
+            .current(aggregate_id, self.kept.remove(aggregate_id))
+            .await?;
         Ok(EventStoreAggregateContext {
             aggregate_id: aggregate_id.to_owned(),
             aggregate: Arc::unwrap_or_clone(state.aggregate),
