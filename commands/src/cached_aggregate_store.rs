@@ -204,10 +204,6 @@ where
             .increment(1);
         state
     }
-
-    fn snapshot_due(&self, sequence: usize, new_events: usize) -> bool {
-        self.boundaries_crossed(sequence, sequence + new_events)
-    }
 }
 
 impl<R, A> EventStore<A> for CachedAggregateStore<R, A>
@@ -271,16 +267,17 @@ where
             .iter()
             .map(SerializedEvent::try_from)
             .collect::<Result<Vec<_>, _>>()?;
-        let snapshot = if self.snapshot_due(current_sequence, count) {
+        let snapshot_due = self.boundaries_crossed(current_sequence, current_sequence + count);
+        let snapshot = if snapshot_due {
             Some(current_snapshot.map_or(1, |version| version + 1))
         } else {
             current_snapshot
         };
         if count > 0 {
             let update = match snapshot {
-                Some(version) if snapshot != current_snapshot => Some((
+                Some(version) if snapshot_due => Some((
                     aggregate_id.clone(),
-                    serde_json::to_value(&aggregate).map_err(PersistenceError::from)?,
+                    serde_json::to_value(&aggregate)?,
                     version,
                 )),
                 _ => None,

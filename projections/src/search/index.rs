@@ -100,7 +100,6 @@ impl Document for IndexedEpisode {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct WordStats {
     pub(crate) document_frequency: HashMap<Arc<str>, u32>,
-    pub(crate) average_length: f64,
     pub(crate) documents: usize,
     total_length: usize,
 }
@@ -133,7 +132,6 @@ impl WordStats {
                 }
             }
         }
-        self.update_average();
     }
 
     fn remove(&mut self, document: &dyn Document) {
@@ -147,11 +145,10 @@ impl WordStats {
                 }
             }
         }
-        self.update_average();
     }
 
-    fn update_average(&mut self) {
-        self.average_length = self.total_length as f64 / self.documents.max(1) as f64;
+    pub(crate) fn average_length(&self) -> f64 {
+        self.total_length as f64 / self.documents.max(1) as f64
     }
 }
 
