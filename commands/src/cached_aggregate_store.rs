@@ -23,7 +23,7 @@
 //!   them); here the snapshot is the state after the commit, once.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use cqrs_es::persist::{
@@ -52,7 +52,7 @@ impl<A: Aggregate + Clone> KeptState<A> {
         if events.is_empty() {
             return;
         }
-        let aggregate = Arc::make_mut(&mut self.aggregate);
+        let aggregate = Arc::make_mut(counted_copy(&mut self.aggregate));
         for envelope in events {
             self.sequence = envelope.sequence;
             aggregate.apply(envelope.payload);
@@ -60,10 +60,35 @@ impl<A: Aggregate + Clone> KeptState<A> {
     }
 }
 
+/// Counts the copies a shared state is about to cost: a command or a catch-up that finds the
+/// state still shared copies the whole memory, the cost this store exists to avoid.
+fn counted_copy<A: Aggregate>(aggregate: &mut Arc<A>) -> &mut Arc<A> {
+    if Arc::strong_count(aggregate) > 1 {
+        metrics::counter!("pika_aggregate_state_copies_total", "aggregate" => A::TYPE).increment(1);
+    }
+    aggregate
+}
+
+/// Where a state is kept. moka still references a removed value until its housekeeping runs
+/// (under load, hundreds of milliseconds later), so a command that removed the state itself
+/// would find it shared and copy the whole memory. A command instead empties the slot it
+/// removes: what moka still holds is an empty slot, and the state it took is its alone.
+struct Slot<A>(Mutex<Option<KeptState<A>>>);
+
+impl<A: Aggregate> Slot<A> {
+    fn holding(state: KeptState<A>) -> Arc<Self> {
+        Arc::new(Self(Mutex::new(Some(state))))
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, Option<KeptState<A>>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 pub struct CachedAggregateStore<R, A: Aggregate> {
     repository: R,
     snapshot_every: usize,
-    kept: moka::sync::Cache<String, KeptState<A>>,
+    kept: moka::sync::Cache<String, Arc<Slot<A>>>,
 }
 
 impl<R, A> CachedAggregateStore<R, A>
@@ -79,7 +104,12 @@ where
             snapshot_every,
             kept: moka::sync::Cache::builder()
                 .max_capacity(capacity)
-                .weigher(|_, state: &KeptState<A>| state.aggregate.weight().saturating_add(1))
+                .weigher(|_, slot: &Arc<Slot<A>>| {
+                    slot.state()
+                        .as_ref()
+                        .map_or(0, |state| state.aggregate.weight())
+                        .saturating_add(1)
+                })
                 .time_to_idle(idle)
                 .build(),
         }
@@ -90,9 +120,11 @@ where
         &self,
         aggregate_id: &str,
     ) -> Result<KeptState<A>, AggregateError<A::Error>> {
-        let current = self
-            .current(aggregate_id, self.kept.get(aggregate_id))
-            .await?;
+        let kept = self
+            .kept
+            .get(aggregate_id)
+            .and_then(|slot| slot.state().clone());
+        let current = self.current(aggregate_id, kept).await?;
         self.keep(aggregate_id, current.clone());
         Ok(current)
     }
@@ -192,8 +224,16 @@ where
         self.kept
             .entry_by_ref(aggregate_id)
             .and_compute_with(|kept| match kept {
-                Some(kept) if kept.value().sequence >= state.sequence => Op::Nop,
-                _ => Op::Put(state),
+                Some(kept)
+                    if kept
+                        .value()
+                        .state()
+                        .as_ref()
+                        .is_some_and(|kept| kept.sequence >= state.sequence) =>
+                {
+                    Op::Nop
+                }
+                _ => Op::Put(Slot::holding(state)),
             });
     }
 
@@ -227,9 +267,12 @@ where
         &self,
         aggregate_id: &str,
     ) -> Result<EventStoreAggregateContext<A>, AggregateError<A::Error>> {
-        let state = self
-            .current(aggregate_id, self.kept.remove(aggregate_id))
-            .await?;
+        let kept = self
+            .kept
+            .remove(aggregate_id)
+            .and_then(|slot| slot.state().take());
+        let mut state = self.current(aggregate_id, kept).await?;
+        counted_copy(&mut state.aggregate);
         Ok(EventStoreAggregateContext {
             aggregate_id: aggregate_id.to_owned(),
             aggregate: Arc::unwrap_or_clone(state.aggregate),
@@ -291,5 +334,101 @@ where
         };
         self.keep(&aggregate_id, state);
         Ok(envelopes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use cqrs_es::event_sink::EventSink;
+    use cqrs_es::{CqrsFramework, DomainEvent};
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::sqlite::{SqliteEventRepository, connect_sqlite, migrate_sqlite};
+
+    /// Copies of every `Tally`: this module's one test is the only one that makes them.
+    static COPIES: AtomicUsize = AtomicUsize::new(0);
+
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    struct Tally {
+        count: u64,
+    }
+
+    impl Clone for Tally {
+        fn clone(&self) -> Self {
+            COPIES.fetch_add(1, Ordering::SeqCst);
+            Self { count: self.count }
+        }
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Counted;
+
+    impl DomainEvent for Counted {
+        fn event_type(&self) -> String {
+            "Counted".to_owned()
+        }
+
+        fn event_version(&self) -> String {
+            "1".to_owned()
+        }
+    }
+
+    impl Aggregate for Tally {
+        const TYPE: &'static str = "Tally";
+        type Command = ();
+        type Event = Counted;
+        type Error = std::convert::Infallible;
+        type Services = ();
+
+        async fn handle(
+            &mut self,
+            _command: (),
+            _services: &(),
+            sink: &EventSink<Self>,
+        ) -> Result<(), Self::Error> {
+            sink.write(Counted, self).await;
+            Ok(())
+        }
+
+        fn apply(&mut self, _event: Counted) {
+            self.count += 1;
+        }
+    }
+
+    impl StateWeight for Tally {
+        fn weight(&self) -> u32 {
+            1
+        }
+    }
+
+    /// Commands in quick succession, as a busy worker runs them, each take the kept state
+    /// rather than copy it: the cache must not still share what a command took out.
+    #[tokio::test]
+    async fn a_command_takes_the_kept_state_without_copying_it() {
+        let dir = std::env::temp_dir().join(format!("pika-kept-{}", uuid::Uuid::new_v4()));
+        let pool = connect_sqlite(&dir, 2).await.unwrap();
+        migrate_sqlite(&pool).await.unwrap();
+        let store: CachedAggregateStore<_, Tally> = CachedAggregateStore::new(
+            SqliteEventRepository::new(pool),
+            100,
+            1_000,
+            Duration::from_secs(600),
+        );
+        let reader = store.sharing(store.repository.clone());
+        let cqrs = CqrsFramework::new(store, vec![], ());
+        for _ in 0..30 {
+            cqrs.execute("tally-1", ()).await.unwrap();
+            let shared = reader.load_shared("tally-1").await.unwrap();
+            drop(shared);
+        }
+        assert_eq!(
+            reader.load_shared("tally-1").await.unwrap().aggregate.count,
+            30
+        );
+        assert_eq!(COPIES.load(Ordering::SeqCst), 0);
+        std::fs::remove_dir_all(dir).ok();
     }
 }

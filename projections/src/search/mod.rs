@@ -203,7 +203,8 @@ fn keyword_scores(candidates: &[Candidate<'_>], stats: &WordStats, query: &[Stri
                     idf * frequency * (BM25_K1 + 1.0)
                         / (frequency
                             + BM25_K1
-                                * (1.0 - BM25_B + BM25_B * length / stats.average_length().max(1.0)))
+                                * (1.0 - BM25_B
+                                    + BM25_B * length / stats.average_length().max(1.0)))
                 })
                 .sum()
         })
