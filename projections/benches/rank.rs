@@ -86,5 +86,24 @@ fn refresh(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench, refresh);
+/// A search after a restart or an eviction reads the user's facts and indexes their words.
+fn index(c: &mut Criterion) {
+    let list = fact_list(FACTS);
+    let records: Vec<FactRecord> = list.into_iter().map(|fact| fact.record).collect();
+    c.bench_function("index 1000 facts", |b| {
+        b.iter_batched(
+            || records.clone(),
+            |records| {
+                let facts = records
+                    .into_iter()
+                    .map(|record| IndexedFact::new(record, None))
+                    .collect();
+                UserIndex::new(facts, vec![])
+            },
+            criterion::BatchSize::LargeInput,
+        );
+    });
+}
+
+criterion_group!(benches, bench, refresh, index);
 criterion_main!(benches);

@@ -555,3 +555,29 @@ fn turns_added_by_a_refresh_count_in_the_word_statistics() {
     assert_eq!(fresh.stats, whole.stats);
     assert_eq!(fresh.stats.document_frequency.get("zoo"), Some(&2));
 }
+
+#[test]
+fn an_english_word_matches_in_its_other_forms() {
+    assert_eq!(words("Painted"), words("paints"));
+    let index = index(vec![
+        fact(
+            "hobby",
+            "adoption agencies",
+            "Has been researching adoption agencies",
+            None,
+        ),
+        fact("likes.sport", "football", "Likes playing football", None),
+        fact("likes.food", "noodles", "Likes noodles", None),
+    ]);
+    let results = rank(
+        &index,
+        "what did she research",
+        None,
+        &SearchFilter::default(),
+        3,
+        0.0,
+    );
+    assert_eq!(results[0].fact.value, "adoption agencies");
+    let results = rank(&index, "who plays", None, &SearchFilter::default(), 3, 0.0);
+    assert_eq!(results[0].fact.value, "football");
+}
