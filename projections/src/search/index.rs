@@ -147,6 +147,21 @@ impl WordStats {
         }
     }
 
+    /// Which of `forms` these memories hold, and how many memories hold any of them (at most
+    /// all: one memory may hold two). Forms no memory holds are left out, so matching a memory
+    /// compares its words with only those (an English query's marked forms never are).
+    pub(crate) fn held_forms<'q>(&self, forms: &'q [String]) -> (Vec<&'q str>, f64) {
+        let mut held = Vec::with_capacity(forms.len());
+        let mut frequency = 0_u32;
+        for form in forms {
+            if let Some(count) = self.document_frequency.get(form.as_str()) {
+                held.push(form.as_str());
+                frequency += count;
+            }
+        }
+        (held, f64::from(frequency).min(self.documents as f64))
+    }
+
     pub(crate) fn average_length(&self) -> f64 {
         self.total_length as f64 / self.documents.max(1) as f64
     }

@@ -38,33 +38,86 @@ static STEMMER: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::
 
 /// A word's exact form (lower case, accents kept) is marked so it never equals a folded one.
 const EXACT: char = '=';
+/// The folded form of a word written with marks is marked too, so that only a query word
+/// written without marks meets it.
+const FOLDED_FROM_MARKED: char = '~';
 
-/// The words search matches on: each word case-, accent- and punctuation-insensitive and
-/// stemmed, so "Phở", "pho" and "phở!" match (a child typing without diacritics is still
-/// understood), as do "research" and "researching"; and
-/// beside it, when accents set it apart, its exact form. Vietnamese tells words apart by their
-/// marks ("má" mother, "mà" but, "ma" ghost fold alike), so a query typed with its marks ranks
-/// the memory that has the same word above one that only folds alike.
-pub fn words(text: &str) -> Vec<String> {
+/// A word of a text: its case-, accent- and punctuation-insensitive, stemmed parts, and its
+/// exact form when marks set it apart.
+struct Word {
+    exact: Option<String>,
+    folded: Vec<String>,
+}
+
+fn split_words(text: &str) -> Vec<Word> {
     let composed: String = text.nfc().collect();
-    let mut words = Vec::new();
-    for raw in composed
+    composed
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-    {
-        let exact: String = raw.chars().flat_map(char::to_lowercase).collect();
-        let folded = fold_for_match(raw);
-        if exact != folded {
-            words.push(format!("{EXACT}{exact}"));
+        .map(|raw| {
+            let exact: String = raw.chars().flat_map(char::to_lowercase).collect();
+            let folded = fold_for_match(raw);
+            Word {
+                folded: folded
+                    .split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                    .map(|w| STEMMER.stem(w).into_owned())
+                    .collect(),
+                exact: (exact != folded).then_some(exact),
+            }
+        })
+        .collect()
+}
+
+/// The words a memory is matched on. Matching is case-, accent- and punctuation-insensitive
+/// and stemmed ("Phở", "pho" and "phở!"; "research" and "researching"), with one exception:
+/// Vietnamese tells words apart by their marks ("má" mother, "mà" but, "ma" ghost; "mưa" rain,
+/// "múa" dance), so two words both written with marks match only when the marks are the same.
+/// A word written without them — a child typing without diacritics, or a query typed so —
+/// matches every word it folds alike. Hence a word with marks is kept as its exact form plus
+/// its folded form marked as such, and a word without marks as its folded form; see
+/// [`query_words`] for the other side.
+pub fn words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    for word in split_words(text) {
+        match word.exact {
+            Some(exact) => {
+                words.push(format!("{EXACT}{exact}"));
+                words.extend(
+                    word.folded
+                        .iter()
+                        .map(|part| format!("{FOLDED_FROM_MARKED}{part}")),
+                );
+            }
+            None => words.extend(word.folded),
         }
-        words.extend(
-            folded
-                .split(|c: char| !c.is_alphanumeric())
-                .filter(|w| !w.is_empty())
-                .map(|w| STEMMER.stem(w).into_owned()),
-        );
     }
     words
+}
+
+/// A query word: the forms a memory's word may take to match it (one term for ranking).
+pub(crate) type QueryWord = Vec<String>;
+
+/// The query's words, each with the memory forms it matches: a word with marks matches the
+/// same exact word or a word written without marks; a word without marks matches every word
+/// that folds alike, with marks or without.
+pub(crate) fn query_words(text: &str) -> Vec<QueryWord> {
+    let mut query = Vec::new();
+    for word in split_words(text) {
+        match word.exact {
+            Some(exact) => {
+                let mut forms = vec![format!("{EXACT}{exact}")];
+                forms.extend(word.folded);
+                query.push(forms);
+            }
+            None => query.extend(
+                word.folded
+                    .into_iter()
+                    .map(|part| vec![format!("{FOLDED_FROM_MARKED}{part}"), part]),
+            ),
+        }
+    }
+    query
 }
 
 /// Which memories a search may return.
@@ -188,16 +241,20 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 
 /// BM25 of each candidate for the query words, over this user's memories only (so words every
 /// memory shares, like "my" or "em", weigh nothing).
-fn keyword_scores(candidates: &[Candidate<'_>], stats: &WordStats, query: &[String]) -> Vec<f64> {
+fn keyword_scores(
+    candidates: &[Candidate<'_>],
+    stats: &WordStats,
+    query: &[QueryWord],
+) -> Vec<f64> {
     if query.is_empty() || candidates.is_empty() {
         return vec![0.0; candidates.len()];
     }
     let n = stats.documents as f64;
-    let weights: Vec<(&str, f64)> = query
+    let weights: Vec<(Vec<&str>, f64)> = query
         .iter()
         .filter_map(|term| {
-            let df = f64::from(*stats.document_frequency.get(term.as_str())?);
-            Some((term.as_str(), ((n - df + 0.5) / (df + 0.5) + 1.0).ln()))
+            let (forms, df) = stats.held_forms(term);
+            (df > 0.0).then(|| (forms, ((n - df + 0.5) / (df + 0.5) + 1.0).ln()))
         })
         .collect();
     candidates
@@ -207,8 +264,9 @@ fn keyword_scores(candidates: &[Candidate<'_>], stats: &WordStats, query: &[Stri
             let length = words.len() as f64;
             weights
                 .iter()
-                .map(|(term, idf)| {
-                    let frequency = words.iter().filter(|w| w == term).count() as f64;
+                .map(|(forms, idf)| {
+                    let frequency =
+                        words.iter().filter(|w| forms.contains(&w.as_str())).count() as f64;
                     if frequency == 0.0 {
                         return 0.0;
                     }
@@ -226,17 +284,21 @@ fn keyword_scores(candidates: &[Candidate<'_>], stats: &WordStats, query: &[Stri
 /// How much of the query each candidate holds: the IDF weight of the query words it contains
 /// over the weight of all of them, a word this user never used weighing as the rarest. So a
 /// query of words no memory holds ("xyzzy") covers nothing, whatever ranks first.
-fn keyword_coverage(candidates: &[Candidate<'_>], stats: &WordStats, query: &[String]) -> Vec<f64> {
-    let mut terms: Vec<&str> = query.iter().map(String::as_str).collect();
+fn keyword_coverage(
+    candidates: &[Candidate<'_>],
+    stats: &WordStats,
+    query: &[QueryWord],
+) -> Vec<f64> {
+    let mut terms: Vec<&QueryWord> = query.iter().collect();
     terms.sort_unstable();
     terms.dedup();
     let n = stats.documents as f64;
     let idf = |df: f64| ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
-    let weights: Vec<(&str, f64)> = terms
+    let weights: Vec<(Vec<&str>, f64)> = terms
         .iter()
         .map(|term| {
-            let df = stats.document_frequency.get(*term).copied().unwrap_or(0);
-            (*term, idf(f64::from(df)))
+            let (forms, df) = stats.held_forms(term);
+            (forms, idf(df))
         })
         .collect();
     let total: f64 = weights.iter().map(|(_, weight)| weight).sum();
@@ -249,7 +311,7 @@ fn keyword_coverage(candidates: &[Candidate<'_>], stats: &WordStats, query: &[St
             let words = candidate.document().words();
             let held: f64 = weights
                 .iter()
-                .filter(|(term, _)| words.iter().any(|w| w == term))
+                .filter(|(forms, _)| words.iter().any(|w| forms.contains(&w.as_str())))
                 .map(|(_, weight)| weight)
                 .sum();
             held / total
@@ -449,7 +511,7 @@ pub fn rank(
                 .map(Candidate::Episode),
         )
         .collect();
-    let query_words = words(query);
+    let query_words = query_words(query);
     let scale = query_vector
         .as_ref()
         .map_or(SimilarityScale::MINILM, |q| q.scale);

@@ -492,13 +492,17 @@ fn the_same_cosine_means_what_the_models_scale_says() {
 }
 
 #[test]
-fn words_typed_without_marks_match_and_the_same_marks_match_better() {
-    assert_eq!(words("Phở!"), ["=phở", "pho"]);
+fn words_typed_without_marks_match_and_other_marks_do_not() {
+    assert_eq!(words("Phở!"), ["=phở", "~pho"]);
     assert_eq!(words("con thich an pho"), ["con", "thich", "an", "pho"]);
+    assert_eq!(query_words("phở"), [vec!["=phở", "pho"]]);
+    assert_eq!(query_words("pho"), [vec!["~pho", "pho"]]);
     let index = index(vec![
         fact("family.mother", "má", "Má của bé là bác sĩ", None),
         fact("habit", "mà", "Bé ăn mà không nói", None),
         fact("likes.food", "phở", "Con thích ăn phở", None),
+        fact("likes.dance", "múa rối", "Thích xem múa rối", None),
+        fact("note", "mua sam", "Di mua sam voi me", None),
     ]);
     let found = |query| super::rank(&index, query, None, &SearchFilter::default(), 3, 0.0);
     let first = |query| match &found(query)[0] {
@@ -508,6 +512,23 @@ fn words_typed_without_marks_match_and_the_same_marks_match_better() {
     assert_eq!(first("con thich an pho"), "phở");
     assert_eq!(first("má"), "má");
     assert_eq!(first("mà"), "mà");
+    let values = |query| -> Vec<String> {
+        found(query)
+            .into_iter()
+            .filter_map(|memory| match memory {
+                ScoredMemory::Fact { fact, .. } => Some(fact.value),
+                ScoredMemory::Episode { .. } => None,
+            })
+            .collect()
+    };
+    assert_eq!(
+        values("mưa"),
+        ["mua sam"],
+        "rain is not dance; a word typed without marks may be either"
+    );
+    let mut unmarked = values("mua");
+    unmarked.sort();
+    assert_eq!(unmarked, ["mua sam", "múa rối"]);
 }
 
 #[test]
