@@ -104,6 +104,28 @@ pub(crate) struct WordStats {
     total_length: usize,
 }
 
+/// A query word as one user's memories see it; see [`WordStats::weigh`].
+pub(crate) struct WeighedWord<'q> {
+    pub(crate) forms: Vec<&'q str>,
+    pub(crate) held: f64,
+    pub(crate) idf: f64,
+}
+
+impl WeighedWord<'_> {
+    /// How often `words` hold this word, in any of its forms.
+    pub(crate) fn frequency_in(&self, words: &[String]) -> usize {
+        words
+            .iter()
+            .filter(|w| self.forms.contains(&w.as_str()))
+            .count()
+    }
+
+    /// Whether `words` hold this word in any of its forms.
+    pub(crate) fn is_in(&self, words: &[String]) -> bool {
+        words.iter().any(|w| self.forms.contains(&w.as_str()))
+    }
+}
+
 /// Each word of a memory once.
 fn distinct_words(document: &dyn Document) -> Vec<&str> {
     let mut seen: Vec<&str> = document.words().iter().map(String::as_str).collect();
@@ -147,19 +169,27 @@ impl WordStats {
         }
     }
 
-    /// Which of `forms` these memories hold, and how many memories hold any of them (at most
-    /// all: one memory may hold two). Forms no memory holds are left out, so matching a memory
-    /// compares its words with only those (an English query's marked forms never are).
-    pub(crate) fn held_forms<'q>(&self, forms: &'q [String]) -> (Vec<&'q str>, f64) {
-        let mut held = Vec::with_capacity(forms.len());
+    /// A query word's weight here (BM25's IDF: a word few memories hold weighs more; one none
+    /// holds weighs as the rarest), with the forms of it these memories hold. Forms no memory
+    /// holds are left out, so matching a memory compares its words with only those (an
+    /// English query's marked forms never are). `held` is how many memories hold any form (at
+    /// most all: one memory may hold two).
+    pub(crate) fn weigh<'q>(&self, forms: &'q [String]) -> WeighedWord<'q> {
+        let mut held_forms = Vec::with_capacity(forms.len());
         let mut frequency = 0_u32;
         for form in forms {
             if let Some(count) = self.document_frequency.get(form.as_str()) {
-                held.push(form.as_str());
+                held_forms.push(form.as_str());
                 frequency += count;
             }
         }
-        (held, f64::from(frequency).min(self.documents as f64))
+        let n = self.documents as f64;
+        let held = f64::from(frequency).min(n);
+        WeighedWord {
+            forms: held_forms,
+            held,
+            idf: ((n - held + 0.5) / (held + 0.5) + 1.0).ln(),
+        }
     }
 
     pub(crate) fn average_length(&self) -> f64 {

@@ -5,7 +5,7 @@
 
 mod index;
 
-use index::{Document, WordStats};
+use index::{Document, WeighedWord, WordStats};
 pub use index::{EpisodeRefresh, IndexChanges, IndexedEpisode, IndexedFact, UserIndex};
 
 use std::collections::{HashMap, HashSet};
@@ -249,14 +249,12 @@ fn keyword_scores(
     if query.is_empty() || candidates.is_empty() {
         return vec![0.0; candidates.len()];
     }
-    let n = stats.documents as f64;
-    let weights: Vec<(Vec<&str>, f64)> = query
+    let weights: Vec<WeighedWord<'_>> = query
         .iter()
-        .filter_map(|term| {
-            let (forms, df) = stats.held_forms(term);
-            (df > 0.0).then(|| (forms, ((n - df + 0.5) / (df + 0.5) + 1.0).ln()))
-        })
+        .map(|term| stats.weigh(term))
+        .filter(|word| word.held > 0.0)
         .collect();
+    let average_length = stats.average_length().max(1.0);
     candidates
         .iter()
         .map(|candidate| {
@@ -264,17 +262,13 @@ fn keyword_scores(
             let length = words.len() as f64;
             weights
                 .iter()
-                .map(|(forms, idf)| {
-                    let frequency =
-                        words.iter().filter(|w| forms.contains(&w.as_str())).count() as f64;
+                .map(|word| {
+                    let frequency = word.frequency_in(words) as f64;
                     if frequency == 0.0 {
                         return 0.0;
                     }
-                    idf * frequency * (BM25_K1 + 1.0)
-                        / (frequency
-                            + BM25_K1
-                                * (1.0 - BM25_B
-                                    + BM25_B * length / stats.average_length().max(1.0)))
+                    word.idf * frequency * (BM25_K1 + 1.0)
+                        / (frequency + BM25_K1 * (1.0 - BM25_B + BM25_B * length / average_length))
                 })
                 .sum()
         })
@@ -292,16 +286,8 @@ fn keyword_coverage(
     let mut terms: Vec<&QueryWord> = query.iter().collect();
     terms.sort_unstable();
     terms.dedup();
-    let n = stats.documents as f64;
-    let idf = |df: f64| ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
-    let weights: Vec<(Vec<&str>, f64)> = terms
-        .iter()
-        .map(|term| {
-            let (forms, df) = stats.held_forms(term);
-            (forms, idf(df))
-        })
-        .collect();
-    let total: f64 = weights.iter().map(|(_, weight)| weight).sum();
+    let weights: Vec<WeighedWord<'_>> = terms.iter().map(|term| stats.weigh(term)).collect();
+    let total: f64 = weights.iter().map(|word| word.idf).sum();
     if total <= 0.0 {
         return vec![0.0; candidates.len()];
     }
@@ -311,8 +297,8 @@ fn keyword_coverage(
             let words = candidate.document().words();
             let held: f64 = weights
                 .iter()
-                .filter(|(forms, _)| words.iter().any(|w| forms.contains(&w.as_str())))
-                .map(|(_, weight)| weight)
+                .filter(|word| word.is_in(words))
+                .map(|word| word.idf)
                 .sum();
             held / total
         })
