@@ -62,7 +62,9 @@ impl std::fmt::Debug for AmqpJobQueue {
     }
 }
 
-async fn within<T, E: std::fmt::Display>(
+/// Every wait on the broker is bounded: a connection that went quiet (a cut, a broker
+/// stalled) must surface as an error the caller can act on, never as a task waiting forever.
+pub(crate) async fn within<T, E: std::fmt::Display>(
     what: &str,
     operation: impl Future<Output = Result<T, E>>,
 ) -> Result<T, String> {
@@ -211,7 +213,9 @@ impl AmqpJobQueue {
             channel.queue_declare(queue.into(), passive, FieldTable::default()),
         )
         .await?;
-        connection.close(200, "done".into()).await.ok();
+        within("close", connection.close(200, "done".into()))
+            .await
+            .ok();
         Ok(declared.message_count())
     }
 

@@ -26,7 +26,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::amqp::{AmqpJobQueue, Outgoing};
+use crate::amqp::{AmqpJobQueue, Outgoing, within};
 use crate::embedding::store::FactEmbeddings;
 use crate::extraction::decide::decide;
 use crate::extraction::{Candidate, ExtractionError, Extractor};
@@ -312,19 +312,19 @@ impl ExtractionWorker {
         queue: &AmqpJobQueue,
         delivery: &Delivery,
         turn: Turn,
-    ) -> lapin::Result<bool> {
+    ) -> Result<bool, String> {
         let outcome = self
             .process_in_turn(&delivery.data, delivery_attempt(delivery), turn)
             .await;
         match self.route(queue, &delivery.data, &outcome).await {
-            Ok(()) => delivery.ack(BasicAckOptions::default()).await,
+            Ok(()) => within("ack", delivery.ack(BasicAckOptions::default())).await,
             Err(error) => {
                 warn!(%error, "could not route the outcome; returning the message");
                 let requeue = BasicNackOptions {
                     requeue: true,
                     ..Default::default()
                 };
-                delivery.nack(requeue).await
+                within("nack", delivery.nack(requeue)).await
             }
         }
     }
