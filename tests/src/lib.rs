@@ -496,6 +496,8 @@ pub struct TcpProxy {
     cut: tokio::sync::watch::Sender<u64>,
     accept: JoinHandle<()>,
     accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Connections being forwarded now; a cut ends them asynchronously.
+    forwarding: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl TcpProxy {
@@ -512,6 +514,8 @@ impl TcpProxy {
         let accepting = flag.clone();
         let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counted = accepted.clone();
+        let forwarding = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let live = forwarding.clone();
         let accept = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 counted.fetch_add(1, Ordering::SeqCst);
@@ -520,17 +524,20 @@ impl TcpProxy {
                     continue;
                 }
                 let upstream = upstream.clone();
+                let live = live.clone();
+                live.fetch_add(1, Ordering::SeqCst);
                 let mut cuts = cuts.clone();
                 // Only cuts after this connection was accepted end it.
                 cuts.mark_unchanged();
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cuts.changed() => {}
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await {
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                            _ = cuts.changed() => {}
+                        }
                     }
+                    drop(inbound);
+                    live.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
@@ -540,6 +547,19 @@ impl TcpProxy {
             cut,
             accept,
             accepted,
+            forwarding,
+        }
+    }
+
+    /// Cuts, then waits (at most 5 s) until every forwarded connection is closed: `cut` only
+    /// signals the forwarding tasks, so a request sent right after it may still get through.
+    pub async fn cut_and_settle(&self) {
+        self.cut();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while self.forwarding.load(std::sync::atomic::Ordering::SeqCst) > 0
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     }
 

@@ -478,7 +478,7 @@ async fn with_redis_unreachable_calls_fail_at_once_instead_of_each_reconnecting(
     let client = redis::Client::open(through_port(&redis_url(), proxy.port)).unwrap();
     let cache = RedisCache::new(client, &pika_tests::unique_prefix());
     cache.get_bytes("probe").await.unwrap();
-    proxy.cut();
+    proxy.cut_and_settle().await;
     let before = proxy.connections_accepted();
     for _ in 0..20 {
         assert!(cache.get_bytes("probe").await.is_err());
