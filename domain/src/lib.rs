@@ -13,7 +13,8 @@ pub mod values;
 
 pub use backoff::Backoff;
 pub use embedding::{
-    Embedder, EmbeddingCache, EmbeddingError, SimilarityScale, vector_from_bytes, vector_to_bytes,
+    Embedder, EmbeddingCache, EmbeddingError, SimilarityScale, fact_passage, vector_from_bytes,
+    vector_to_bytes,
 };
 pub use extraction_job::{
     ChatMessage, Conversation, ExtractionJob, ExtractionJobCommand, ExtractionJobError,

@@ -51,6 +51,8 @@ pub enum FactChange {
     Insert(FactRecord),
     Update {
         fact_id: Uuid,
+        /// Unchanged by an update; carried because the fact's vector is found by key and text.
+        key: String,
         value: String,
         text: String,
         confidence: f64,
@@ -61,6 +63,24 @@ pub enum FactChange {
     Remove {
         fact_id: Uuid,
     },
+}
+
+/// The embedding cache's key for a fact's vector: SHA-256 of its passage
+/// ([`pika_domain::fact_passage`]), as the worker stored it.
+pub(crate) fn fact_vector_digest(key: &str, text: &str) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(pika_domain::fact_passage(key, text).as_bytes()).to_vec()
+}
+
+/// Every key of the embedding cache a fact's vector may sit under: its passage's, and its bare
+/// text's, where releases before facts were embedded with their key stored it. Forgetting a
+/// user deletes both, so an upgraded store keeps nothing of theirs.
+pub(crate) fn fact_cache_keys(key: &str, text: &str) -> [Vec<u8>; 2] {
+    use sha2::Digest;
+    [
+        fact_vector_digest(key, text),
+        sha2::Sha256::digest(text.as_bytes()).to_vec(),
+    ]
 }
 
 pub fn fact_change(
@@ -94,6 +114,7 @@ pub fn fact_change(
         })),
         UserMemoryEvent::FactUpdated {
             fact_id,
+            key,
             new_value,
             text,
             confidence,
@@ -102,6 +123,7 @@ pub fn fact_change(
             ..
         } => Some(FactChange::Update {
             fact_id: fact_id.as_uuid(),
+            key: key.to_string(),
             value: new_value.to_string(),
             text: text.to_string(),
             confidence: confidence.value(),

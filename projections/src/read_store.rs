@@ -240,8 +240,8 @@ pub trait ReadStore: Send + Sync + std::fmt::Debug {
         limit: i64,
     ) -> Result<Vec<UnfinishedJob>, ProjectionError>;
 
-    /// Every text search compares by meaning (live facts' texts, turns' contents), each once:
-    /// what `embeddings reembed` must have a vector of when the model changes.
+    /// Every text search compares by meaning (live facts' passages, turns' contents), each
+    /// once: what `embeddings reembed` must have a vector of when the model changes.
     async fn memory_texts(&self) -> Result<Vec<String>, ProjectionError>;
 
     /// Whether `projection` has applied the event at `position`, compared in log order.
@@ -371,12 +371,23 @@ pub(crate) fn unfinished_jobs_sql(first: &str, second: &str) -> String {
     )
 }
 
-/// The texts `ReadStore::memory_texts` lists, each once; the same SQL in both dialects.
-pub(crate) const MEMORY_TEXTS: &str = "SELECT text FROM facts UNION SELECT content FROM episodes";
+/// What `ReadStore::memory_texts` reads: each fact's key and text, each turn's content with
+/// no key; the same SQL in both dialects.
+pub(crate) const MEMORY_TEXTS: &str =
+    "SELECT key, text FROM facts UNION SELECT NULL, content FROM episodes";
 
-/// Sorted by bytes: Postgres would order by the database's collation and SQLite by bytes, and
-/// the two backends answer alike.
-pub(crate) fn in_byte_order(mut texts: Vec<String>) -> Vec<String> {
+/// The texts embedded for [`MEMORY_TEXTS`]' rows (a fact as its passage), each once, sorted by
+/// bytes: Postgres would order by the database's collation and SQLite by bytes, and the two
+/// backends answer alike.
+pub(crate) fn memory_texts_in_byte_order(rows: Vec<(Option<String>, String)>) -> Vec<String> {
+    let mut texts: Vec<String> = rows
+        .into_iter()
+        .map(|(key, text)| match key {
+            Some(key) => pika_domain::fact_passage(&key, &text),
+            None => text,
+        })
+        .collect();
     texts.sort_unstable();
+    texts.dedup();
     texts
 }

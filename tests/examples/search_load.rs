@@ -122,8 +122,11 @@ async fn seed(args: &Args, tenant: &TenantId, users: usize, count: usize) {
     let started = Instant::now();
     for user in 0..users {
         let facts = facts_for(user, count);
-        let texts: Vec<String> = facts.iter().map(|f| f.2.clone()).collect();
-        for chunk in texts.chunks(64) {
+        let passages: Vec<String> = facts
+            .iter()
+            .map(|f| pika_domain::fact_passage(&f.0, &f.2))
+            .collect();
+        for chunk in passages.chunks(64) {
             embeddings.ensure(chunk).await.expect("embed");
         }
         let user_id = UserId::parse(&format!("load-{user}")).expect("user");

@@ -140,8 +140,11 @@ async fn seed(app: &TestApp, user: &str, facts: &[(String, String, String)]) {
         pika_tests::embedder(),
         Arc::new(pika_worker::embedding::postgres_cache::PostgresEmbeddingCache::new(pool.clone())),
     );
-    let texts: Vec<String> = facts.iter().map(|(_, _, text)| text.clone()).collect();
-    for chunk in texts.chunks(64) {
+    let passages: Vec<String> = facts
+        .iter()
+        .map(|(key, _, text)| pika_domain::fact_passage(key, text))
+        .collect();
+    for chunk in passages.chunks(64) {
         embeddings.ensure(chunk).await.unwrap();
     }
     let tenant = TenantId::parse(TEST_TENANT).unwrap();
@@ -241,6 +244,49 @@ async fn an_english_question_finds_a_vietnamese_memory_that_shares_no_word_with_
     ];
     for (query, expected) in cases {
         let (_, values) = search(&app, "kid-vi", query).await;
+        assert_eq!(
+            values.first().map(String::as_str),
+            Some(expected),
+            "{query:?} → {values:?}"
+        );
+    }
+    app.stop().await;
+}
+
+/// A fact is embedded with its key ("pet fish. Bé nuôi một con cá vàng"): the English key
+/// anchors an English question to a Vietnamese text. By text alone, "what pet does he keep" and
+/// "which school does he go to" rank their answers third.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_facts_key_helps_an_english_question_find_it_among_vietnamese_facts() {
+    let app = TestApp::spawn().await;
+    let facts: Vec<(String, String, String)> = [
+        ("fear", "con nhện", "Bé sợ con nhện"),
+        ("health.allergy", "tôm", "Bé bị dị ứng tôm"),
+        ("likes.sport", "cầu lông", "Bé thích chơi cầu lông"),
+        ("goal.dream_job", "bác sĩ", "Lớn lên bé muốn làm bác sĩ"),
+        ("family.sister", "Lan", "Bé có một chị gái tên là Lan"),
+        ("pet.fish", "cá vàng", "Bé nuôi một con cá vàng"),
+        ("school.name", "trường Lê Lợi", "Bé học trường Lê Lợi"),
+        (
+            "favorite.color",
+            "màu tím",
+            "Màu yêu thích của bé là màu tím",
+        ),
+        ("likes.thing", "diều", "Bé thích diều"),
+        ("likes.thing", "truyện tranh", "Bé thích truyện tranh"),
+        ("likes.activity", "vẽ tranh", "Bé thích vẽ tranh"),
+    ]
+    .into_iter()
+    .map(|(key, value, text)| (key.to_owned(), value.to_owned(), text.to_owned()))
+    .collect();
+    seed(&app, "kid-keys", &facts).await;
+    wait_for_facts(&app, "kid-keys", facts.len()).await;
+    for (query, expected) in [
+        ("what pet does he keep", "cá vàng"),
+        ("which school does he go to", "trường Lê Lợi"),
+        ("what is the kid afraid of", "con nhện"),
+    ] {
+        let (_, values) = search(&app, "kid-keys", query).await;
         assert_eq!(
             values.first().map(String::as_str),
             Some(expected),

@@ -18,16 +18,15 @@ use lapin::options::{BasicAckOptions, BasicNackOptions};
 use pika_commands::{Backoff, CommandContext, CommandError, WriteModel};
 use pika_domain::job_queue::JobMessage;
 use pika_domain::{
-    Conversation, ExtractionCounts, ExtractionJob, ExtractionJobCommand, ExtractionJobError,
-    FactOperation, JobId, JobStatus, JobSubmission, TenantId, UserId, UserMemory,
-    UserMemoryCommand, UserMemoryError,
+    Conversation, ExtractionCounts, ExtractionJob, ExtractionJobCommand, ExtractionJobError, JobId,
+    JobStatus, JobSubmission, TenantId, UserId, UserMemory, UserMemoryCommand, UserMemoryError,
 };
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::amqp::{AmqpJobQueue, Outgoing, within};
-use crate::embedding::store::FactEmbeddings;
+use crate::embedding::store::{FactEmbeddings, fact_passages};
 use crate::extraction::decide::decide;
 use crate::extraction::{Candidate, ExtractionError, Extractor};
 use crate::ordering::{Turn, UserLines};
@@ -168,22 +167,14 @@ impl ExtractionWorker {
 
     /// Embeds the texts the operations will write. A failure costs only the vectors (search
     /// still finds these facts by keyword), so it is logged and counted, not fatal.
-    async fn embed_texts(&self, operations: &[FactOperation]) {
+    async fn embed_facts(&self, passages: &[String]) {
         let Some(embeddings) = &self.embeddings else {
             return;
         };
-        let texts: Vec<String> = operations
-            .iter()
-            .filter_map(|op| match op {
-                FactOperation::Add { candidate, .. } => Some(candidate.text.to_string()),
-                FactOperation::Update { correction, .. } => Some(correction.text.to_string()),
-                FactOperation::Retract { .. } => None,
-            })
-            .collect();
-        if texts.is_empty() {
+        if passages.is_empty() {
             return;
         }
-        if let Err(error) = embeddings.ensure(&texts).await {
+        if let Err(error) = embeddings.ensure(passages).await {
             metrics::counter!("pika_embedding_failures_total").increment(1);
             warn!(%error, "facts committed without vectors");
         }
@@ -624,15 +615,17 @@ impl JobRun<'_> {
         user: &UserId,
         candidates: &[Candidate],
     ) -> Result<bool, Halt> {
-        let operations = {
+        let (operations, passages) = {
             // Released before the command, which can then take the kept state without a copy.
             let memory = self.load_memory(user).await?;
             if memory.applied_job(&self.job_id).is_some() {
                 return Ok(true);
             }
-            decide(candidates.to_vec(), &memory, self.job_id)
+            let operations = decide(candidates.to_vec(), &memory, self.job_id);
+            let passages = fact_passages(&operations, &memory);
+            (operations, passages)
         };
-        self.worker.embed_texts(&operations).await;
+        self.worker.embed_facts(&passages).await;
         let job_id = self.job_id;
         let apply = UserMemoryCommand::ApplyExtraction { job_id, operations };
         let committed = self

@@ -11,6 +11,7 @@ use pika_commands::CommandContext;
 use pika_domain::{
     Confidence, FactCandidate, FactCorrection, FactId, FactKey, FactSource, FactText, FactValue,
     Language, LiveFact, RetractReason, TenantId, UserId, UserMemoryCommand, UserMemoryEvent,
+    fact_passage,
 };
 use pika_worker::embedding::store::FactEmbeddings;
 use serde::{Deserialize, Serialize};
@@ -56,9 +57,10 @@ fn text_or_default(
 
 /// The vector is stored before the commit so the `facts` projection attaches it; without it
 /// search still finds the fact by keyword, so a failure is counted, not fatal.
-async fn embed(state: &AppState, text: &FactText) {
+async fn embed(state: &AppState, key: &FactKey, text: &FactText) {
     let embeddings = FactEmbeddings::new(state.embedder.clone(), state.backend.embedding_cache());
-    if let Err(error) = embeddings.ensure(&[text.to_string()]).await {
+    let passage = fact_passage(key.as_str(), text.as_str());
+    if let Err(error) = embeddings.ensure(&[passage]).await {
         metrics::counter!("pika_embedding_failures_total").increment(1);
         tracing::warn!(%error, "fact committed without a vector");
     }
@@ -270,7 +272,7 @@ async fn add_fact(
 ) -> Result<(StatusCode, HeaderMap, Json<FactWritten>), ApiError> {
     let user = UserId::parse(&user_id)?;
     let candidate = body.into_candidate()?;
-    embed(&state, &candidate.text).await;
+    embed(&state, &candidate.key, &candidate.text).await;
     let (key, wanted) = (candidate.key.clone(), candidate.value.match_key());
     let fact_id = FactId::generate();
     let command = UserMemoryCommand::AddFact { fact_id, candidate };
@@ -380,7 +382,7 @@ pub(crate) async fn correct(
 ) -> Result<(FactOwner, Commit), ApiError> {
     let owner = owner_of(state, &tenant.0, fact_id).await?;
     let correction = correction_for(&owner)?;
-    embed(state, &correction.text).await;
+    embed(state, &owner.key, &correction.text).await;
     let command = UserMemoryCommand::CorrectFact {
         fact_id,
         correction,

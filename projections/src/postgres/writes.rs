@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::ProjectionError;
 use crate::episodes::EpisodeRow;
-use crate::fact_record::FactChange;
+use crate::fact_record::{FactChange, fact_cache_keys, fact_vector_digest};
 use crate::favorite_summary::FavoriteSummary;
 use crate::jobs::{JOB_COLUMNS, JobRecord};
 use crate::postgres::copy::CopyRows;
@@ -111,7 +111,7 @@ impl ReadModelWrites for PostgresWrites<'_> {
                      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
                             e.vector, e.model
                        FROM (SELECT 1) AS one
-                       LEFT JOIN embedding_cache e ON e.text_sha256 = sha256(convert_to($7, 'UTF8'))
+                       LEFT JOIN embedding_cache e ON e.text_sha256 = $16
                      ON CONFLICT (tenant, user_id, fact_id) DO NOTHING"
                 );
                 let statement = sqlx::query(&sql)
@@ -125,11 +125,13 @@ impl ReadModelWrites for PostgresWrites<'_> {
                     .bind(record.created_at)
                     .bind(record.updated_at)
                     .bind(position)
+                    .bind(fact_vector_digest(&record.key, &record.text))
                     .execute(&mut *self.connection)
                     .await?;
             }
             FactChange::Update {
                 fact_id,
+                key,
                 value,
                 text,
                 confidence,
@@ -142,20 +144,21 @@ impl ReadModelWrites for PostgresWrites<'_> {
                         source_messages = $8, version = $9, updated_at = $10, global_position = $11,
                         embedding = e.vector, embedding_model = e.model
                        FROM (SELECT 1) AS one
-                       LEFT JOIN embedding_cache e ON e.text_sha256 = sha256(convert_to($5, 'UTF8'))
+                       LEFT JOIN embedding_cache e ON e.text_sha256 = $12
                      WHERE tenant = $1 AND user_id = $2 AND fact_id = $3"
                 ))
                 .bind(tenant)
                 .bind(user_id)
                 .bind(fact_id)
                 .bind(value)
-                .bind(text)
+                .bind(&text)
                 .bind(confidence)
                 .bind(source.job_id)
                 .bind(source.message_indexes)
                 .bind(version)
                 .bind(updated_at)
                 .bind(position)
+                .bind(fact_vector_digest(&key, &text))
                 .execute(&mut *self.connection)
                 .await?;
             }
@@ -284,13 +287,30 @@ impl ReadModelWrites for PostgresWrites<'_> {
         tenant: &str,
         user_id: &str,
     ) -> Result<(), ProjectionError> {
-        self.purge_user(
-            &tables.name("facts"),
-            "sha256(convert_to(text, 'UTF8'))",
-            tenant,
-            user_id,
-        )
-        .await
+        let table = tables.name("facts");
+        let facts: Vec<(String, String)> = sqlx::query_as(&format!(
+            "SELECT key, text FROM {table} WHERE tenant = $1 AND user_id = $2"
+        ))
+        .bind(tenant)
+        .bind(user_id)
+        .fetch_all(&mut *self.connection)
+        .await?;
+        let digests: Vec<Vec<u8>> = facts
+            .iter()
+            .flat_map(|(key, text)| fact_cache_keys(key, text))
+            .collect();
+        sqlx::query("DELETE FROM embedding_cache WHERE text_sha256 = ANY($1)")
+            .bind(digests)
+            .execute(&mut *self.connection)
+            .await?;
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE tenant = $1 AND user_id = $2"
+        ))
+        .bind(tenant)
+        .bind(user_id)
+        .execute(&mut *self.connection)
+        .await?;
+        Ok(())
     }
 
     async fn forget_episodes(
@@ -312,8 +332,8 @@ impl ReadModelWrites for PostgresWrites<'_> {
     ) -> Result<u64, ProjectionError> {
         let table = tables.name("facts");
         sqlx::query(
-            "CREATE TEMP TABLE facts_rebuild_staging (LIKE facts INCLUDING DEFAULTS)
-             ON COMMIT DROP",
+            "CREATE TEMP TABLE facts_rebuild_staging
+               (LIKE facts INCLUDING DEFAULTS, vector_digest bytea) ON COMMIT DROP",
         )
         .execute(&mut *self.connection)
         .await?;
@@ -339,17 +359,22 @@ impl ReadModelWrites for PostgresWrites<'_> {
                 .time(fact.created_at)
                 .time(fact.updated_at)
                 .plain(position)
+                .bytes(&fact_vector_digest(&fact.key, &fact.text))
                 .end_row();
         }
-        copy.copy_into(self.connection, "facts_rebuild_staging", FACT_COLUMNS)
-            .await?;
+        copy.copy_into(
+            self.connection,
+            "facts_rebuild_staging",
+            &format!("{FACT_COLUMNS}, vector_digest"),
+        )
+        .await?;
         let written = sqlx::query(&format!(
             "INSERT INTO {table} ({FACT_COLUMNS}, embedding, embedding_model)
              SELECT s.tenant, s.user_id, s.fact_id, s.key, s.kind, s.value, s.text, s.confidence,
                     s.language, s.source_job_id, s.source_messages, s.version, s.created_at,
                     s.updated_at, s.global_position, e.vector, e.model
                FROM facts_rebuild_staging s
-               LEFT JOIN embedding_cache e ON e.text_sha256 = sha256(convert_to(s.text, 'UTF8'))"
+               LEFT JOIN embedding_cache e ON e.text_sha256 = s.vector_digest"
         ))
         .execute(&mut *self.connection)
         .await?;

@@ -42,11 +42,19 @@ const EXACT: char = '=';
 /// written without marks meets it.
 const FOLDED_FROM_MARKED: char = '~';
 
-/// A word of a text: its case-, accent- and punctuation-insensitive, stemmed parts, and its
-/// exact form when marks set it apart.
+/// A word of a text: its case-, accent- and punctuation-insensitive parts, stemmed and as
+/// written, and its exact form when marks set it apart.
 struct Word {
     exact: Option<String>,
-    folded: Vec<String>,
+    folded: Vec<FoldedPart>,
+}
+
+struct FoldedPart {
+    stemmed: String,
+    /// Unstemmed: a word with marks is Vietnamese (or a loan such as "café") and does not
+    /// inflect, so it is met by the query word as written, never by an English stem. Else
+    /// "doing" (stem "do") would find "đồ" (thing), and "does" "đó" (that).
+    written: String,
 }
 
 fn split_words(text: &str) -> Vec<Word> {
@@ -61,7 +69,10 @@ fn split_words(text: &str) -> Vec<Word> {
                 folded: folded
                     .split(|c: char| !c.is_alphanumeric())
                     .filter(|w| !w.is_empty())
-                    .map(|w| STEMMER.stem(w).into_owned())
+                    .map(|w| FoldedPart {
+                        stemmed: STEMMER.stem(w).into_owned(),
+                        written: w.to_owned(),
+                    })
                     .collect(),
                 exact: (exact != folded).then_some(exact),
             }
@@ -86,10 +97,10 @@ pub fn words(text: &str) -> Vec<String> {
                 words.extend(
                     word.folded
                         .iter()
-                        .map(|part| format!("{FOLDED_FROM_MARKED}{part}")),
+                        .map(|part| format!("{FOLDED_FROM_MARKED}{}", part.written)),
                 );
             }
-            None => words.extend(word.folded),
+            None => words.extend(word.folded.into_iter().map(|part| part.stemmed)),
         }
     }
     words
@@ -107,14 +118,15 @@ pub(crate) fn query_words(text: &str) -> Vec<QueryWord> {
         match word.exact {
             Some(exact) => {
                 let mut forms = vec![format!("{EXACT}{exact}")];
-                forms.extend(word.folded);
+                forms.extend(word.folded.into_iter().map(|part| part.stemmed));
                 query.push(forms);
             }
-            None => query.extend(
-                word.folded
-                    .into_iter()
-                    .map(|part| vec![format!("{FOLDED_FROM_MARKED}{part}"), part]),
-            ),
+            None => query.extend(word.folded.into_iter().map(|part| {
+                vec![
+                    format!("{FOLDED_FROM_MARKED}{}", part.written),
+                    part.stemmed,
+                ]
+            })),
         }
     }
     query
@@ -513,7 +525,10 @@ pub fn rank(
     let semantic: Vec<f64> = candidates
         .iter()
         .map(|c| match (&query_vector, c.document().embedding()) {
-            (Some(q), Some(e)) => f64::from(cosine(q.vector, e)),
+            (Some(q), Some(e)) => match c {
+                Candidate::Fact(_) => f64::from(cosine(q.vector, e) - q.scale.key_lift),
+                Candidate::Episode(_) => f64::from(cosine(q.vector, e)),
+            },
             _ => 0.0,
         })
         .collect();

@@ -487,6 +487,7 @@ fn the_same_cosine_means_what_the_models_scale_says() {
         floor: 0.79,
         unrelated: 0.78,
         paraphrase: 0.88,
+        key_lift: 0.0,
     };
     assert!(search(e5).iter().all(|r| r.score() == 0.0));
 }
@@ -529,6 +530,34 @@ fn words_typed_without_marks_match_and_other_marks_do_not() {
     let mut unmarked = values("mua");
     unmarked.sort();
     assert_eq!(unmarked, ["mua sam", "múa rối"]);
+}
+
+#[test]
+fn an_english_stem_never_meets_a_word_written_with_marks() {
+    assert_eq!(query_words("doing"), [vec!["~doing", "do"]]);
+    let index = index(vec![
+        fact(
+            "favorite.drink",
+            "sinh tố",
+            "Đồ uống yêu thích là sinh tố",
+            None,
+        ),
+        fact(
+            "dislikes.activity",
+            "doing chores",
+            "Hates doing chores",
+            None,
+        ),
+    ]);
+    let found = super::rank(&index, "doing", None, &SearchFilter::default(), 3, 0.0);
+    let values: Vec<String> = found
+        .into_iter()
+        .filter_map(|memory| match memory {
+            ScoredMemory::Fact { fact, .. } => Some(fact.value),
+            ScoredMemory::Episode { .. } => None,
+        })
+        .collect();
+    assert_eq!(values, ["doing chores"], "\"doing\" is not \"đồ\" (thing)");
 }
 
 #[test]

@@ -79,12 +79,6 @@ pub fn job_record(row: &SqliteRow) -> Result<JobRecord, sqlx::Error> {
     })
 }
 
-/// The embedding cache's key: SHA-256 of the text's UTF-8 bytes, as on Postgres.
-pub(crate) fn text_digest(text: &str) -> Vec<u8> {
-    use sha2::Digest;
-    sha2::Sha256::digest(text.as_bytes()).to_vec()
-}
-
 const EVENT_COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequence, \
     event_type, event_version, payload, metadata";
 

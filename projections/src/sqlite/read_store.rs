@@ -18,7 +18,7 @@ use crate::read_store::{
     FactSelection, ProjectionStatus, USER_JOBS_SQL, UserPage, UserSummary, users_sql,
 };
 use crate::read_store::{
-    MEMORY_TEXTS, ReadStore, UnfinishedJob, UserLogEntry, in_byte_order, status_names,
+    MEMORY_TEXTS, ReadStore, UnfinishedJob, UserLogEntry, memory_texts_in_byte_order, status_names,
     unfinished_jobs_sql,
 };
 use crate::search::{IndexedEpisode, IndexedFact};
@@ -533,10 +533,8 @@ impl ReadStore for SqliteReadStore {
     }
 
     async fn memory_texts(&self) -> Result<Vec<String>, ProjectionError> {
-        Ok(in_byte_order(
-            sqlx::query_scalar(MEMORY_TEXTS)
-                .fetch_all(&self.pool)
-                .await?,
+        Ok(memory_texts_in_byte_order(
+            sqlx::query_as(MEMORY_TEXTS).fetch_all(&self.pool).await?,
         ))
     }
 

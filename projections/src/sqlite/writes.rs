@@ -9,10 +9,11 @@ use uuid::Uuid;
 use crate::ProjectionError;
 use crate::episodes::EpisodeRow;
 use crate::fact_record::{FactChange, FactRecord};
+use crate::fact_record::{fact_cache_keys, fact_vector_digest};
 use crate::favorite_summary::FavoriteSummary;
 use crate::jobs::JobRecord;
 use crate::projection::TableSet;
-use crate::sqlite::{job_record, sqlite_json, text_digest};
+use crate::sqlite::{job_record, sqlite_json};
 use crate::writes::{
     ExtractionJobRow, FactRow, ReadModelWrites, SummaryRow, bind_episode_row,
     bind_fact_description, bind_job_record, bind_summary_row,
@@ -57,7 +58,7 @@ impl<'c> SqliteWrites<'c> {
             .bind(record.created_at)
             .bind(record.updated_at)
             .bind(position)
-            .bind(text_digest(&record.text))
+            .bind(fact_vector_digest(&record.key, &record.text))
             .execute(&mut *self.connection)
             .await?;
         Ok(())
@@ -107,6 +108,7 @@ impl ReadModelWrites for SqliteWrites<'_> {
             }
             FactChange::Update {
                 fact_id,
+                key,
                 value,
                 text,
                 confidence,
@@ -132,7 +134,7 @@ impl ReadModelWrites for SqliteWrites<'_> {
                 .bind(version)
                 .bind(updated_at)
                 .bind(position)
-                .bind(text_digest(&text))
+                .bind(fact_vector_digest(&key, &text))
                 .execute(&mut *self.connection)
                 .await?;
             }
@@ -262,16 +264,19 @@ impl ReadModelWrites for SqliteWrites<'_> {
         user_id: &str,
     ) -> Result<(), ProjectionError> {
         let table = tables.name("facts");
-        let texts: Vec<String> = sqlx::query_scalar(&format!(
-            "SELECT text FROM {table} WHERE tenant = ? AND user_id = ?"
+        let facts: Vec<(String, String)> = sqlx::query_as(&format!(
+            "SELECT key, text FROM {table} WHERE tenant = ? AND user_id = ?"
         ))
         .bind(tenant)
         .bind(user_id)
         .fetch_all(&mut *self.connection)
         .await?;
-        for text in texts {
+        for digest in facts
+            .iter()
+            .flat_map(|(key, text)| fact_cache_keys(key, text))
+        {
             sqlx::query("DELETE FROM embedding_cache WHERE text_sha256 = ?")
-                .bind(text_digest(&text))
+                .bind(digest)
                 .execute(&mut *self.connection)
                 .await?;
         }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use pika_domain::{Embedder, EmbeddingCache};
+use pika_domain::{Embedder, EmbeddingCache, FactOperation, UserMemory, fact_passage};
 
 /// Computes and stores the vectors of fact texts before the facts are committed, so the
 /// projection can attach them. Texts already embedded by the same model are skipped.
@@ -46,4 +46,26 @@ impl FactEmbeddings {
             .await
             .map_err(|e| e.to_string())
     }
+}
+
+/// What the operations will write that needs a vector: each added or corrected fact as its
+/// passage. A correction keeps its fact's key, read from the memory it was decided against.
+pub fn fact_passages(operations: &[FactOperation], memory: &UserMemory) -> Vec<String> {
+    operations
+        .iter()
+        .filter_map(|op| match op {
+            FactOperation::Add { candidate, .. } => Some(fact_passage(
+                candidate.key.as_str(),
+                candidate.text.as_str(),
+            )),
+            FactOperation::Update {
+                fact_id,
+                correction,
+            } => memory
+                .live_facts()
+                .get(fact_id)
+                .map(|fact| fact_passage(fact.key.as_str(), correction.text.as_str())),
+            FactOperation::Retract { .. } => None,
+        })
+        .collect()
 }
