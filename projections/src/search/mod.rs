@@ -109,12 +109,46 @@ pub fn words(text: &str) -> Vec<String> {
 /// A query word: the forms a memory's word may take to match it (one term for ranking).
 pub(crate) type QueryWord = Vec<String>;
 
+/// English function words. In a question that reads as English they are English, never a
+/// Vietnamese word typed without marks: "to" is not "tô" (bowl), "be" not "bé" (little one),
+/// "do" not "đồ" (thing). Such a coincidence is rare among a user's memories, so BM25 would
+/// weigh it highly and put an unrelated Vietnamese memory first.
+const ENGLISH_FUNCTION_WORDS: &[&str] = &[
+    "a", "about", "am", "and", "are", "at", "be", "can", "did", "do", "does", "for", "from", "has",
+    "have", "he", "her", "his", "how", "i", "in", "is", "it", "my", "of", "on", "or", "she",
+    "that", "the", "their", "they", "this", "to", "was", "were", "what", "when", "where", "which",
+    "who", "why", "with", "you", "your",
+];
+
+/// Vietnamese function words as typed without marks, which a Vietnamese question typed so is
+/// full of ("con thich an gi").
+const UNMARKED_VIETNAMESE_WORDS: &[&str] = &[
+    "ai", "an", "ban", "be", "bo", "cai", "co", "con", "cua", "dau", "em", "gi", "khong", "la",
+    "me", "minh", "nao", "nha", "o", "thich", "toi", "va",
+];
+
+/// A question with no mark whose English function words outnumber its Vietnamese ones.
+fn reads_as_english(words: &[Word]) -> bool {
+    let count = |list: &[&str]| {
+        words
+            .iter()
+            .flat_map(|word| &word.folded)
+            .filter(|part| list.contains(&part.written.as_str()))
+            .count()
+    };
+    words.iter().all(|word| word.exact.is_none())
+        && count(ENGLISH_FUNCTION_WORDS) > count(UNMARKED_VIETNAMESE_WORDS)
+}
+
 /// The query's words, each with the memory forms it matches: a word with marks matches the
 /// same exact word or a word written without marks; a word without marks matches every word
-/// that folds alike, with marks or without.
+/// that folds alike, with marks or without — except an English function word in a question
+/// that reads as English ([`ENGLISH_FUNCTION_WORDS`]).
 pub(crate) fn query_words(text: &str) -> Vec<QueryWord> {
+    let words = split_words(text);
+    let english = reads_as_english(&words);
     let mut query = Vec::new();
-    for word in split_words(text) {
+    for word in words {
         match word.exact {
             Some(exact) => {
                 let mut forms = vec![format!("{EXACT}{exact}")];
@@ -122,10 +156,14 @@ pub(crate) fn query_words(text: &str) -> Vec<QueryWord> {
                 query.push(forms);
             }
             None => query.extend(word.folded.into_iter().map(|part| {
-                vec![
-                    format!("{FOLDED_FROM_MARKED}{}", part.written),
-                    part.stemmed,
-                ]
+                if english && ENGLISH_FUNCTION_WORDS.contains(&part.written.as_str()) {
+                    vec![part.stemmed]
+                } else {
+                    vec![
+                        format!("{FOLDED_FROM_MARKED}{}", part.written),
+                        part.stemmed,
+                    ]
+                }
             })),
         }
     }

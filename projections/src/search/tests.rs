@@ -533,6 +533,38 @@ fn words_typed_without_marks_match_and_other_marks_do_not() {
 }
 
 #[test]
+fn an_english_function_word_in_an_english_question_is_not_a_vietnamese_word() {
+    let index = index(vec![
+        fact("likes.activity", "tô màu", "Thích tô màu", None),
+        fact("family.sister", "bé Na", "Có em gái là bé Na", None),
+        fact("goal", "bác sĩ", "Muốn làm bác sĩ", None),
+    ]);
+    let values = |query| -> Vec<String> {
+        super::rank(&index, query, None, &SearchFilter::default(), 3, 0.0)
+            .into_iter()
+            .filter_map(|memory| match memory {
+                ScoredMemory::Fact { fact, .. } => Some(fact.value),
+                ScoredMemory::Episode { .. } => None,
+            })
+            .collect()
+    };
+    assert!(
+        values("what does she want to be").is_empty(),
+        "\"to\" is not \"tô\", \"be\" not \"bé\""
+    );
+    assert_eq!(
+        values("con thich to mau"),
+        ["tô màu"],
+        "Vietnamese typed without marks"
+    );
+    assert_eq!(
+        values("be Na"),
+        ["bé Na"],
+        "too few words to call it English"
+    );
+}
+
+#[test]
 fn an_english_stem_never_meets_a_word_written_with_marks() {
     assert_eq!(query_words("doing"), [vec!["~doing", "do"]]);
     let index = index(vec![
