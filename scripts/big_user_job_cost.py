@@ -4,7 +4,9 @@ them naming a new dog), then times JOBS_MEASURED jobs of the same shape as the l
 (a new dog and a line about the park) one at a time, alternating between that user and a user
 seen for the first time: submit → `completed` by long poll, and the server's own
 submitted → finished times. Prints p50 and p95 of both and the ratios.
-  python3 scripts/big_user_job_cost.py URL KEY [--facts 5000] [--turns 20000] [--measured 100]"""
+  python3 scripts/big_user_job_cost.py URL KEY [--facts 5000] [--turns 20000] [--measured 100] [--likes]
+--likes: the long memory's facts are things the user likes ("I like ripaw."), which all land in
+the favourites summary, instead of dogs."""
 import concurrent.futures
 import http.client
 import json
@@ -62,6 +64,13 @@ def submit_and_wait(conn, user, messages):
     return elapsed, server
 
 
+LIKES = "--likes" in sys.argv[3:]
+
+
+def fact_line(thing):
+    return f"I like {thing.lower()}." if LIKES else f"I have a dog called {thing}."
+
+
 big = f"big-{run}"
 jobs = TURNS // TURNS_PER_JOB
 dogs_per_job = FACTS // jobs
@@ -69,7 +78,7 @@ dogs_per_job = FACTS // jobs
 
 def seed_job(n):
     conn = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
-    messages = [{"role": "user", "content": f"I have a dog called {name(n * dogs_per_job + d)}."}
+    messages = [{"role": "user", "content": fact_line(name(n * dogs_per_job + d))}
                 for d in range(dogs_per_job)]
     messages += [{"role": "user", "content": f"Today we played in the park, game {n}-{t}."}
                  for t in range(TURNS_PER_JOB - dogs_per_job)]
