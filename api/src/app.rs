@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use pika_projections::jobs::READ_MODELS;
+use pika_worker::embedding::batched::BatchedEmbedder;
 use pika_worker::embedding::store::FactEmbeddings;
 use pika_worker::runner::{ExtractionWorker, WorkerPolicy};
 use secrecy::ExposeSecret;
@@ -146,7 +147,9 @@ fn spawn_background(
 pub(crate) fn extraction_worker(state: &AppState) -> anyhow::Result<Arc<ExtractionWorker>> {
     let extractor = pika_worker::extractor_for(&state.config.extractor_settings())
         .map_err(|e| anyhow::anyhow!("cannot build the extractor: {e}"))?;
-    let embeddings = FactEmbeddings::new(state.embedder.clone(), state.backend.embedding_cache());
+    // Jobs running at once share model runs (see `BatchedEmbedder`).
+    let embedder = Arc::new(BatchedEmbedder::new(state.embedder.clone()));
+    let embeddings = FactEmbeddings::new(embedder, state.backend.embedding_cache());
     Ok(Arc::new(
         ExtractionWorker::new(
             state.write_model.clone(),

@@ -1,6 +1,7 @@
 //! Embedder adapters: multilingual-e5-small (ONNX Runtime) or all-MiniLM-L6-v2 (candle) in
 //! process, or any OpenAI-compatible endpoint.
 
+pub mod batched;
 pub mod local;
 pub mod onnx;
 pub mod openai;
