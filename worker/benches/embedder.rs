@@ -8,9 +8,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use pika_worker::OnnxModelFiles;
-use pika_worker::embedding::local::LocalEmbedder;
-use pika_worker::embedding::onnx::OnnxEmbedder;
 
 const QUERIES: &[&str] = &[
     "what's my dog called",
@@ -64,14 +61,8 @@ fn print_percentiles(name: &str, embed: &Embed) {
 }
 
 fn embedder(c: &mut Criterion) {
-    let e5 = OnnxEmbedder::load(&OnnxModelFiles {
-        model_dir: models().join("multilingual-e5-small"),
-        runtime_library: models().join("onnxruntime/libonnxruntime.so"),
-        threads: 2,
-    })
-    .expect("multilingual-e5-small (run scripts/fetch-model.sh)");
-    let minilm = LocalEmbedder::load(&models().join("all-MiniLM-L6-v2"))
-        .expect("all-MiniLM-L6-v2 (run scripts/fetch-model.sh)");
+    let (e5, minilm) = pika_worker::embedding::fetched_models(&models())
+        .expect("the local models (run scripts/fetch-model.sh)");
     let models: Vec<(&str, Embed)> = vec![
         (
             "multilingual-e5-small",

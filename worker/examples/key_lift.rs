@@ -8,9 +8,6 @@
 use std::path::PathBuf;
 
 use pika_domain::fact_passage;
-use pika_worker::OnnxModelFiles;
-use pika_worker::embedding::local::LocalEmbedder;
-use pika_worker::embedding::onnx::OnnxEmbedder;
 use serde_json::Value;
 
 type Embed = Box<dyn Fn(&[String]) -> Vec<Vec<f32>>>;
@@ -28,8 +25,11 @@ fn strings(value: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The probe's questions and its facts as (key, text), per set, as `lang_probe.py` adds them.
-fn probe_sets(probe: &Value) -> Vec<(&'static str, Vec<String>, Vec<(String, String)>)> {
+/// A set's name, its questions, and its facts as (key, text).
+type ProbeSet = (&'static str, Vec<String>, Vec<(String, String)>);
+
+/// The probe's sets, with their facts as `lang_probe.py` adds them.
+fn probe_sets(probe: &Value) -> Vec<ProbeSet> {
     let facts = |name: &str| -> Vec<Vec<String>> {
         probe[name]
             .as_array()
@@ -71,14 +71,8 @@ fn main() {
     let path = std::env::args().nth(1).expect("usage: key_lift PROBE.json");
     let probe: Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("probe")).expect("json");
-    let e5 = OnnxEmbedder::load(&OnnxModelFiles {
-        model_dir: models().join("multilingual-e5-small"),
-        runtime_library: models().join("onnxruntime/libonnxruntime.so"),
-        threads: 2,
-    })
-    .expect("multilingual-e5-small (run scripts/fetch-model.sh)");
-    let minilm = LocalEmbedder::load(&models().join("all-MiniLM-L6-v2"))
-        .expect("all-MiniLM-L6-v2 (run scripts/fetch-model.sh)");
+    let (e5, minilm) = pika_worker::embedding::fetched_models(&models())
+        .expect("the local models (run scripts/fetch-model.sh)");
     let e5_query = e5.clone();
     let models: Vec<(&str, Embed, Embed)> = vec![
         (
