@@ -67,28 +67,20 @@ fn corrupt_summary(error: serde_json::Error) -> ProjectionError {
 }
 
 impl PostgresWrites<'_> {
-    /// Deletes a forgotten user's rows of `table` and the cached vectors of their texts
-    /// (`digest` names each row's text digest in SQL).
-    async fn purge_user(
+    /// Deletes every row of a forgotten user in `table`.
+    async fn delete_user_rows(
         &mut self,
         table: &str,
-        digest: &str,
         tenant: &str,
         user_id: &str,
     ) -> Result<(), ProjectionError> {
-        for sql in [
-            format!(
-                "DELETE FROM embedding_cache WHERE text_sha256 IN
-                   (SELECT {digest} FROM {table} WHERE tenant = $1 AND user_id = $2)"
-            ),
-            format!("DELETE FROM {table} WHERE tenant = $1 AND user_id = $2"),
-        ] {
-            sqlx::query(&sql)
-                .bind(tenant)
-                .bind(user_id)
-                .execute(&mut *self.connection)
-                .await?;
-        }
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE tenant = $1 AND user_id = $2"
+        ))
+        .bind(tenant)
+        .bind(user_id)
+        .execute(&mut *self.connection)
+        .await?;
         Ok(())
     }
 }
@@ -303,14 +295,7 @@ impl ReadModelWrites for PostgresWrites<'_> {
             .bind(digests)
             .execute(&mut *self.connection)
             .await?;
-        sqlx::query(&format!(
-            "DELETE FROM {table} WHERE tenant = $1 AND user_id = $2"
-        ))
-        .bind(tenant)
-        .bind(user_id)
-        .execute(&mut *self.connection)
-        .await?;
-        Ok(())
+        self.delete_user_rows(&table, tenant, user_id).await
     }
 
     async fn forget_episodes(
@@ -319,8 +304,16 @@ impl ReadModelWrites for PostgresWrites<'_> {
         tenant: &str,
         user_id: &str,
     ) -> Result<(), ProjectionError> {
-        self.purge_user(&tables.name("episodes"), "content_sha256", tenant, user_id)
-            .await
+        let table = tables.name("episodes");
+        sqlx::query(&format!(
+            "DELETE FROM embedding_cache WHERE text_sha256 IN
+               (SELECT content_sha256 FROM {table} WHERE tenant = $1 AND user_id = $2)"
+        ))
+        .bind(tenant)
+        .bind(user_id)
+        .execute(&mut *self.connection)
+        .await?;
+        self.delete_user_rows(&table, tenant, user_id).await
     }
 
     /// Vectors are joined in from `embedding_cache` as the live path does, so the rows go

@@ -492,6 +492,17 @@ fn the_same_cosine_means_what_the_models_scale_says() {
     assert!(search(e5).iter().all(|r| r.score() == 0.0));
 }
 
+/// The values of the facts among ranked memories, in order.
+fn fact_values(found: Vec<ScoredMemory>) -> Vec<String> {
+    found
+        .into_iter()
+        .filter_map(|memory| match memory {
+            ScoredMemory::Fact { fact, .. } => Some(fact.value),
+            ScoredMemory::Episode { .. } => None,
+        })
+        .collect()
+}
+
 #[test]
 fn words_typed_without_marks_match_and_other_marks_do_not() {
     assert_eq!(words("Phở!"), ["=phở", "~pho"]);
@@ -513,15 +524,7 @@ fn words_typed_without_marks_match_and_other_marks_do_not() {
     assert_eq!(first("con thich an pho"), "phở");
     assert_eq!(first("má"), "má");
     assert_eq!(first("mà"), "mà");
-    let values = |query| -> Vec<String> {
-        found(query)
-            .into_iter()
-            .filter_map(|memory| match memory {
-                ScoredMemory::Fact { fact, .. } => Some(fact.value),
-                ScoredMemory::Episode { .. } => None,
-            })
-            .collect()
-    };
+    let values = |query| fact_values(found(query));
     assert_eq!(
         values("mưa"),
         ["mua sam"],
@@ -539,14 +542,15 @@ fn an_english_function_word_in_an_english_question_is_not_a_vietnamese_word() {
         fact("family.sister", "bé Na", "Có em gái là bé Na", None),
         fact("goal", "bác sĩ", "Muốn làm bác sĩ", None),
     ]);
-    let values = |query| -> Vec<String> {
-        super::rank(&index, query, None, &SearchFilter::default(), 3, 0.0)
-            .into_iter()
-            .filter_map(|memory| match memory {
-                ScoredMemory::Fact { fact, .. } => Some(fact.value),
-                ScoredMemory::Episode { .. } => None,
-            })
-            .collect()
+    let values = |query| {
+        fact_values(super::rank(
+            &index,
+            query,
+            None,
+            &SearchFilter::default(),
+            3,
+            0.0,
+        ))
     };
     assert!(
         values("what does she want to be").is_empty(),
@@ -581,14 +585,14 @@ fn an_english_stem_never_meets_a_word_written_with_marks() {
             None,
         ),
     ]);
-    let found = super::rank(&index, "doing", None, &SearchFilter::default(), 3, 0.0);
-    let values: Vec<String> = found
-        .into_iter()
-        .filter_map(|memory| match memory {
-            ScoredMemory::Fact { fact, .. } => Some(fact.value),
-            ScoredMemory::Episode { .. } => None,
-        })
-        .collect();
+    let values = fact_values(super::rank(
+        &index,
+        "doing",
+        None,
+        &SearchFilter::default(),
+        3,
+        0.0,
+    ));
     assert_eq!(values, ["doing chores"], "\"doing\" is not \"đồ\" (thing)");
 }
 

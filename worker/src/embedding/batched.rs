@@ -63,28 +63,31 @@ async fn run_batches(inner: Arc<dyn Embedder>, mut receiver: mpsc::UnboundedRece
             }
         }
         metrics::histogram!("pika_embedding_batch_texts").record(texts as f64);
-        let all: Vec<String> = batch.iter().flat_map(|r| r.texts.clone()).collect();
-        match inner.embed(&all).await {
-            Ok(vectors) if vectors.len() == all.len() => {
-                let mut vectors = vectors.into_iter();
-                for request in batch {
-                    let own = vectors.by_ref().take(request.texts.len()).collect();
-                    request.reply.send(Ok(own)).ok();
-                }
-            }
+        let mut all = Vec::with_capacity(texts);
+        let mut replies = Vec::with_capacity(batch.len());
+        for request in batch {
+            replies.push((request.texts.len(), request.reply));
+            all.extend(request.texts);
+        }
+        let answer = match inner.embed(&all).await {
+            Ok(vectors) if vectors.len() == all.len() => Ok(vectors),
+            Ok(vectors) => Err(EmbeddingError::Failed(format!(
+                "{} vectors for {} texts",
+                vectors.len(),
+                all.len()
+            ))),
+            Err(error) => Err(error),
+        };
+        match answer {
             Ok(vectors) => {
-                let error = EmbeddingError::Failed(format!(
-                    "{} vectors for {} texts",
-                    vectors.len(),
-                    all.len()
-                ));
-                for request in batch {
-                    request.reply.send(Err(error.clone())).ok();
+                let mut vectors = vectors.into_iter();
+                for (count, reply) in replies {
+                    reply.send(Ok(vectors.by_ref().take(count).collect())).ok();
                 }
             }
             Err(error) => {
-                for request in batch {
-                    request.reply.send(Err(error.clone())).ok();
+                for (_, reply) in replies {
+                    reply.send(Err(error.clone())).ok();
                 }
             }
         }
